@@ -1,0 +1,52 @@
+/** An instance role per tier that may read only that tier's own SSM parameters. */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+
+export function createInstanceProfile(
+    name: string,
+    parameterArns: pulumi.Input<string>[],
+    tags: Record<string, string>,
+    opts: pulumi.CustomResourceOptions,
+): aws.iam.InstanceProfile {
+    const role = new aws.iam.Role(
+        `${name}-role`,
+        {
+            assumeRolePolicy: JSON.stringify({
+                Version: "2012-10-17",
+                Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
+            }),
+            tags,
+        },
+        opts,
+    );
+    new aws.iam.RolePolicy(
+        `${name}-read-parameters`,
+        {
+            role: role.id,
+            policy: pulumi.output(parameterArns).apply((arns) =>
+                JSON.stringify({
+                    Version: "2012-10-17",
+                    // SecureStrings use the account's aws/ssm key, whose key policy already allows decryption through SSM.
+                    Statement: [{ Effect: "Allow", Action: ["ssm:GetParameter"], Resource: arns }],
+                }),
+            ),
+        },
+        opts,
+    );
+    return new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags }, opts);
+}
+
+/** A SecureString parameter holding a generated secret. */
+export function createSecretParameter(
+    name: string,
+    parameterName: string,
+    value: pulumi.Input<string>,
+    tags: Record<string, string>,
+    opts: pulumi.CustomResourceOptions,
+): aws.ssm.Parameter {
+    return new aws.ssm.Parameter(
+        name,
+        { name: parameterName, type: "SecureString", value: pulumi.secret(value), tags },
+        opts,
+    );
+}

@@ -1,0 +1,106 @@
+/** The VPC: public and private subnets in two AZs, routes, and the private DNS zone. */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { SubnetPlan } from "../topology";
+import { resourceTags } from "./instance";
+
+export interface NetworkArgs {
+    stack: string;
+    cidrBlock: string;
+    subnets: SubnetPlan[];
+    /** Availability zone names, indexed by `SubnetPlan.az`. */
+    availabilityZones: pulumi.Input<string[]>;
+    /** Private subnets reach the internet (Debian's archive, SSM) through a NAT gateway. */
+    natGateway: boolean;
+    internalZone: string;
+}
+
+export class Network extends pulumi.ComponentResource {
+    public readonly vpcId: pulumi.Output<string>;
+    /** Subnet ids by plan name (`public-a`, `private-b`, ...). */
+    public readonly subnetIds: Record<string, pulumi.Output<string>>;
+    public readonly internalZoneId: pulumi.Output<string>;
+
+    constructor(name: string, args: NetworkArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("foobar:network:Network", name, {}, opts);
+        const parent = { parent: this };
+        const tags = (n: string) => resourceTags("network", n, args.stack);
+
+        const vpc = new aws.ec2.Vpc(
+            `${name}-vpc`,
+            { cidrBlock: args.cidrBlock, enableDnsHostnames: true, enableDnsSupport: true, tags: tags(`${name}-vpc`) },
+            parent,
+        );
+        const igw = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: tags(`${name}-igw`) }, parent);
+        const publicRoutes = new aws.ec2.RouteTable(
+            `${name}-public`,
+            { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }], tags: tags(`${name}-public`) },
+            parent,
+        );
+
+        this.subnetIds = {};
+        const subnets: Record<string, aws.ec2.Subnet> = {};
+        for (const plan of args.subnets) {
+            const subnetName = `${name}-${plan.name}`;
+            const subnet = new aws.ec2.Subnet(
+                subnetName,
+                {
+                    vpcId: vpc.id,
+                    cidrBlock: plan.cidr,
+                    availabilityZone: pulumi.output(args.availabilityZones).apply((zones) => zones[plan.az]),
+                    // Instances ask for a public address explicitly; nothing gets one by default.
+                    mapPublicIpOnLaunch: false,
+                    tags: { ...tags(subnetName), Tier: plan.public ? "public" : "private" },
+                },
+                parent,
+            );
+            subnets[plan.name] = subnet;
+            this.subnetIds[plan.name] = subnet.id;
+        }
+        const publicPlans = args.subnets.filter((s) => s.public);
+        const privatePlans = args.subnets.filter((s) => !s.public);
+        for (const plan of publicPlans) {
+            new aws.ec2.RouteTableAssociation(
+                `${name}-${plan.name}`,
+                { subnetId: subnets[plan.name].id, routeTableId: publicRoutes.id },
+                parent,
+            );
+        }
+        if (args.natGateway) {
+            const eip = new aws.ec2.Eip(`${name}-nat`, { domain: "vpc", tags: tags(`${name}-nat`) }, parent);
+            const nat = new aws.ec2.NatGateway(
+                `${name}-nat`,
+                { allocationId: eip.id, subnetId: subnets[publicPlans[0].name].id, tags: tags(`${name}-nat`) },
+                { parent: this, dependsOn: [igw] },
+            );
+            const privateRoutes = new aws.ec2.RouteTable(
+                `${name}-private`,
+                { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat.id }], tags: tags(`${name}-private`) },
+                parent,
+            );
+            for (const plan of privatePlans) {
+                new aws.ec2.RouteTableAssociation(
+                    `${name}-${plan.name}`,
+                    { subnetId: subnets[plan.name].id, routeTableId: privateRoutes.id },
+                    parent,
+                );
+            }
+        }
+
+        const zone = new aws.route53.Zone(
+            `${name}-internal`,
+            {
+                name: args.internalZone,
+                comment: `private endpoints of the foobar ${args.stack} stack`,
+                vpcs: [{ vpcId: vpc.id }],
+                forceDestroy: true,
+                tags: tags(`${name}-internal`),
+            },
+            parent,
+        );
+
+        this.vpcId = vpc.id;
+        this.internalZoneId = zone.zoneId;
+        this.registerOutputs({ vpcId: this.vpcId, subnetIds: this.subnetIds, internalZoneId: this.internalZoneId });
+    }
+}

@@ -1,0 +1,103 @@
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+import { ConfigError, configKeys, parseConfig, RawConfig } from "../config";
+
+const parse0 = (raw: RawConfig, region: string | undefined = "eu-west-1") => parseConfig("test", region, raw);
+
+function expectConfigError(raw: RawConfig, key: string, allowed: RegExp, region?: string) {
+    let error: unknown;
+    try {
+        parse0(raw, region);
+    } catch (err) {
+        error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const e = error as ConfigError;
+    expect(e.key).toBe(key);
+    expect(e.message).toContain(key);
+    expect(e.message).toMatch(allowed);
+    return e;
+}
+
+describe("parseConfig", () => {
+    test("safe defaults", () => {
+        const c = parse0({});
+        expect(c).toMatchObject({
+            webCount: 2,
+            replicaCount: 1,
+            lbAlgorithm: "roundrobin",
+            vpcCidr: "10.0.0.0/16",
+            firewall: "strict",
+            https: "self-signed",
+            monitoring: true,
+            dbDeletionProtection: true,
+            architecture: "x86_64",
+        });
+        expect(c.adminCidr).toBeUndefined();
+    });
+
+    test.each([
+        [{ webCount: "0" }, "webCount", /from 1 to 20/],
+        [{ webCount: "21" }, "webCount", /from 1 to 20/],
+        [{ webCount: "two" }, "webCount", /whole number/],
+        [{ webCount: "2.5" }, "webCount", /whole number/],
+        [{ replicaCount: "6" }, "replicaCount", /from 0 to 5/],
+        [{ replicaCount: "-1" }, "replicaCount", /from 0 to 5/],
+        [{ lbAlgorithm: "random" }, "lbAlgorithm", /roundrobin, leastconn/],
+        [{ vpcCidr: "10.0.0.0/8" }, "vpcCidr", /\/16 to \/24/],
+        [{ vpcCidr: "10.0.0.0/25" }, "vpcCidr", /\/16 to \/24/],
+        [{ vpcCidr: "10.0.1.0/16" }, "vpcCidr", /host bits are set; did you mean 10\.0\.0\.0\/16/],
+        [{ vpcCidr: "300.0.0.0/16" }, "vpcCidr", /IPv4 CIDR/],
+        [{ vpcCidr: "banana" }, "vpcCidr", /IPv4 CIDR/],
+        [{ adminCidr: "1.2.3.4" }, "adminCidr", /IPv4 CIDR/],
+        [{ architecture: "sparc" }, "architecture", /x86_64, arm64/],
+        [{ amiId: "ami-xyz" }, "amiId", /AMI id/],
+        [{ webInstanceType: "big" }, "webInstanceType", /instance type/],
+        [{ firewall: "none" }, "firewall", /strict, open/],
+        [{ https: "yes" }, "https", /self-signed, none/],
+        [{ monitoring: "yes" }, "monitoring", /true or false/],
+        [{ domain: "foobar.com" }, "hostedZoneId", /set together/],
+        [{ hostedZoneId: "Z123ABC" }, "domain", /set together/],
+        [{ domain: "not a domain", hostedZoneId: "Z123ABC" }, "domain", /DNS name/],
+        [{ alarmEmail: "nobody" }, "alarmEmail", /email/],
+        [{ dbVolumeSizeGiB: "4" }, "dbVolumeSizeGiB", /from 8 to 16384/],
+        [{ webcount: "3" }, "webcount", /not a setting of this program; known settings: .*webCount/],
+    ] as [RawConfig, string, RegExp][])("%j fails naming %s", (raw, key, allowed) => {
+        const e = expectConfigError(raw, key, allowed);
+        expect(e.value).toBe(raw[key]);
+    });
+
+    test("aws:region is required and checked", () => {
+        expectConfigError({}, "aws:region", /must be set/, "");
+        expectConfigError({}, "aws:region", /AWS region/, "mars-1");
+    });
+
+    test("empty strings mean unset, as Pulumi.yaml's empty defaults", () => {
+        expect(parse0({ adminCidr: "", keyName: "", amiId: "" }).adminCidr).toBeUndefined();
+    });
+
+    test("accepts the whiteboard and custom values", () => {
+        const c = parse0({ webCount: "20", replicaCount: "0", lbAlgorithm: "leastconn", vpcCidr: "172.16.8.0/24", adminCidr: "198.51.100.0/24", firewall: "open", https: "none", monitoring: "false" });
+        expect(c).toMatchObject({ webCount: 20, replicaCount: 0, lbAlgorithm: "leastconn", vpcCidr: "172.16.8.0/24", firewall: "open", monitoring: false });
+    });
+});
+
+describe("Pulumi.yaml", () => {
+    const project = parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8"));
+
+    test("declares exactly the settings the program reads, each with a type and a description", () => {
+        expect(Object.keys(project.config).sort()).toEqual([...configKeys].sort());
+        for (const decl of Object.values(project.config) as { type: string; description: string }[]) {
+            expect(["string", "integer", "boolean"]).toContain(decl.type);
+            expect(decl.description.length).toBeGreaterThan(10);
+        }
+    });
+
+    test("its defaults are the program's defaults", () => {
+        const fromYaml = parse0(
+            Object.fromEntries(Object.entries(project.config).map(([k, d]) => [k, String((d as { default: unknown }).default)])),
+        );
+        expect(fromYaml).toEqual(parse0({}));
+    });
+});

@@ -1,0 +1,64 @@
+/** Shared fixtures: stack configs, rendered user-data, and running real validators. */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseConfig, projectSettings, RawConfig, StackConfig } from "../config";
+import { allInstances, endpointAddresses, InstancePlan, planTopology, TopologyPlan } from "../topology";
+import { renderInstanceUserData, siteSettings } from "../userdata/site";
+import { Target } from "../userdata/target";
+import { loadStackConfig, StackFile } from "../tools/preview/stackConfig";
+
+/** The dev stack's config with overrides, as the program would parse it. */
+export function devConfig(overrides: RawConfig = {}): StackConfig {
+    const file = loadStackConfig("dev");
+    return parseConfig("dev", file.config["aws:region"], { ...projectSettings(file.project, file.config), ...overrides });
+}
+
+/** The dev stack file with overrides, for planning the program under mocks. */
+export function devStackFile(overrides: Record<string, string> = {}): StackFile {
+    const file = loadStackConfig("dev");
+    const config = { ...file.config };
+    for (const [k, v] of Object.entries(overrides)) config[k.includes(":") ? k : `foobar:${k}`] = v;
+    return { ...file, config };
+}
+
+export const localTarget = (plan: TopologyPlan): Target => ({ kind: "local", hosts: endpointAddresses(plan) });
+export const awsTarget = (instance: InstancePlan): Target => ({
+    kind: "aws",
+    region: "eu-west-1",
+    dataDevice: instance.role.startsWith("db") ? "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0" : undefined,
+});
+
+export interface RenderedInstance {
+    instance: InstancePlan;
+    aws: string;
+    local: string;
+}
+
+export function renderAll(config: StackConfig): RenderedInstance[] {
+    const plan = planTopology(config);
+    const settings = siteSettings(config, plan);
+    return allInstances(plan).map((instance) => ({
+        instance,
+        aws: renderInstanceUserData(settings, instance, awsTarget(instance)),
+        local: renderInstanceUserData(settings, instance, localTarget(plan)),
+    }));
+}
+
+export function tempDir(prefix: string): string {
+    return fs.mkdtempSync(path.join(os.tmpdir(), `foobar-${prefix}-`));
+}
+
+export interface RunResult {
+    status: number | null;
+    stdout: string;
+    /** stdout and stderr together. */
+    output: string;
+}
+
+export function run(cmd: string, args: string[], opts: { input?: string; cwd?: string } = {}): RunResult {
+    const r = spawnSync(cmd, args, { encoding: "utf8", input: opts.input, cwd: opts.cwd, timeout: 60000 });
+    if (r.error) throw new Error(`${cmd} could not run (${r.error.message}); install it (see README: Set-up)`);
+    return { status: r.status, stdout: r.stdout, output: `${r.stdout}${r.stderr}` };
+}

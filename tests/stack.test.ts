@@ -1,0 +1,231 @@
+/** The whole program under Pulumi's mocks: what `pulumi up` would ask AWS for. */
+import { parse } from "yaml";
+import { OfflinePlan, planProgram, PlannedResource } from "../tools/preview/plan";
+import { CloudConfig } from "../userdata/cloudConfig";
+import { devStackFile } from "./helpers";
+
+type Rule = { protocol: string; fromPort: number; toPort: number; cidrBlocks?: string[]; ipv6CidrBlocks?: string[]; securityGroups?: string[]; self?: boolean };
+
+const plans: Record<string, OfflinePlan> = {};
+const variants: Record<string, Record<string, string>> = {
+    dev: {},
+    hardened: { firewall: "strict", https: "self-signed", monitoring: "true", alarmEmail: "ops@foobar.com", adminCidr: "198.51.100.0/24" },
+    large: { webCount: "5", replicaCount: "3", firewall: "strict" },
+    minimal: { webCount: "1", replicaCount: "0" },
+    domain: { domain: "foobar.com", hostedZoneId: "Z0123456789ABC", https: "self-signed" },
+};
+
+beforeAll(async () => {
+    for (const [name, overrides] of Object.entries(variants)) plans[name] = await planProgram(devStackFile(overrides));
+}, 120000);
+
+const ofType = (plan: OfflinePlan, type: string) => plan.resources.filter((r) => r.type === type);
+const instances = (plan: OfflinePlan, role?: string) =>
+    ofType(plan, "aws:ec2/instance:Instance").filter((i) => !role || (i.inputs.tags as Record<string, string>).Role === role);
+const byName = (plan: OfflinePlan, name: string) => {
+    const r = plan.resources.find((x) => x.name === name);
+    if (!r) throw new Error(`no resource ${name}`);
+    return r;
+};
+const cloudConfig = (r: PlannedResource) => parse(r.inputs.userData as string) as CloudConfig;
+const writtenFile = (r: PlannedResource, p: string) => cloudConfig(r).write_files.find((f) => f.path === p)?.content ?? "";
+const env = (r: PlannedResource) =>
+    Object.fromEntries(writtenFile(r, "/etc/foobar/foobar.env").trim().split("\n").map((l) => l.split("=")).map(([k, v]) => [k, JSON.parse(v)]));
+const ingress = (plan: OfflinePlan, sg: string) => byName(plan, sg).inputs.ingress as Rule[];
+const world = (r: Rule) => (r.cidrBlocks ?? []).includes("0.0.0.0/0") || (r.ipv6CidrBlocks ?? []).includes("::/0");
+
+describe("components", () => {
+    test("each tier is a component resource with its children parented and name-prefixed", () => {
+        const plan = plans.dev;
+        const components = plan.resources.filter((r) => r.type.startsWith("foobar:"));
+        expect(components.map((c) => c.type).sort()).toEqual([
+            "foobar:database:Database",
+            "foobar:database:DatabaseCredentials",
+            "foobar:loadBalancer:LoadBalancer",
+            "foobar:network:Network",
+            "foobar:webTier:WebTier",
+        ]);
+        for (const c of components) {
+            const children = plan.resources.filter((r) => r.parent === c.urn);
+            expect(children.length).toBeGreaterThan(0);
+            for (const child of children) expect(child.name.startsWith(`${c.name}-`) || /^(web|db)-(\d+|primary|replica-\d+)/.test(child.name)).toBe(true);
+        }
+        for (const [role, type] of [["lb", "LoadBalancer"], ["web", "WebTier"], ["db", "Database"]]) {
+            for (const i of instances(plan, role)) expect(i.parent).toMatch(new RegExp(`foobar:\\w+:${type}::`));
+        }
+    });
+});
+
+describe.each([
+    ["dev", 2, 1],
+    ["large", 5, 3],
+    ["minimal", 1, 0],
+])("stack %s", (variant, webCount, replicaCount) => {
+    const plan = () => plans[variant];
+
+    test(`${webCount} web instances, 1 load balancer, ${1 + replicaCount} database servers each with its own data volume`, () => {
+        expect(instances(plan(), "lb")).toHaveLength(1);
+        expect(instances(plan(), "web")).toHaveLength(webCount);
+        expect(instances(plan(), "db")).toHaveLength(1 + replicaCount);
+        expect(ofType(plan(), "aws:ebs/volume:Volume")).toHaveLength(1 + replicaCount);
+        expect(ofType(plan(), "aws:ec2/volumeAttachment:VolumeAttachment")).toHaveLength(1 + replicaCount);
+    });
+
+    test("the HAProxy backend lists exactly the web instances", () => {
+        const cfg = writtenFile(instances(plan(), "lb")[0], "/etc/haproxy/haproxy.cfg");
+        const servers = [...cfg.matchAll(/^\s+server (\S+) (\S+):80 check$/gm)].map((m) => `${m[1]} ${m[2]}`);
+        expect(servers.sort()).toEqual(instances(plan(), "web").map((w) => `${w.name} ${w.inputs.privateIp}`).sort());
+    });
+
+    test("web instances spread over the availability zones", () => {
+        const subnets = new Map(ofType(plan(), "aws:ec2/subnet:Subnet").map((s) => [s.name, s.inputs.availabilityZone]));
+        const azs = instances(plan(), "web").map((w) => subnets.get(String(w.inputs.subnetId).replace(/-[0-9a-f]{8}$/, "")));
+        expect(new Set(azs).size).toBe(Math.min(webCount, 2));
+    });
+
+    test("replication: binlog primary, read-only replicas, grants limited to the replicas' and web servers' addresses", () => {
+        const [primary, ...replicas] = instances(plan(), "db");
+        const webIps = instances(plan(), "web").map((w) => w.inputs.privateIp);
+        const replicaIps = replicas.map((r) => r.inputs.privateIp);
+        expect(env(primary)).toMatchObject({ DB_ROLE: "primary", REPLICA_HOSTS: replicaIps.join(" "), APP_HOSTS: webIps.join(" ") });
+        const primaryCnf = writtenFile(primary, "/etc/mysql/mariadb.conf.d/60-foobar.cnf");
+        expect(primaryCnf).toMatch(/^log_bin = mysql-bin$/m);
+        expect(primaryCnf).not.toMatch(/read_only/);
+        const ids = new Set<string>();
+        for (const r of [primary, ...replicas]) ids.add(/^server_id = (\d+)$/m.exec(writtenFile(r, "/etc/mysql/mariadb.conf.d/60-foobar.cnf"))![1]);
+        expect(ids.size).toBe(1 + replicaCount);
+        for (const r of replicas) {
+            expect(env(r)).toMatchObject({ DB_ROLE: "replica", DB_WRITER_HOST: "db-writer.foobar.internal" });
+            expect(writtenFile(r, "/etc/mysql/mariadb.conf.d/60-foobar.cnf")).toMatch(/^read_only = ON$/m);
+        }
+        const records = Object.fromEntries(ofType(plan(), "aws:route53/record:Record").map((r) => [r.inputs.name, r.inputs.records]));
+        expect(records["db-writer.foobar.internal"]).toEqual([primary.inputs.privateIp]);
+        expect(records["db-reader.foobar.internal"]).toEqual(replicaCount > 0 ? replicaIps : [primary.inputs.privateIp]);
+    });
+});
+
+describe("security", () => {
+    test("no generated secret appears in any user-data or plain input", () => {
+        for (const plan of Object.values(plans)) {
+            expect(plan.secretValues.length).toBeGreaterThanOrEqual(2);
+            for (const r of plan.resources) {
+                if (r.type === "aws:ssm/parameter:Parameter" || r.type.startsWith("random:") || r.type.startsWith("tls:")) continue;
+                const text = JSON.stringify(r.inputs);
+                for (const secret of plan.secretValues) expect(text.includes(secret)).toBe(false);
+            }
+        }
+    });
+
+    test("the check above would see a leaked secret", () => {
+        const plan = plans.dev;
+        const params = ofType(plan, "aws:ssm/parameter:Parameter");
+        expect(params.every((p) => p.inputs.type === "SecureString")).toBe(true);
+        expect(plan.secretValues.some((s) => JSON.stringify(params.map((p) => p.inputs)).includes(s))).toBe(true);
+    });
+
+    test("every instance: IMDSv2 only, encrypted root volume, Name/Role/Stack tags", () => {
+        for (const plan of Object.values(plans)) {
+            for (const i of instances(plan)) {
+                expect(i.inputs.metadataOptions).toMatchObject({ httpTokens: "required" });
+                expect(i.inputs.rootBlockDevice).toMatchObject({ encrypted: true });
+                expect(i.inputs.tags).toMatchObject({ Name: i.name, Stack: "dev" });
+            }
+            for (const v of ofType(plan, "aws:ebs/volume:Volume")) expect(v.inputs.encrypted).toBe(true);
+        }
+    });
+
+    test("stateless tiers are replaced on new user-data; databases ignore user-data and AMI drift and are protected", () => {
+        for (const i of [...instances(plans.dev, "lb"), ...instances(plans.dev, "web")]) expect(i.inputs.userDataReplaceOnChange).toBe(true);
+        for (const i of instances(plans.dev, "db")) {
+            expect(i.options.ignoreChanges).toEqual(expect.arrayContaining(["ami", "userData", "userDataBase64"]));
+            expect(i.options.protect).toBe(true);
+            expect(i.inputs.disableApiTermination).toBe(true);
+        }
+        for (const v of ofType(plans.dev, "aws:ebs/volume:Volume")) expect(v.options.protect).toBe(true);
+    });
+
+    test("strict firewall: the world reaches only the load balancer's 80/443; each tier only from the one in front", () => {
+        const plan = plans.hardened;
+        for (const sg of ofType(plan, "aws:ec2/securityGroup:SecurityGroup")) {
+            for (const rule of sg.inputs.ingress as Rule[]) {
+                if (world(rule)) expect([sg.name, rule.fromPort]).toEqual(["lb-sg", expect.any(Number)]);
+                if (world(rule)) expect([80, 443]).toContain(rule.fromPort);
+            }
+        }
+        expect(ingress(plan, "web-sg").filter((r) => r.fromPort === 80)).toEqual([expect.objectContaining({ securityGroups: [expect.stringMatching(/^lb-sg-/)] })]);
+        const db = ingress(plan, "db-sg").filter((r) => r.fromPort === 3306);
+        expect(db).toEqual([expect.objectContaining({ securityGroups: [expect.stringMatching(/^web-sg-/)] }), expect.objectContaining({ self: true })]);
+        for (const i of [...instances(plan, "web"), ...instances(plan, "db")]) expect(i.inputs.associatePublicIpAddress).toBe(false);
+        expect(ofType(plan, "aws:ec2/natGateway:NatGateway")).toHaveLength(1);
+    });
+
+    test("SSH is open only to adminCidr, and closed without it", () => {
+        for (const sg of ofType(plans.hardened, "aws:ec2/securityGroup:SecurityGroup")) {
+            expect((sg.inputs.ingress as Rule[]).filter((r) => r.fromPort === 22)).toEqual([expect.objectContaining({ cidrBlocks: ["198.51.100.0/24"] })]);
+        }
+        for (const sg of ofType(plans.dev, "aws:ec2/securityGroup:SecurityGroup")) {
+            expect((sg.inputs.ingress as Rule[]).some((r) => r.fromPort === 22)).toBe(false);
+        }
+    });
+
+    test("dev reproduces the whiteboard's missing firewall: public servers, app and database ports open to the world", () => {
+        const plan = plans.dev;
+        expect(ingress(plan, "web-sg").some((r) => r.fromPort === 80 && world(r))).toBe(true);
+        expect(ingress(plan, "db-sg").some((r) => r.fromPort === 3306 && world(r))).toBe(true);
+        for (const i of [...instances(plan, "web"), ...instances(plan, "db")]) expect(i.inputs.associatePublicIpAddress).toBe(true);
+        expect(ofType(plan, "aws:ec2/natGateway:NatGateway")).toHaveLength(0);
+    });
+
+    test("each tier's role reads only its own SSM parameters", () => {
+        const plan = plans.hardened;
+        const allowed = (name: string) => (JSON.parse(byName(plan, name).inputs.policy as string).Statement as { Resource: string[] }[]).flatMap((s) => s.Resource);
+        expect(allowed("web-read-parameters")).toEqual([expect.stringMatching(/parameter\/foobar\/dev\/db\/app-password$/)]);
+        expect(allowed("db-read-parameters").sort()).toEqual([expect.stringMatching(/app-password$/), expect.stringMatching(/replication-password$/)]);
+        expect(allowed("lb-read-parameters")).toEqual([expect.stringMatching(/parameter\/foobar\/dev\/lb\/tls-pem$/)]);
+        expect(plans.dev.resources.some((r) => r.name === "lb-read-parameters")).toBe(false);
+    });
+});
+
+describe("https and monitoring", () => {
+    test("https: HAProxy terminates TLS on 443 and redirects 80; the certificate comes from SSM, not user-data", () => {
+        const lb = instances(plans.hardened, "lb")[0];
+        const cfg = writtenFile(lb, "/etc/haproxy/haproxy.cfg");
+        expect(cfg).toMatch(/bind :443 ssl crt \/etc\/haproxy\/certs\/site\.pem/);
+        expect(cfg).toMatch(/http-request redirect scheme https code 301 unless \{ ssl_fc \}/);
+        expect(env(lb).TLS_PARAMETER).toBe("/foobar/dev/lb/tls-pem");
+        expect(lb.inputs.userData).not.toMatch(/BEGIN (EC )?PRIVATE KEY/);
+        expect(ingress(plans.hardened, "lb-sg").some((r) => r.fromPort === 443 && world(r))).toBe(true);
+        expect(writtenFile(instances(plans.dev, "lb")[0], "/etc/haproxy/haproxy.cfg")).not.toMatch(/:443/);
+    });
+
+    test("monitoring: detailed monitoring and a status-check alarm per instance, notifying the stack's topic", () => {
+        const plan = plans.hardened;
+        const alarms = ofType(plan, "aws:cloudwatch/metricAlarm:MetricAlarm");
+        expect(alarms).toHaveLength(instances(plan).length);
+        for (const i of instances(plan)) expect(i.inputs.monitoring).toBe(true);
+        const topic = ofType(plan, "aws:sns/topic:Topic")[0];
+        for (const a of alarms) {
+            expect(a.inputs).toMatchObject({ metricName: "StatusCheckFailed", namespace: "AWS/EC2" });
+            expect(a.inputs.alarmActions).toEqual([expect.stringContaining(topic.name)]);
+        }
+        expect(ofType(plan, "aws:sns/topicSubscription:TopicSubscription")[0].inputs).toMatchObject({ protocol: "email", endpoint: "ops@foobar.com" });
+        expect(ofType(plans.dev, "aws:cloudwatch/metricAlarm:MetricAlarm")).toHaveLength(0);
+    });
+});
+
+describe("outputs", () => {
+    test("url, load balancer address, web addresses, database endpoints, parameter names", () => {
+        const o = plans.dev.outputs as Record<string, unknown>;
+        expect(o.url).toMatch(/^http:\/\/203\.0\.113\.\d+\/$/);
+        expect(o.loadBalancerPublicIp).toMatch(/^203\.0\.113\.\d+$/);
+        expect(o.webPrivateIps).toEqual(instances(plans.dev, "web").map((w) => w.inputs.privateIp));
+        expect(o).toMatchObject({ databaseWriterEndpoint: "db-writer.foobar.internal", databaseReaderEndpoint: "db-reader.foobar.internal" });
+        expect(o.ssmParameterNames).toEqual({ appPassword: "/foobar/dev/db/app-password", replicationPassword: "/foobar/dev/db/replication-password" });
+    });
+
+    test("a domain gets a www record on the load balancer and an https url", () => {
+        const www = byName(plans.domain, "www");
+        expect(www.inputs).toMatchObject({ zoneId: "Z0123456789ABC", name: "www.foobar.com", type: "A" });
+        expect(plans.domain.outputs.url).toBe("https://www.foobar.com/");
+    });
+});

@@ -1,0 +1,64 @@
+/**
+ * Pulumi mocks that stand in for AWS: every resource "creates" with
+ * deterministic ids and the attributes the program reads back.
+ */
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+
+const hash = (s: string, n = 17) => crypto.createHash("sha256").update(s).digest("hex").slice(0, n);
+
+/** A fake secret, stable per resource name so plans compare across runs. */
+export function mockSecret(name: string): string {
+    return `Mock${hash(`secret:${name}`, 28)}`;
+}
+
+export class AwsMocks implements pulumi.runtime.Mocks {
+    constructor(
+        private readonly region: string,
+        private readonly account = "123456789012",
+    ) {}
+
+    newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, unknown> } {
+        const inputs = args.inputs as Record<string, unknown>;
+        const id = `${args.name}-${hash(args.type + args.name, 8)}`;
+        const arn = `arn:aws:${args.type.split(":")[1].split("/")[0]}:${this.region}:${this.account}:${args.name}`;
+        const state: Record<string, unknown> = { ...inputs, arn };
+        switch (args.type) {
+            case "aws:ec2/instance:Instance":
+                return { id: `i-${hash(args.name)}`, state: { ...state, availabilityZone: `${this.region}a` } };
+            case "aws:ec2/eip:Eip":
+                // Documentation range (RFC 5737): never a real address.
+                return { id: `eipalloc-${hash(args.name)}`, state: { ...state, publicIp: `203.0.113.${parseInt(hash(args.name, 2), 16) % 254 + 1}` } };
+            case "aws:ebs/volume:Volume":
+                return { id: `vol-${hash(args.name)}`, state };
+            case "aws:ssm/parameter:Parameter":
+                return { id: String(inputs.name), state: { ...state, arn: `arn:aws:ssm:${this.region}:${this.account}:parameter${inputs.name}` } };
+            case "aws:route53/zone:Zone":
+                return { id: `Z${hash(args.name, 13).toUpperCase()}`, state: { ...state, zoneId: `Z${hash(args.name, 13).toUpperCase()}` } };
+            case "random:index/randomPassword:RandomPassword":
+                return { id, state: { ...state, result: mockSecret(args.name) } };
+            case "tls:index/privateKey:PrivateKey":
+                return { id, state: { ...state, privateKeyPem: `-----BEGIN PRIVATE KEY-----\n${mockSecret(args.name)}\n-----END PRIVATE KEY-----\n` } };
+            case "tls:index/selfSignedCert:SelfSignedCert":
+                return { id, state: { ...state, certPem: `-----BEGIN CERTIFICATE-----\n${hash(args.name, 40)}\n-----END CERTIFICATE-----\n` } };
+            case "aws:iam/role:Role":
+            case "aws:iam/instanceProfile:InstanceProfile":
+                return { id: args.name, state: { ...state, name: inputs.name ?? args.name } };
+            default:
+                return { id: args.custom === false ? undefined : id, state };
+        }
+    }
+
+    call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+        switch (args.token) {
+            case "aws:index/getAvailabilityZones:getAvailabilityZones":
+                return { names: ["a", "b", "c"].map((z) => `${this.region}${z}`), zoneIds: [] };
+            case "aws:ec2/getAmi:getAmi":
+                return { id: "ami-0123456789abcdef0", name: "debian-12-amd64-mock", architecture: "x86_64" };
+            case "aws:index/getCallerIdentity:getCallerIdentity":
+                return { accountId: this.account, arn: `arn:aws:iam::${this.account}:user/mock`, userId: "mock" };
+            default:
+                return args.inputs;
+        }
+    }
+}

@@ -1,0 +1,168 @@
+/**
+ * Runs the Pulumi program in-process under mocks and records the plan: every
+ * resource with its URN, parent, inputs and options, and the stack outputs.
+ * This is what `pulumi preview` would send to AWS, without the CLI or a cloud.
+ */
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { parseStackConfig } from "../../config";
+import { decodeUserData } from "../../userdata/cloudConfig";
+import { AwsMocks } from "./mocks";
+import { loadStackConfig, projectRoot, StackFile } from "./stackConfig";
+
+export interface PlannedResource {
+    urn: string;
+    type: string;
+    name: string;
+    /** URN of the parent; the stack's for top-level resources. */
+    parent?: string;
+    custom: boolean;
+    /** Inputs as sent to the provider; user-data decoded to text under `userData`. */
+    inputs: Record<string, unknown>;
+    /** The resource options a policy may read. */
+    options: { protect: boolean; ignoreChanges: string[] };
+}
+
+export interface OfflinePlan {
+    project: string;
+    stack: string;
+    resources: PlannedResource[];
+    outputs: Record<string, unknown>;
+    /** Values of every generated secret (mocked), so checks can prove none leaks. */
+    secretValues: string[];
+}
+
+const secretSig = "4dabf18193072939515e22adb298388d";
+
+/** Replaces Pulumi's secret envelopes with their values, collecting them. */
+function unwrapSecrets(value: unknown, secrets: Set<string>): unknown {
+    if (Array.isArray(value)) return value.map((v) => unwrapSecrets(v, secrets));
+    if (value !== null && typeof value === "object") {
+        const obj = value as Record<string, unknown>;
+        if (obj[secretSig] !== undefined && "value" in obj) {
+            if (typeof obj.value === "string") secrets.add(obj.value);
+            return unwrapSecrets(obj.value, secrets);
+        }
+        return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, unwrapSecrets(v, secrets)]));
+    }
+    return value;
+}
+
+interface Registration {
+    type: string;
+    name: string;
+    parent?: pulumi.Resource;
+    custom: boolean;
+    options: PlannedResource["options"];
+}
+
+let running = false;
+
+/**
+ * Plans one stack. The Pulumi runtime is process-global, so plans run one at a
+ * time; the program module is loaded fresh for each.
+ */
+export function planStack(stack: string, root = projectRoot): Promise<OfflinePlan> {
+    return planProgram(loadStackConfig(stack, root), root);
+}
+
+/** Plans the program with a given configuration (what a stack file would hold). */
+export async function planProgram({ project, stack, config }: StackFile, root = projectRoot): Promise<OfflinePlan> {
+    // Fail on a bad value before the Pulumi runtime starts, as `pulumi up` fails before registering anything.
+    parseStackConfig(project, stack, config);
+    if (running) throw new Error("a plan is already running in this process");
+    running = true;
+    try {
+        const region = config["aws:region"] ?? "us-east-1";
+        const mocks = new AwsMocks(region);
+        const recorded: { type: string; name: string; inputs: Record<string, unknown>; custom: boolean }[] = [];
+        const newResource = mocks.newResource.bind(mocks);
+        mocks.newResource = (args) => {
+            recorded.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom !== false });
+            return newResource(args);
+        };
+        await pulumi.runtime.setMocks(mocks, project, stack, true);
+        pulumi.runtime.setAllConfig(config);
+
+        const registrations = new Map<pulumi.Resource, Registration>();
+
+        // The program exports a function, as Pulumi's own runtime allows: call it again for each plan.
+        const program = require(path.join(root, "index.ts")) as () => Promise<Record<string, unknown>>;
+        const outputs =
+            (await pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                registrations.set(args.resource, {
+                    type: args.type,
+                    name: args.name,
+                    parent: args.opts.parent,
+                    custom: args.resource instanceof pulumi.CustomResource,
+                    options: {
+                        protect: args.opts.protect === true,
+                        ignoreChanges: args.opts.ignoreChanges ?? [],
+                    },
+                });
+                return undefined;
+            });
+                return program();
+            })) ?? {};
+        await pulumi.runtime.disconnect();
+
+        const stackUrn = `urn:pulumi:${stack}::${project}::pulumi:pulumi:Stack::${project}-${stack}`;
+        const urnOf = new Map<pulumi.Resource, string>();
+        const urn = (r: pulumi.Resource): string => {
+            const known = urnOf.get(r);
+            if (known) return known;
+            const reg = registrations.get(r);
+            if (!reg) return stackUrn;
+            const types: string[] = [reg.type];
+            for (let p = reg.parent && registrations.get(reg.parent); p; p = p.parent && registrations.get(p.parent)) {
+                types.unshift(p.type);
+            }
+            const u = `urn:pulumi:${stack}::${project}::${types.join("$")}::${reg.name}`;
+            urnOf.set(r, u);
+            return u;
+        };
+        const byKey = new Map<string, pulumi.Resource>();
+        for (const [res, reg] of registrations) byKey.set(`${reg.type}::${reg.name}`, res);
+
+        const secrets = new Set<string>();
+        const resources: PlannedResource[] = recorded.map((rec) => {
+            if (rec.type === "pulumi:pulumi:Stack") {
+                return { urn: stackUrn, type: rec.type, name: rec.name, custom: false, inputs: {}, options: { protect: false, ignoreChanges: [] } };
+            }
+            const res = byKey.get(`${rec.type}::${rec.name}`);
+            const reg = res ? registrations.get(res) : undefined;
+            const inputs = unwrapSecrets(rec.inputs, secrets) as Record<string, unknown>;
+            const userData = decodeUserData(inputs as { userData?: string; userDataBase64?: string });
+            if (userData !== undefined) {
+                delete inputs.userDataBase64;
+                inputs.userData = userData;
+            }
+            return {
+                urn: res ? urn(res) : `urn:pulumi:${stack}::${project}::${rec.type}::${rec.name}`,
+                type: rec.type,
+                name: rec.name,
+                parent: reg?.parent ? urn(reg.parent) : stackUrn,
+                custom: rec.custom,
+                inputs,
+                options: reg?.options ?? { protect: false, ignoreChanges: [] },
+            };
+        });
+        // Generated secrets are the results of RandomPassword/PrivateKey mocks.
+        const { mockSecret } = await import("./mocks");
+        for (const r of resources) {
+            if (r.type === "random:index/randomPassword:RandomPassword" || r.type === "tls:index/privateKey:PrivateKey") {
+                secrets.add(mockSecret(r.name));
+            }
+        }
+        return {
+            project,
+            stack,
+            resources,
+            outputs: unwrapSecrets(outputs, new Set()) as Record<string, unknown>,
+            secretValues: [...secrets].sort(),
+        };
+    } finally {
+        running = false;
+    }
+}

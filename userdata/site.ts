@@ -1,0 +1,85 @@
+/**
+ * What each instance of the site is told, as plain values derived from the
+ * stack config and its topology plan. The Pulumi components (target `aws`)
+ * and the local cloud (target `local`) both render from these, so the two can
+ * only differ where the target says they do.
+ */
+import { StackConfig } from "../config";
+import { InstancePlan, TopologyPlan } from "../topology";
+import { DatabaseUserDataArgs, renderDatabaseUserData } from "./database";
+import { LoadBalancerUserDataArgs, renderLoadBalancerUserData } from "./loadBalancer";
+import { Target } from "./target";
+import { renderWebServerUserData, WebServerUserDataArgs } from "./webServer";
+
+export type WithoutTarget<T> = Omit<T, "target">;
+
+export const databaseName = "foobar";
+export const appUser = "app";
+export const replicationUser = "repl";
+
+/** SSM parameter names, by convention from the stack name. */
+export function parameterNames(stack: string) {
+    return {
+        appPassword: `/foobar/${stack}/db/app-password`,
+        replicationPassword: `/foobar/${stack}/db/replication-password`,
+        tlsPem: `/foobar/${stack}/lb/tls-pem`,
+    };
+}
+
+export interface SiteSettings {
+    lb: WithoutTarget<LoadBalancerUserDataArgs>;
+    web: WithoutTarget<WebServerUserDataArgs>;
+    /** By instance name, the primary first. */
+    db: Record<string, WithoutTarget<DatabaseUserDataArgs>>;
+}
+
+export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSettings {
+    const names = parameterNames(config.stack);
+    const siteName = config.domain ? `www.${config.domain}` : "www.foobar.com";
+    const https = config.https !== "none";
+    const db: SiteSettings["db"] = {};
+    for (const server of [plan.dbPrimary, ...plan.dbReplicas]) {
+        db[server.name] = {
+            role: server.role === "db-primary" ? "primary" : "replica",
+            privateIp: server.privateIp,
+            writerHost: plan.endpoints.writer,
+            dbName: databaseName,
+            appUser,
+            appHosts: plan.web.map((w) => w.privateIp),
+            replicationUser,
+            replicaHosts: plan.dbReplicas.map((r) => r.privateIp),
+            appPasswordParameter: names.appPassword,
+            replicationPasswordParameter: names.replicationPassword,
+        };
+    }
+    return {
+        lb: {
+            algorithm: config.lbAlgorithm,
+            backends: plan.web.map((w) => ({ name: w.name, address: w.privateIp })),
+            https,
+            siteName,
+            tlsParameter: https ? names.tlsPem : undefined,
+        },
+        web: {
+            siteName,
+            dbWriterHost: plan.endpoints.writer,
+            dbReaderHost: plan.endpoints.reader,
+            dbName: databaseName,
+            dbUser: appUser,
+            appPasswordParameter: names.appPassword,
+        },
+        db,
+    };
+}
+
+/** The user-data of one instance of the plan, for a target. */
+export function renderInstanceUserData(settings: SiteSettings, instance: InstancePlan, target: Target): string {
+    switch (instance.role) {
+        case "lb":
+            return renderLoadBalancerUserData({ ...settings.lb, target });
+        case "web":
+            return renderWebServerUserData({ ...settings.web, target });
+        default:
+            return renderDatabaseUserData({ ...settings.db[instance.name], target });
+    }
+}

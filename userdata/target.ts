@@ -1,0 +1,57 @@
+/**
+ * Where an instance runs. The target decides only how an instance obtains its
+ * secrets, its own identity (its data volume) and the addresses behind the
+ * private DNS names; every other byte of the user-data is the same
+ * (tests/userdata/target.test.ts holds that promise).
+ */
+import { bundledFile, envFile, WriteFile } from "./files";
+
+export type Target =
+    | {
+          kind: "aws";
+          region: string;
+          /** The EBS device this instance formats and mounts for its data, if any. */
+          dataDevice?: string;
+      }
+    | {
+          kind: "local";
+          /** Name → address, written to /etc/hosts in place of the private hosted zone. */
+          hosts: Record<string, string[]>;
+      };
+
+/** Paths of the files whose content depends on the target. */
+export const targetFilePaths = ["/etc/foobar/target.env", "/usr/local/sbin/foobar-fetch-secret", "/etc/hosts"] as const;
+
+/** Local containers read secrets from files the host bind-mounts here. */
+export const localSecretsDir = "/run/foobar-secrets";
+
+/** The file name a secret parameter gets in the local secrets directory. */
+export function localSecretFileName(parameterName: string): string {
+    return parameterName.replace(/^\/+/, "").replace(/\//g, "_");
+}
+
+export function targetFiles(target: Target): WriteFile[] {
+    if (target.kind === "aws") {
+        return [
+            {
+                path: "/etc/foobar/target.env",
+                content: envFile({ TARGET: "aws", AWS_DEFAULT_REGION: target.region, DATA_DEVICE: target.dataDevice ?? "" }),
+                permissions: "0644",
+            },
+            { path: "/usr/local/sbin/foobar-fetch-secret", content: bundledFile("scripts/fetch-secret-aws.py"), permissions: "0755" },
+        ];
+    }
+    const hosts = Object.entries(target.hosts)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .flatMap(([name, addresses]) => addresses.map((a) => `${a} ${name}\n`))
+        .join("");
+    return [
+        {
+            path: "/etc/foobar/target.env",
+            content: envFile({ TARGET: "local", SECRETS_DIR: localSecretsDir, DATA_DEVICE: "" }),
+            permissions: "0644",
+        },
+        { path: "/usr/local/sbin/foobar-fetch-secret", content: bundledFile("scripts/fetch-secret-local.sh"), permissions: "0755" },
+        ...(hosts ? [{ path: "/etc/hosts", content: hosts, permissions: "0644", append: true }] : []),
+    ];
+}
