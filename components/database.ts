@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { DatabaseUserDataArgs, mysqlPort, renderDatabaseUserData } from "../userdata/database";
 import { WithoutTarget } from "../userdata/site";
-import { createTierInstance, resourceTags } from "./instance";
+import { createTierInstance, resourceTags, TierArgs } from "./instance";
 import { createInstanceProfile, createSecretParameter } from "./instanceRole";
 import { anywhere, createTierSecurityGroup, tcpIngress } from "./securityGroup";
 
@@ -55,15 +55,9 @@ export interface DatabaseServerPlacement {
     availabilityZone: pulumi.Input<string>;
 }
 
-export interface DatabaseArgs {
-    stack: string;
-    region: string;
-    vpcId: pulumi.Input<string>;
-    vpcCidr: string;
+export interface DatabaseArgs extends TierArgs {
     /** The primary first, then the replicas. */
     servers: DatabaseServerPlacement[];
-    ami: pulumi.Input<string>;
-    instanceType: pulumi.Input<string>;
     volumeSizeGiB: number;
     credentials: DatabaseCredentials;
     /** The web tier's security group: the only client; from anywhere when unset (the whiteboard's "no firewall"). */
@@ -74,8 +68,6 @@ export interface DatabaseArgs {
     /** Private DNS names and the addresses behind them (writer, reader). */
     endpoints: Record<string, string[]>;
     deletionProtection: boolean;
-    adminCidr?: string;
-    keyName?: pulumi.Input<string>;
     alarmTopicArn?: pulumi.Input<string>;
 }
 
@@ -95,18 +87,8 @@ export class Database extends pulumi.ComponentResource {
             args.clientSecurityGroupId !== undefined
                 ? tcpIngress(mysqlPort, "MySQL from the web tier", { securityGroups: [args.clientSecurityGroupId] })
                 : tcpIngress(mysqlPort, "MySQL from anywhere", anywhere);
-        const securityGroup = createTierSecurityGroup(
-            `${name}-sg`,
-            {
-                role: "db",
-                stack: args.stack,
-                vpcId: args.vpcId,
-                vpcCidr: args.vpcCidr,
-                adminCidr: args.adminCidr,
-                ingress: [clients, tcpIngress(mysqlPort, "MySQL replication between database servers", { self: true })],
-            },
-            parent,
-        );
+        const peers = tcpIngress(mysqlPort, "MySQL replication between database servers", { self: true });
+        const securityGroup = createTierSecurityGroup(`${name}-sg`, "db", [clients, peers], args, parent);
         const { appPassword, replicationPassword } = args.credentials;
         const profile = createInstanceProfile(name, [appPassword.arn, replicationPassword.arn], tags, parent);
         const protect = args.deletionProtection;
@@ -131,24 +113,25 @@ export class Database extends pulumi.ComponentResource {
             );
             const { instance } = createTierInstance(
                 server.name,
+                "db",
+                args,
                 {
-                    role: "db",
-                    stack: args.stack,
-                    ami: args.ami,
-                    instanceType: args.instanceType,
                     subnetId: server.subnetId,
                     privateIp: server.settings.privateIp,
                     securityGroupIds: [securityGroup.id],
                     userData,
                     instanceProfile: profile.name,
-                    keyName: args.keyName,
                     associatePublicIp: args.publicAddresses,
-                    alarmTopicArn: args.alarmTopicArn,
                     disableApiTermination: protect,
                     replaceOnUserDataChange: false,
                 },
                 // A routine preview must never propose to replace a database.
-                { parent: this, protect, ignoreChanges: ["ami", "userData", "userDataBase64"], dependsOn: [appPassword.resource, replicationPassword.resource] },
+                {
+                    parent: this,
+                    protect,
+                    ignoreChanges: ["ami", "userData", "userDataBase64"],
+                    dependsOn: [appPassword.resource, replicationPassword.resource],
+                },
             );
             new aws.ec2.VolumeAttachment(
                 `${server.name}-data`,

@@ -8,21 +8,30 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { encodeUserData } from "../userdata/cloudConfig";
 
-export interface TierInstanceArgs {
-    role: string;
+/** What every tier component takes besides its own settings. */
+export interface TierArgs {
     stack: string;
+    region: string;
+    vpcId: pulumi.Input<string>;
+    vpcCidr: string;
     ami: pulumi.Input<string>;
     instanceType: pulumi.Input<string>;
+    /** SSH is open only to this CIDR, and closed when it is unset. */
+    adminCidr?: string;
+    keyName?: pulumi.Input<string>;
+    /** Detailed monitoring and status-check alarms notifying this topic; none when unset. */
+    alarmTopicArn?: pulumi.Input<string>;
+}
+
+/** What differs between instances of a tier. */
+export interface TierInstanceArgs {
     subnetId: pulumi.Input<string>;
     privateIp: string;
     securityGroupIds: pulumi.Input<string>[];
     userData: pulumi.Input<string>;
     instanceProfile?: pulumi.Input<string>;
-    keyName?: pulumi.Input<string>;
     associatePublicIp: boolean;
     rootVolumeGiB?: number;
-    /** Detailed monitoring and an alarm on failed status checks that notifies this topic. */
-    alarmTopicArn?: pulumi.Input<string>;
     /** Databases: termination protection. */
     disableApiTermination?: boolean;
     /** Stateless tiers: a changed user-data replaces the instance, so it boots with the new configuration. */
@@ -40,6 +49,8 @@ export interface TierInstance {
 
 export function createTierInstance(
     name: string,
+    role: string,
+    tier: TierArgs,
     args: TierInstanceArgs,
     opts: pulumi.CustomResourceOptions,
 ): TierInstance {
@@ -47,30 +58,30 @@ export function createTierInstance(
     const instance = new aws.ec2.Instance(
         name,
         {
-            ami: args.ami,
-            instanceType: args.instanceType,
+            ami: tier.ami,
+            instanceType: tier.instanceType,
             subnetId: args.subnetId,
             privateIp: args.privateIp,
             vpcSecurityGroupIds: args.securityGroupIds,
             associatePublicIpAddress: args.associatePublicIp,
             iamInstanceProfile: args.instanceProfile,
-            keyName: args.keyName,
+            keyName: tier.keyName,
             userData: userData.apply((u) => u.userData),
             userDataBase64: userData.apply((u) => u.userDataBase64),
             userDataReplaceOnChange: args.replaceOnUserDataChange,
-            monitoring: args.alarmTopicArn !== undefined,
+            monitoring: tier.alarmTopicArn !== undefined,
             disableApiTermination: args.disableApiTermination,
             metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
             rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: args.rootVolumeGiB ?? 8 },
-            tags: resourceTags(args.role, name, args.stack),
+            tags: resourceTags(role, name, tier.stack),
         },
         opts,
     );
-    if (args.alarmTopicArn === undefined) return { instance };
+    if (tier.alarmTopicArn === undefined) return { instance };
     const alarm = new aws.cloudwatch.MetricAlarm(
         `${name}-status-check`,
         {
-            alarmDescription: `${name} (${args.role}) fails its EC2 status checks`,
+            alarmDescription: `${name} (${role}) fails its EC2 status checks`,
             namespace: "AWS/EC2",
             metricName: "StatusCheckFailed",
             dimensions: { InstanceId: instance.id },
@@ -80,9 +91,9 @@ export function createTierInstance(
             threshold: 1,
             comparisonOperator: "GreaterThanOrEqualToThreshold",
             treatMissingData: "missing",
-            alarmActions: [args.alarmTopicArn],
-            okActions: [args.alarmTopicArn],
-            tags: resourceTags(args.role, `${name}-status-check`, args.stack),
+            alarmActions: [tier.alarmTopicArn],
+            okActions: [tier.alarmTopicArn],
+            tags: resourceTags(role, `${name}-status-check`, tier.stack),
         },
         { parent: opts.parent },
     );

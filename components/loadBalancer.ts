@@ -4,24 +4,15 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { LoadBalancerUserDataArgs, renderLoadBalancerUserData, statsPort } from "../userdata/loadBalancer";
 import { WithoutTarget } from "../userdata/site";
-import { createTierInstance, resourceTags } from "./instance";
+import { createTierInstance, resourceTags, TierArgs } from "./instance";
 import { createInstanceProfile, createSecretParameter } from "./instanceRole";
 import { anywhere, createTierSecurityGroup, tcpIngress } from "./securityGroup";
 
-export interface LoadBalancerArgs {
-    stack: string;
-    region: string;
-    vpcId: pulumi.Input<string>;
-    vpcCidr: string;
+export interface LoadBalancerArgs extends TierArgs {
     subnetId: pulumi.Input<string>;
     privateIp: string;
-    ami: pulumi.Input<string>;
-    instanceType: pulumi.Input<string>;
     /** HAProxy settings: algorithm, the web servers, HTTPS (with a generated self-signed certificate). */
     settings: WithoutTarget<LoadBalancerUserDataArgs>;
-    adminCidr?: string;
-    keyName?: pulumi.Input<string>;
-    alarmTopicArn?: pulumi.Input<string>;
 }
 
 export class LoadBalancer extends pulumi.ComponentResource {
@@ -37,22 +28,12 @@ export class LoadBalancer extends pulumi.ComponentResource {
         const tags = resourceTags("lb", name, args.stack);
         const { https, siteName, tlsParameter: tlsParameterName } = args.settings;
 
-        const securityGroup = createTierSecurityGroup(
-            `${name}-sg`,
-            {
-                role: "lb",
-                stack: args.stack,
-                vpcId: args.vpcId,
-                vpcCidr: args.vpcCidr,
-                adminCidr: args.adminCidr,
-                ingress: [
-                    tcpIngress(80, "HTTP from anywhere", anywhere),
-                    ...(https ? [tcpIngress(443, "HTTPS from anywhere", anywhere)] : []),
-                    tcpIngress(statsPort, "HAProxy stats and Prometheus metrics from the VPC", { cidrBlocks: [args.vpcCidr] }),
-                ],
-            },
-            parent,
-        );
+        const ingress = [
+            tcpIngress(80, "HTTP from anywhere", anywhere),
+            ...(https ? [tcpIngress(443, "HTTPS from anywhere", anywhere)] : []),
+            tcpIngress(statsPort, "HAProxy stats and Prometheus metrics from the VPC", { cidrBlocks: [args.vpcCidr] }),
+        ];
+        const securityGroup = createTierSecurityGroup(`${name}-sg`, "lb", ingress, args, parent);
 
         let tlsParameter: aws.ssm.Parameter | undefined;
         if (https && tlsParameterName) {
@@ -82,19 +63,15 @@ export class LoadBalancer extends pulumi.ComponentResource {
         const userData = renderLoadBalancerUserData({ ...args.settings, target: { kind: "aws", region: args.region } });
         const { instance } = createTierInstance(
             `${name}-1`,
+            "lb",
+            args,
             {
-                role: "lb",
-                stack: args.stack,
-                ami: args.ami,
-                instanceType: args.instanceType,
                 subnetId: args.subnetId,
                 privateIp: args.privateIp,
                 securityGroupIds: [securityGroup.id],
                 userData,
                 instanceProfile: profile?.name,
-                keyName: args.keyName,
                 associatePublicIp: true,
-                alarmTopicArn: args.alarmTopicArn,
                 replaceOnUserDataChange: true,
             },
             { parent: this, dependsOn: tlsParameter ? [tlsParameter] : [] },

@@ -1,7 +1,7 @@
 /** The security group every tier uses: its own ingress, SSH only from the admin CIDR, narrow egress. */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { resourceTags } from "./instance";
+import { resourceTags, TierArgs } from "./instance";
 
 export type IngressRule = aws.types.input.ec2.SecurityGroupIngress;
 
@@ -11,31 +11,27 @@ export function tcpIngress(port: number, description: string, from: Partial<Ingr
     return { protocol: "tcp", fromPort: port, toPort: port, description, ...from };
 }
 
-export interface TierSecurityGroupArgs {
-    role: string;
-    stack: string;
-    vpcId: pulumi.Input<string>;
-    vpcCidr: string;
-    ingress: IngressRule[];
-    /** SSH is open only to this CIDR, and closed when it is unset. */
-    adminCidr?: string;
-}
-
-export function createTierSecurityGroup(name: string, args: TierSecurityGroupArgs, opts: pulumi.CustomResourceOptions) {
+export function createTierSecurityGroup(
+    name: string,
+    role: string,
+    ingress: IngressRule[],
+    args: Pick<TierArgs, "stack" | "vpcId" | "vpcCidr" | "adminCidr">,
+    opts: pulumi.CustomResourceOptions,
+) {
     const ssh = args.adminCidr ? [tcpIngress(22, "SSH from the admin network", { cidrBlocks: [args.adminCidr] })] : [];
     return new aws.ec2.SecurityGroup(
         name,
         {
             vpcId: args.vpcId,
-            description: `foobar ${args.role} tier`,
-            ingress: [...args.ingress, ...ssh],
+            description: `foobar ${role} tier`,
+            ingress: [...ingress, ...ssh],
             egress: [
                 // Debian's archive and the AWS APIs (SSM) are HTTP(S); everything else stays in the VPC.
                 { protocol: "tcp", fromPort: 80, toPort: 80, cidrBlocks: ["0.0.0.0/0"], description: "HTTP (Debian archive)" },
                 { protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: ["0.0.0.0/0"], description: "HTTPS (AWS APIs)" },
                 { protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: [args.vpcCidr], description: "inside the VPC" },
             ],
-            tags: resourceTags(args.role, name, args.stack),
+            tags: resourceTags(role, name, args.stack),
         },
         opts,
     );

@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { WithoutTarget } from "../userdata/site";
 import { renderWebServerUserData, WebServerUserDataArgs } from "../userdata/webServer";
-import { createTierInstance, resourceTags } from "./instance";
+import { createTierInstance, resourceTags, TierArgs } from "./instance";
 import { createInstanceProfile } from "./instanceRole";
 import { anywhere, createTierSecurityGroup, tcpIngress } from "./securityGroup";
 
@@ -12,14 +12,8 @@ export interface WebServerPlacement {
     subnetId: pulumi.Input<string>;
 }
 
-export interface WebTierArgs {
-    stack: string;
-    region: string;
-    vpcId: pulumi.Input<string>;
-    vpcCidr: string;
+export interface WebTierArgs extends TierArgs {
     servers: WebServerPlacement[];
-    ami: pulumi.Input<string>;
-    instanceType: pulumi.Input<string>;
     /** App traffic only from this security group; from anywhere when unset (the whiteboard's "no firewall"). */
     loadBalancerSecurityGroupId?: pulumi.Input<string>;
     /** Whiteboard mode: servers get public addresses. */
@@ -28,8 +22,6 @@ export interface WebTierArgs {
     settings: WithoutTarget<WebServerUserDataArgs>;
     /** The parameter named in the settings; the tier's role may read it and nothing else. */
     passwordParameterArn: pulumi.Input<string>;
-    adminCidr?: string;
-    keyName?: pulumi.Input<string>;
     alarmTopicArn?: pulumi.Input<string>;
 }
 
@@ -47,30 +39,22 @@ export class WebTier extends pulumi.ComponentResource {
             args.loadBalancerSecurityGroupId !== undefined
                 ? tcpIngress(80, "HTTP from the load balancer", { securityGroups: [args.loadBalancerSecurityGroupId] })
                 : tcpIngress(80, "HTTP from anywhere", anywhere);
-        const securityGroup = createTierSecurityGroup(
-            `${name}-sg`,
-            { role: "web", stack: args.stack, vpcId: args.vpcId, vpcCidr: args.vpcCidr, adminCidr: args.adminCidr, ingress: [appFrom] },
-            parent,
-        );
+        const securityGroup = createTierSecurityGroup(`${name}-sg`, "web", [appFrom], args, parent);
         const profile = createInstanceProfile(name, [args.passwordParameterArn], tags, parent);
         const userData = renderWebServerUserData({ ...args.settings, target: { kind: "aws", region: args.region } });
         const instances = args.servers.map(
             (server) =>
                 createTierInstance(
                     server.name,
+                    "web",
+                    args,
                     {
-                        role: "web",
-                        stack: args.stack,
-                        ami: args.ami,
-                        instanceType: args.instanceType,
                         subnetId: server.subnetId,
                         privateIp: server.privateIp,
                         securityGroupIds: [securityGroup.id],
                         userData,
                         instanceProfile: profile.name,
-                        keyName: args.keyName,
                         associatePublicIp: args.publicAddresses,
-                        alarmTopicArn: args.alarmTopicArn,
                         replaceOnUserDataChange: true,
                     },
                     parent,
