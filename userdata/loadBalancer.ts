@@ -57,10 +57,12 @@ export function renderHaproxyConfig(args: HaproxyConfigArgs): string {
         "    timeout client 30s",
         "    timeout server 15s",
         "    timeout http-request 10s",
-        "    timeout check 2s",
+        "    timeout check 1s",
         "",
         "frontend www",
         ...frontend,
+        // Retrying a request the server may have acted on is safe only for reads; other methods retry only when the connection failed.
+        "    http-request disable-l7-retry unless METH_GET",
         "    default_backend web",
         "",
         "backend web",
@@ -68,8 +70,8 @@ export function renderHaproxyConfig(args: HaproxyConfigArgs): string {
         "    option httpchk",
         `    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host ${args.siteName}`,
         "    http-check expect status 200",
-        // Two failed checks a second apart mark a server down within about 2 s.
-        "    default-server inter 1s fastinter 500ms fall 2 rise 2",
+        // Checks every 500 ms (connect timeout = inter): two failures mark a server down in about 2 s.
+        "    default-server inter 500ms fastinter 250ms downinter 1s fall 2 rise 2",
         ...args.backends.map((b) => `    server ${b.name} ${b.address}:80 check`),
         "",
         "frontend stats",

@@ -1,0 +1,81 @@
+/** Real clients run inside the VPC namespace or an instance: HTTP (python3 urllib), SQL (mariadb), wrk. */
+import * as container from "../../tools/local-cloud/container";
+import { inVpc, LocalSite } from "../../tools/local-cloud/site";
+import { statsPort } from "../../userdata/loadBalancer";
+
+const httpScript = `
+import json, sys, urllib.request, urllib.error
+method, url, body = sys.argv[1], sys.argv[2], sys.argv[3]
+req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
+                             headers={"Content-Type": "application/json", "Accept": "application/json"})
+try:
+    with urllib.request.urlopen(req, timeout=10) as r:
+        status, text = r.status, r.read().decode()
+except urllib.error.HTTPError as e:
+    status, text = e.code, e.read().decode()
+print(json.dumps({"status": status, "body": text}))
+`;
+
+export async function httpJson(method: string, url: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+    const r = await inVpc(["python3", "-c", httpScript, method, url, body === undefined ? "" : JSON.stringify(body)]);
+    if (r.code !== 0) throw new Error(`${method} ${url} failed: ${r.stderr}`);
+    const { status, body: text } = JSON.parse(r.stdout) as { status: number; body: string };
+    let json: Record<string, unknown>;
+    try {
+        json = JSON.parse(text);
+    } catch {
+        json = { text };
+    }
+    return { status, json };
+}
+
+/** Runs SQL as the instance's root (unix socket) and returns the tab-separated result without headers. */
+export async function sqlOn(instance: string, sql: string): Promise<string> {
+    return (await container.exec(instance, ["mariadb", "-N", "-B", "-e", sql], { timeoutMs: 15_000 })).stdout;
+}
+
+export async function replicationStatus(instance: string): Promise<Record<string, string>> {
+    const text = (await container.exec(instance, ["mariadb", "-e", "SHOW SLAVE STATUS\\G"], { timeoutMs: 15_000 })).stdout;
+    return Object.fromEntries([...text.matchAll(/^\s*(\w+): (.*)$/gm)].map((m) => [m[1], m[2]]));
+}
+
+/** Server name → status (UP, DOWN, ...) of the `web` backend, from HAProxy's CSV stats. */
+export async function haproxyServerStates(site: LocalSite): Promise<Record<string, string>> {
+    const r = await inVpc(["python3", "-c", `import urllib.request; print(urllib.request.urlopen("http://${site.plan.lb.privateIp}:${statsPort}/stats;csv", timeout=2).read().decode())`], 10_000);
+    if (r.code !== 0) return {};
+    const [header, ...rows] = r.stdout.replace(/^# /, "").trim().split("\n").map((l) => l.split(","));
+    const col = (name: string) => header.indexOf(name);
+    return Object.fromEntries(rows.filter((row) => row[col("pxname")] === "web" && row[col("svname")] !== "BACKEND").map((row) => [row[col("svname")], row[col("status")].split(" ")[0]]));
+}
+
+export interface WrkResult {
+    requests: number;
+    failed: number;
+    requestsPerSecond: number;
+    latencyMs: { p50: number; p99: number };
+}
+
+const toMs = (v: string) => {
+    const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
+    if (!m) return NaN;
+    return Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[m[2]];
+};
+
+/** wrk in the VPC namespace, bounded in time; counts every socket error and non-2xx/3xx answer as failed. */
+export async function wrk(url: string, opts: { seconds: number; connections: number; threads?: number }): Promise<WrkResult> {
+    const r = await inVpc(
+        ["wrk", `-t${opts.threads ?? 2}`, `-c${opts.connections}`, `-d${opts.seconds}s`, "--timeout", "10s", "--latency", url],
+        (opts.seconds + 30) * 1000,
+    );
+    if (r.code !== 0) throw new Error(`wrk failed: ${r.stderr || r.stdout}`);
+    const out = r.stdout;
+    const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
+    const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    const socketErrors = socket ? socket.slice(1).reduce((a, n) => a + Number(n), 0) : 0;
+    return {
+        requests: num(/(\d+) requests in/),
+        failed: socketErrors + num(/Non-2xx or 3xx responses: (\d+)/),
+        requestsPerSecond: num(/Requests\/sec:\s+([\d.]+)/),
+        latencyMs: { p50: toMs(/^\s+50%\s+(\S+)$/m.exec(out)?.[1] ?? ""), p99: toMs(/^\s+99%\s+(\S+)$/m.exec(out)?.[1] ?? "") },
+    };
+}

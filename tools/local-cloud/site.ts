@@ -1,0 +1,210 @@
+/**
+ * The site on the local cloud: renders every instance's user-data for the
+ * `local` target from the same stack config `pulumi up` uses, boots one
+ * container per instance, and waits until cloud-init is done everywhere.
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { parseStackConfig, StackConfig } from "../../config";
+import { allInstances, endpointAddresses, InstancePlan, planTopology, TopologyPlan } from "../../topology";
+import { localSecretFileName } from "../../userdata/target";
+import { parameterNames, renderInstanceUserData, siteSettings } from "../../userdata/site";
+import { loadStackConfig } from "../preview/stackConfig";
+import * as container from "./container";
+import { ensureImage } from "./image";
+import { createVpc, vpcCommand, vpcFromCidr } from "./network";
+import { log, run, runSync, stateDir, unsupportedReason } from "./util";
+
+export interface LocalSite {
+    stack: string;
+    config: StackConfig;
+    plan: TopologyPlan;
+    /** The load balancer's address inside the VPC namespace. */
+    url: string;
+}
+
+function siteFile(): string {
+    return path.join(stateDir(), "site.json");
+}
+
+function lockFile(): string {
+    return path.join(stateDir(), "up.lock");
+}
+
+/** The site that `up` booted, if any. */
+export function currentSite(): LocalSite | undefined {
+    try {
+        return JSON.parse(fs.readFileSync(siteFile(), "utf8")) as LocalSite;
+    } catch {
+        return undefined;
+    }
+}
+
+/** One `up` at a time: a second one while the first runs is refused; a crashed one's lock is taken over. */
+function takeLock(): () => void {
+    fs.mkdirSync(stateDir(), { recursive: true });
+    try {
+        const holder = Number(fs.readFileSync(lockFile(), "utf8"));
+        if (holder && holder !== process.pid && fs.existsSync(`/proc/${holder}`)) {
+            throw new Error(`another local:up (pid ${holder}) is running; wait for it, or run npm run local:down`);
+        }
+    } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    fs.writeFileSync(lockFile(), String(process.pid));
+    return () => fs.rmSync(lockFile(), { force: true });
+}
+
+/** Generated secrets, one file per SSM parameter name, standing in for Parameter Store. */
+function writeSecrets(config: StackConfig): string {
+    const dir = path.join(stateDir(), "secrets");
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const names = parameterNames(config.stack);
+    const write = (parameter: string, value: string) =>
+        fs.writeFileSync(path.join(dir, localSecretFileName(parameter)), value, { mode: 0o600 });
+    const password = () => crypto.randomBytes(24).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 32);
+    write(names.appPassword, password());
+    write(names.replicationPassword, password());
+    if (config.https !== "none") {
+        const key = path.join(dir, "tls.key");
+        const cert = path.join(dir, "tls.crt");
+        runSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj", "/CN=www.foobar.com", "-keyout", key, "-out", cert]);
+        write(names.tlsPem, fs.readFileSync(cert, "utf8") + fs.readFileSync(key, "utf8"));
+        fs.rmSync(key);
+        fs.rmSync(cert);
+    }
+    return dir;
+}
+
+const elapsed = (start: number) => `${((Date.now() - start) / 1000).toFixed(1)} s`;
+
+export interface UpOptions {
+    /** Per-instance limit for cloud-init to finish. */
+    cloudInitTimeoutMs?: number;
+}
+
+export async function up(stack: string, opts: UpOptions = {}): Promise<LocalSite> {
+    const reason = unsupportedReason();
+    if (reason) throw new Error(`${reason}; run: bash scripts/setup.sh`);
+    const file = loadStackConfig(stack);
+    const config = parseStackConfig(file.project, stack, file.config);
+    const release = takeLock();
+    const start = Date.now();
+    try {
+        if (container.list().length > 0 || currentSite()) {
+            log("removing what an earlier local:up left behind");
+            await container.downAll();
+        }
+        fs.rmSync(siteFile(), { force: true });
+        const plan = planTopology(config);
+
+        log("image: checking the cached Debian 12 root file system (a first build takes minutes)");
+        const image = await ensureImage();
+        log(`image: ${image.built ? "built" : "cached"} (${image.root})`);
+        const secretsDir = writeSecrets(config);
+        const vpc = createVpc(config.vpcCidr);
+        log(`network: VPC ${vpc.cidr} in namespace foobar-vpc`);
+
+        const site: LocalSite = { stack, config, plan, url: `http://${plan.lb.privateIp}/` };
+        fs.writeFileSync(siteFile(), JSON.stringify(site, null, 2) + "\n");
+        const instances = allInstances(plan);
+        for (const instance of instances) await startInstance(site, instance.name, secretsDir);
+        await Promise.all(instances.map((i) => waitUntilProvisioned(i.name, opts.cloudInitTimeoutMs ?? 600_000, start)));
+        await waitForLoadBalancer(site, 60_000);
+        log(`up: the ${stack} topology answers at ${site.url} after ${elapsed(start)}`);
+        return site;
+    } catch (err) {
+        log(`up failed after ${elapsed(start)}; removing what it made (console logs stay in ${path.join(stateDir(), "logs")})`);
+        await container.downAll();
+        fs.rmSync(siteFile(), { force: true });
+        throw err;
+    } finally {
+        release();
+    }
+}
+
+/** Boots one instance of the site with its `local` user-data. Used by `up`, and to bring a stopped instance back. */
+export async function startInstance(site: LocalSite, name: string, secretsDir = path.join(stateDir(), "secrets")): Promise<void> {
+    const instance = allInstances(site.plan).find((i) => i.name === name);
+    if (!instance) throw new Error(`no instance ${name} in the ${site.stack} topology`);
+    const settings = siteSettings(site.config, site.plan);
+    await container.start({
+        name,
+        address: instance.privateIp,
+        vpc: vpcFromCidr(site.config.vpcCidr),
+        userData: renderInstanceUserData(settings, instance, { kind: "local", hosts: endpointAddresses(site.plan) }),
+        secretsDir,
+    });
+    log(`${name}: booting (${instance.role}, ${instance.privateIp})`);
+}
+
+/** Waits for cloud-init to finish on an instance; any error or degraded module fails. */
+export async function waitUntilProvisioned(name: string, timeoutMs: number, since = Date.now()): Promise<void> {
+    const status = await container.waitForCloudInit(name, timeoutMs);
+    if (status.status !== "done" || status.errors.length > 0 || Object.keys(status.recoverable_errors).length > 0) {
+        const output = await container.exec(name, ["tail", "-n", "40", "/var/log/cloud-init-output.log"], { check: false });
+        throw new Error(`${name}: cloud-init ${status.status}: ${[...status.errors, ...Object.values(status.recoverable_errors).flat()].join("; ")}\n${output.stdout}`);
+    }
+    log(`${name}: ready (cloud-init done after ${elapsed(since)})`);
+}
+
+/** Runs a command in the VPC namespace, where the instances' addresses are reachable. */
+export function inVpc(cmd: string[], timeoutMs = 30_000) {
+    const [bin, ...args] = vpcCommand(cmd);
+    return run(bin, args, { check: false, timeoutMs });
+}
+
+async function waitForLoadBalancer(site: LocalSite, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const r = await inVpc(["python3", "-c", `import urllib.request; print(urllib.request.urlopen("${site.url}healthz", timeout=2).status)`]);
+        if (r.code === 0 && r.stdout.trim() === "200") return;
+        if (Date.now() > deadline) throw new Error(`the load balancer does not answer at ${site.url}: ${r.stderr.trim()}`);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+}
+
+export interface InstanceStatus {
+    name: string;
+    role: string;
+    address: string;
+    running: boolean;
+    cloudInit: string;
+    service: string;
+}
+
+const roleService: Record<InstancePlan["role"], string> = {
+    lb: "haproxy",
+    web: "foobar-app",
+    "db-primary": "mariadb",
+    "db-replica": "mariadb",
+};
+
+export async function status(): Promise<InstanceStatus[]> {
+    const site = currentSite();
+    const roles = new Map(site ? allInstances(site.plan).map((i) => [i.name, i.role]) : []);
+    return Promise.all(
+        container.list().map(async (c) => {
+            const role = roles.get(c.name);
+            let cloudInit = "-";
+            let service = "-";
+            if (c.running) {
+                const ci = await container.exec(c.name, ["cloud-init", "status"], { check: false, timeoutMs: 15_000 });
+                cloudInit = ci.stdout.replace(/^status:\s*/, "").trim() || "unknown";
+                if (role) {
+                    const s = await container.exec(c.name, ["systemctl", "is-active", roleService[role]], { check: false, timeoutMs: 15_000 });
+                    service = `${roleService[role]} ${s.stdout.trim()}`;
+                }
+            }
+            return { name: c.name, role: role ?? "?", address: c.address, running: c.running, cloudInit, service };
+        }),
+    );
+}
+
+export async function down(): Promise<void> {
+    await container.downAll();
+    fs.rmSync(siteFile(), { force: true });
+    fs.rmSync(path.join(stateDir(), "secrets"), { recursive: true, force: true });
+}
