@@ -46,6 +46,9 @@ export function renderGunicornUnit(): string {
         "Description=foobar application (gunicorn)",
         "After=network-online.target",
         "Wants=network-online.target",
+        // Started before nginx and so stopped after it: on shutdown nginx stops taking requests
+        // (the load balancer sees a refused connection and retries elsewhere) before the app goes.
+        "Before=nginx.service",
         "",
         "[Service]",
         "User=www-data",

@@ -51,6 +51,8 @@ export async function haproxyServerStates(site: LocalSite): Promise<Record<strin
 export interface WrkResult {
     requests: number;
     failed: number;
+    /** wrk's own error lines, for telling timeouts from refused connections from bad answers. */
+    errors: string;
     requestsPerSecond: number;
     latencyMs: { p50: number; p99: number };
 }
@@ -75,6 +77,7 @@ export async function wrk(url: string, opts: { seconds: number; connections: num
     return {
         requests: num(/(\d+) requests in/),
         failed: socketErrors + num(/Non-2xx or 3xx responses: (\d+)/),
+        errors: out.split("\n").filter((l) => /Socket errors|Non-2xx/.test(l)).map((l) => l.trim()).join("; "),
         requestsPerSecond: num(/Requests\/sec:\s+([\d.]+)/),
         latencyMs: { p50: toMs(/^\s+50%\s+(\S+)$/m.exec(out)?.[1] ?? ""), p99: toMs(/^\s+99%\s+(\S+)$/m.exec(out)?.[1] ?? "") },
     };

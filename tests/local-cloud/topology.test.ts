@@ -93,7 +93,7 @@ if (reason !== undefined && process.env.REQUIRE_LOCAL_CLOUD === "1") {
             }
             await stopping;
             const result = await load;
-            console.log(`failover: ${result.requests} requests, ${result.failed} failed, web-1 marked down after ${markedDownMs} ms`);
+            console.log(`failover: ${result.requests} requests, ${result.failed} failed (${result.errors || "no errors"}), web-1 marked down after ${markedDownMs} ms`);
             expect(result.requests).toBeGreaterThan(100);
             expect(result.failed).toBe(0);
             expect(markedDownMs).toBeGreaterThanOrEqual(0);

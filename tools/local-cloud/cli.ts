@@ -2,6 +2,7 @@
 import { parseArgs } from "util";
 import { runTool } from "../cliArgs";
 import { UsageError } from "../preview/stackConfig";
+import { vpcNetns } from "./network";
 import { down, status, up } from "./site";
 
 const usage = "npm run local:up -- --stack <name> | npm run local:status | npm run local:down";
@@ -23,8 +24,8 @@ runTool(async () => {
                     "",
                     `The ${site.stack} topology is up: ${site.url}`,
                     "Reach it from the VPC namespace, where the instances' addresses live:",
-                    `  ip netns exec foobar-vpc curl -s ${site.url}api/status`,
-                    "  ip netns exec foobar-vpc bash      # a shell inside the VPC",
+                    `  ip netns exec ${vpcNetns()} curl -s ${site.url}api/status`,
+                    `  ip netns exec ${vpcNetns()} bash      # a shell inside the VPC`,
                     "Status: npm run local:status    Remove everything: npm run local:down",
                 ].join("\n"),
             );

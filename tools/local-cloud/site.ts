@@ -13,7 +13,7 @@ import { parameterNames, renderInstanceUserData, siteSettings } from "../../user
 import { loadStackConfig } from "../preview/stackConfig";
 import * as container from "./container";
 import { ensureImage } from "./image";
-import { createVpc, vpcCommand, vpcFromCidr } from "./network";
+import { createVpc, vpcCommand, vpcFromCidr, vpcNetns } from "./network";
 import { log, run, runSync, stateDir, unsupportedReason } from "./util";
 
 export interface LocalSite {
@@ -105,7 +105,7 @@ export async function up(stack: string, opts: UpOptions = {}): Promise<LocalSite
         log(`image: ${image.built ? "built" : "cached"} (${image.root})`);
         const secretsDir = writeSecrets(config);
         const vpc = createVpc(config.vpcCidr);
-        log(`network: VPC ${vpc.cidr} in namespace foobar-vpc`);
+        log(`network: VPC ${vpc.cidr} in namespace ${vpcNetns()}`);
 
         const site: LocalSite = { stack, config, plan, url: `http://${plan.lb.privateIp}/` };
         fs.writeFileSync(siteFile(), JSON.stringify(site, null, 2) + "\n");

@@ -1,0 +1,308 @@
+/**
+ * One local-cloud instance = one `systemd-nspawn --boot` container over the shared,
+ * read-only image, with a tmpfs overlay for its writes, its NoCloud seed bind-mounted
+ * in, and a network namespace prepared by network.ts.
+ *
+ * Everything needed to find a container again (pid, spec) is kept in the state dir,
+ * and `downAll` also scans /proc and the namespaces, so a crashed run is cleaned up too.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { imageRoot } from "./image";
+import { attach, destroyAllNetworks, detach, netnsPath, Vpc, vpcNetns } from "./network";
+import {
+    cloudName, isAlive, log, nspawnEnv, nspawnMarker, processes, removeTree, run, RunResult, signal, sleep, stateDir, tail,
+    unmountAllUnder, waitForExit,
+} from "./util";
+
+/** Where the seed is bind-mounted: cloud-init's NoCloud datasource reads it there. */
+const SEED_MOUNT = "/var/lib/cloud/seed/nocloud";
+/** Where the `local` target's user-data reads its secrets (one file per parameter name). */
+export const SECRETS_MOUNT = "/run/foobar-secrets";
+
+const NSPAWN_PROPAGATE_DIR = "/run/systemd/nspawn/propagate";
+
+/** A clean environment for commands run inside a container (not the host's PATH or locale). */
+const CONTAINER_ENV = {
+    PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    HOME: "/root",
+    LANG: "C.UTF-8",
+};
+
+export interface ContainerSpec {
+    /** Machine name and host name: a DNS label. */
+    name: string;
+    /** Static address in the VPC. */
+    address: string;
+    vpc: Vpc;
+    /** The exact user-data (e.g. `#cloud-config ...`). */
+    userData: string;
+    /** NoCloud meta-data; default: instance-id and local-hostname from the name. */
+    metaData?: string;
+    /** Host directory mounted read-only at SECRETS_MOUNT. */
+    secretsDir?: string;
+    /** Root file system; default: the cached image. */
+    root?: string;
+}
+
+export interface ContainerInfo {
+    name: string;
+    address: string;
+    /** systemd-nspawn's pid. */
+    pid: number;
+    running: boolean;
+    consoleLog: string;
+}
+
+/** cloud-init's `status --long --format json`, as printed. */
+export interface CloudInitStatus {
+    status: string;
+    errors: string[];
+    /** Absent before cloud-init 23.4 (Debian 12 has 22.4): then {}. */
+    recoverable_errors: Record<string, string[]>;
+    detail: string;
+    datasource: string;
+    boot_status_code: string;
+}
+
+function machinesDir(): string {
+    return path.join(stateDir(), "machines");
+}
+
+function machineDir(name: string): string {
+    return path.join(machinesDir(), name);
+}
+
+/** Console logs stay after `down`, for looking into what went wrong. */
+export function consoleLog(name: string): string {
+    return path.join(stateDir(), "logs", `${name}.console.log`);
+}
+
+/** Boots a container in the background; returns once its init runs (not when it has booted). */
+export async function start(spec: ContainerSpec): Promise<ContainerInfo> {
+    const { name } = spec;
+    checkName(name);
+    if (nspawnPid(name) !== undefined) throw new Error(`container ${name} is already running`);
+    if (!fs.existsSync(netnsPath(vpcNetns()))) throw new Error("the VPC network does not exist: createVpc() first");
+    const root = spec.root ?? imageRoot();
+    if (!fs.existsSync(path.join(root, "usr/lib/os-release"))) throw new Error(`no image at ${root}: ensureImage() first`);
+
+    const dir = machineDir(name);
+    removeTree(dir);
+    const seed = path.join(dir, "seed");
+    fs.mkdirSync(seed, { recursive: true });
+    fs.writeFileSync(path.join(seed, "user-data"), spec.userData);
+    fs.writeFileSync(path.join(seed, "meta-data"), spec.metaData ?? `instance-id: ${name}\nlocal-hostname: ${name}\n`);
+    const netns = attach(name, spec.address, spec.vpc);
+
+    const args = [
+        "--boot", "--volatile=overlay", "--read-only",
+        // No systemd on the host to register with or to make a scope unit.
+        "--register=no", "--keep-unit",
+        nspawnMarker(),
+        `--machine=${machineName(name)}`, `--hostname=${name}`, `--directory=${root}`,
+        `--network-namespace-path=${netns}`,
+        `--bind-ro=${seed}:${SEED_MOUNT}`,
+        ...(spec.secretsDir ? [`--bind-ro=${path.resolve(spec.secretsDir)}:${SECRETS_MOUNT}`] : []),
+        // Output only: nobody types into a detached console.
+        "--console=read-only",
+        // The image's own resolver (none), time zone (UTC) and journal stay as on EC2.
+        "--resolv-conf=off", "--timezone=off", "--link-journal=no",
+    ];
+    fs.mkdirSync(path.dirname(consoleLog(name)), { recursive: true });
+    const out = fs.openSync(consoleLog(name), "w");
+    const child = spawn("systemd-nspawn", args, { env: nspawnEnv(), detached: true, stdio: ["ignore", out, out] });
+    fs.closeSync(out);
+    child.unref();
+    if (child.pid === undefined) throw new Error(`could not start systemd-nspawn for ${name}`);
+    const pid = child.pid;
+    fs.writeFileSync(path.join(dir, "nspawn.pid"), `${pid}\n`);
+    fs.writeFileSync(path.join(dir, "container.json"), JSON.stringify({ name, address: spec.address, root }, null, 2) + "\n");
+
+    const deadline = Date.now() + 30_000;
+    while (leaderPid(pid) === undefined) {
+        if (!isAlive(pid)) throw new Error(`systemd-nspawn for ${name} exited:\n${tail(readLog(name), 30)}`);
+        if (Date.now() > deadline) throw new Error(`container ${name} has no init after 30 s:\n${tail(readLog(name), 30)}`);
+        await sleep(100);
+    }
+    log(`started ${name} (${spec.address}), nspawn pid ${pid}, console ${consoleLog(name)}`);
+    return { name, address: spec.address, pid, running: true, consoleLog: consoleLog(name) };
+}
+
+/** Containers known to the state dir, running or not. */
+export function list(): ContainerInfo[] {
+    if (!fs.existsSync(machinesDir())) return [];
+    return fs.readdirSync(machinesDir()).sort().map((name) => {
+        const pid = readPidFile(name) ?? 0;
+        let address = "";
+        try {
+            address = (JSON.parse(fs.readFileSync(path.join(machineDir(name), "container.json"), "utf8")) as { address: string }).address;
+        } catch {
+            // written right after the pid file; a crash in between leaves no address
+        }
+        return { name, address, pid, running: nspawnPid(name) !== undefined, consoleLog: consoleLog(name) };
+    });
+}
+
+export interface ExecOptions {
+    /** Throw when the command exits non-zero (default true). */
+    check?: boolean;
+    timeoutMs?: number;
+}
+
+/** Runs a command inside a running container, in all its namespaces, as its root. */
+export async function exec(name: string, cmd: readonly string[], opts: ExecOptions = {}): Promise<RunResult> {
+    const pid = nspawnPid(name);
+    const leader = pid === undefined ? undefined : leaderPid(pid);
+    if (leader === undefined) throw new Error(`container ${name} is not running`);
+    return run("nsenter", ["-t", String(leader), "-a", "-r", "-w", "--", ...cmd], {
+        env: CONTAINER_ENV, check: opts.check, timeoutMs: opts.timeoutMs,
+    });
+}
+
+const FINAL_STATES = new Set(["done", "error", "degraded done", "degraded error"]);
+
+/** Polls cloud-init until it has finished (or is disabled) and returns its status. */
+export async function waitForCloudInit(name: string, timeoutMs: number): Promise<CloudInitStatus> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "no answer yet";
+    for (;;) {
+        const pid = nspawnPid(name);
+        if (pid === undefined) throw new Error(`container ${name} stopped while booting:\n${tail(readLog(name), 30)}`);
+        if (leaderPid(pid) !== undefined) {
+            // Exits non-zero when cloud-init reports an error; the JSON still says which.
+            const r = await exec(name, ["cloud-init", "status", "--long", "--format", "json"], { check: false, timeoutMs: 30_000 });
+            try {
+                const status = { recoverable_errors: {}, ...JSON.parse(r.stdout) } as CloudInitStatus;
+                if (FINAL_STATES.has(status.status)) return status;
+                // cloud-init reads "disabled" from the absence of its generator's marker, which
+                // is also the case early in the boot: final only once the boot is over.
+                if (status.status === "disabled" && await bootFinished(name)) return status;
+                last = `${status.status}: ${status.detail}`;
+            } catch {
+                // Early in the boot cloud-init may not answer yet.
+                last = (r.stderr || r.stdout).trim();
+            }
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`cloud-init in ${name} not finished after ${timeoutMs} ms (last: ${last}):\n${tail(readLog(name), 30)}`);
+        }
+        await sleep(1000);
+    }
+}
+
+async function bootFinished(name: string): Promise<boolean> {
+    const r = await exec(name, ["systemctl", "is-system-running"], { check: false, timeoutMs: 30_000 });
+    return ["running", "degraded"].includes(r.stdout.trim());
+}
+
+/**
+ * Stops a container: SIGTERM asks nspawn for an orderly poweroff; a container can hang in
+ * poweroff, so after `graceMs` its init is killed (SIGKILL ends its whole pid namespace).
+ * Then its network and state go. Idempotent.
+ */
+export async function stop(name: string, graceMs = 20_000): Promise<void> {
+    checkName(name);
+    const pid = nspawnPid(name);
+    if (pid !== undefined) await terminate(pid, graceMs);
+    // Also kills the container's init if nspawn died without it (it stays in the namespace).
+    detach(name);
+    removeTree(machineDir(name));
+    // nspawn's own per-machine directory, which it leaves behind when killed.
+    removeTree(path.join(NSPAWN_PROPAGATE_DIR, machineName(name)));
+}
+
+/**
+ * Removes everything the local cloud made: containers (also of crashed runs, found by their
+ * nspawn command line), processes left in its namespaces, the namespaces with their
+ * interfaces, mounts under the state dir and the per-container state. Console logs stay.
+ */
+export async function downAll(graceMs = 20_000): Promise<void> {
+    const known = list().map((c) => c.name);
+    const orphans = processes().filter((p) => isOurNspawn(p.argv) && !known.some((n) => machineOf(p.argv) === machineName(n)));
+    await Promise.all([
+        ...known.map((name) => stop(name, graceMs)),
+        ...orphans.map(async (p) => {
+            await terminate(p.pid, graceMs);
+            const machine = machineOf(p.argv);
+            if (machine) removeTree(path.join(NSPAWN_PROPAGATE_DIR, machine));
+        }),
+    ]);
+    destroyAllNetworks();
+    unmountAllUnder(stateDir());
+    removeTree(machinesDir());
+}
+
+async function terminate(pid: number, graceMs: number): Promise<void> {
+    const leader = leaderPid(pid);
+    signal(pid, "SIGTERM");
+    if (await waitForExit(pid, graceMs)) return;
+    log(`nspawn ${pid} still running ${graceMs} ms after SIGTERM: killing the container's init ${leader}`);
+    if (leader !== undefined) signal(leader, "SIGKILL");
+    if (await waitForExit(pid, 10_000)) return;
+    signal(pid, "SIGKILL");
+    await waitForExit(pid, 5_000);
+}
+
+function isOurNspawn(argv: readonly string[]): boolean {
+    return path.basename(argv[0] ?? "") === "systemd-nspawn" && argv.includes(nspawnMarker());
+}
+
+function checkName(name: string): void {
+    if (!/^[a-z][a-z0-9-]{0,30}$/.test(name)) throw new Error(`container name ${JSON.stringify(name)} is not a short DNS label`);
+}
+
+/** nspawn's machine name: unique across clouds (it names nspawn's own directories on the host). */
+function machineName(name: string): string {
+    return `${cloudName()}-${name}`;
+}
+
+function machineOf(argv: readonly string[]): string {
+    return argv.find((a) => a.startsWith("--machine="))?.slice("--machine=".length) ?? "";
+}
+
+function readPidFile(name: string): number | undefined {
+    try {
+        return Number(fs.readFileSync(path.join(machineDir(name), "nspawn.pid"), "utf8")) || undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/** nspawn's pid for a running container, checked against /proc (pids get reused). */
+function nspawnPid(name: string): number | undefined {
+    const pid = readPidFile(name);
+    if (pid === undefined || !isAlive(pid)) return undefined;
+    try {
+        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        return isOurNspawn(argv) && machineOf(argv) === machineName(name) ? pid : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * The container's init: nspawn's child that is pid 1 in its own pid namespace
+ * (nspawn is a subreaper, so the init is its direct child once the intermediate one exits).
+ */
+function leaderPid(nspawn: number): number | undefined {
+    for (const p of processes()) {
+        if (p.ppid !== nspawn) continue;
+        try {
+            const nspid = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${p.pid}/status`, "utf8"))?.[1].trim().split(/\s+/);
+            if (nspid && nspid.length > 1 && nspid[nspid.length - 1] === "1") return p.pid;
+        } catch {
+            // gone meanwhile
+        }
+    }
+    return undefined;
+}
+
+function readLog(name: string): string {
+    try {
+        return fs.readFileSync(consoleLog(name), "utf8");
+    } catch {
+        return "";
+    }
+}
