@@ -97,12 +97,19 @@ export function attach(name: string, address: string, vpc: Vpc): string {
         runSync("ip", ["-n", vpcNetns(), "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", netns]);
     }
     runSync("ip", ["-n", vpcNetns(), "link", "set", hostEnd, "master", BRIDGE, "up"]);
+    // Like an ENI, an instance keeps its MAC across stop and start, so peers' ARP caches stay valid.
+    runSync("ip", ["-n", netns, "link", "set", "eth0", "address", macFor(address)]);
     runSync("ip", ["-n", netns, "link", "set", "lo", "up"]);
     runSync("ip", ["-n", netns, "addr", "flush", "dev", "eth0"]);
     runSync("ip", ["-n", netns, "addr", "add", `${address}/${vpc.prefixLength}`, "dev", "eth0"]);
     runSync("ip", ["-n", netns, "link", "set", "eth0", "up"]);
     runSync("ip", ["-n", netns, "route", "replace", "default", "via", vpc.gateway]);
     return netnsPath(netns);
+}
+
+/** A locally administered MAC derived from the address: 02:fb:a.b.c.d. */
+export function macFor(address: string): string {
+    return ["02", "fb", ...address.split(".").map((o) => Number(o).toString(16).padStart(2, "0"))].join(":");
 }
 
 /** Removes every namespace this cloud made, with what runs in them (for `down`). */
