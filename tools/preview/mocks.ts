@@ -25,7 +25,7 @@ export class AwsMocks implements pulumi.runtime.Mocks {
         const state: Record<string, unknown> = { ...inputs, arn };
         switch (args.type) {
             case "aws:ec2/instance:Instance":
-                return { id: `i-${hash(args.name)}`, state: { ...state, availabilityZone: `${this.region}a` } };
+                return { id: `i-${hash(args.name)}`, state };
             case "aws:ec2/eip:Eip":
                 // Documentation range (RFC 5737): never a real address.
                 return { id: `eipalloc-${hash(args.name)}`, state: { ...state, publicIp: `203.0.113.${parseInt(hash(args.name, 2), 16) % 254 + 1}` } };

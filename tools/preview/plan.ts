@@ -19,6 +19,8 @@ export interface PlannedResource {
     custom: boolean;
     /** Inputs as sent to the provider; user-data decoded to text under `userData`. */
     inputs: Record<string, unknown>;
+    /** What the mocks returned beyond the inputs (ids, ARNs, generated values), as `pulumi up` would learn them. */
+    outputs: Record<string, unknown>;
     /** The resource options a policy may read. */
     options: { protect: boolean; ignoreChanges: string[] };
 }
@@ -75,11 +77,14 @@ export async function planProgram({ project, stack, config }: StackFile, root = 
     try {
         const region = config["aws:region"] ?? "us-east-1";
         const mocks = new AwsMocks(region);
-        const recorded: { type: string; name: string; inputs: Record<string, unknown>; custom: boolean }[] = [];
+        const recorded: { type: string; name: string; inputs: Record<string, unknown>; custom: boolean; outputs: Record<string, unknown> }[] = [];
         const newResource = mocks.newResource.bind(mocks);
         mocks.newResource = (args) => {
-            recorded.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom !== false });
-            return newResource(args);
+            const result = newResource(args);
+            const outputs = Object.fromEntries(Object.entries(result.state).filter(([k]) => !(k in args.inputs)));
+            if (result.id !== undefined) outputs.id = result.id;
+            recorded.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom !== false, outputs });
+            return result;
         };
         await pulumi.runtime.setMocks(mocks, project, stack, true);
         pulumi.runtime.setAllConfig(config);
@@ -128,7 +133,7 @@ export async function planProgram({ project, stack, config }: StackFile, root = 
         const secrets = new Set<string>();
         const resources: PlannedResource[] = recorded.map((rec) => {
             if (rec.type === "pulumi:pulumi:Stack") {
-                return { urn: stackUrn, type: rec.type, name: rec.name, custom: false, inputs: {}, options: { protect: false, ignoreChanges: [] } };
+                return { urn: stackUrn, type: rec.type, name: rec.name, custom: false, inputs: {}, outputs: {}, options: { protect: false, ignoreChanges: [] } };
             }
             const res = byKey.get(`${rec.type}::${rec.name}`);
             const reg = res ? registrations.get(res) : undefined;
@@ -145,15 +150,13 @@ export async function planProgram({ project, stack, config }: StackFile, root = 
                 parent: reg?.parent ? urn(reg.parent) : stackUrn,
                 custom: rec.custom,
                 inputs,
+                outputs: unwrapSecrets(rec.outputs, secrets) as Record<string, unknown>,
                 options: reg?.options ?? { protect: false, ignoreChanges: [] },
             };
         });
-        // Generated secrets are the results of RandomPassword/PrivateKey mocks.
-        const { mockSecret } = await import("./mocks");
+        // Generated secrets: the values of random passwords and private keys.
         for (const r of resources) {
-            if (r.type === "random:index/randomPassword:RandomPassword" || r.type === "tls:index/privateKey:PrivateKey") {
-                secrets.add(mockSecret(r.name));
-            }
+            for (const key of ["result", "privateKeyPem"]) if (typeof r.outputs[key] === "string") secrets.add(r.outputs[key] as string);
         }
         return {
             project,

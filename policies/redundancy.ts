@@ -1,0 +1,164 @@
+/**
+ * Single points of failure: the seeds' "if the load balancer fails, the
+ * whole site is down" and "if the primary fails, no writes are possible",
+ * and the web tier the design doubled to avoid one.
+ */
+import { PolicyResource } from "@pulumi/policy";
+import { gaps, list, stackPolicy } from "./lib/policy";
+import { roleOf, StackGraph, types } from "./lib/resources";
+import { anyOf, Known, knownBool, knownList, knownString, need, Undecidable, unknown } from "./lib/unknowns";
+import { cloudConfigOf, settingOf } from "./lib/userData";
+
+const failoverPackages = (description: string, defaults: string[]) => ({
+    failoverPackages: { type: "array" as const, items: { type: "string" as const }, default: defaults, description },
+});
+
+/** The instances of a tier; counting them is the point, so undecidable while any instance's tier is unknown. */
+function tier(stack: StackGraph, role: string): PolicyResource[] {
+    if (stack.ofType(types.instance).some((i) => roleOf(i) === unknown)) throw new Undecidable();
+    return stack.instancesWithRole(role);
+}
+
+/** Distinct zones of the instances; undecidable when any zone is unknown. */
+function zones(stack: StackGraph, instances: PolicyResource[]): Set<string> {
+    return new Set(instances.map((i) => need(stack.zoneOf(i))));
+}
+
+/** True when every instance's cloud-config installs one of `packages`. */
+function allInstall(instances: PolicyResource[], packages: string[]): boolean {
+    return instances.every((i) => need(cloudConfigOf(i))?.packages.some((p) => packages.includes(p)) ?? false);
+}
+
+/** A managed AWS load balancer spreads itself over the subnets it is given. */
+function managedLoadBalancerSpansZones(lb: PolicyResource): Known<boolean> {
+    return anyOf(
+        ["subnets", "subnetMappings", "availabilityZones"].map((prop) => {
+            const placed = knownList(() => lb.props[prop]);
+            return placed === unknown ? unknown : placed.length >= 2;
+        }),
+    );
+}
+
+/** DNS failover: Route 53 records that move traffic when a health check fails. */
+function dnsFailover(stack: StackGraph): Known<boolean> {
+    return anyOf(
+        stack.ofType(types.route53Record).map((r) => {
+            const failover = knownList(() => r.props.failoverRoutingPolicies);
+            return failover === unknown ? unknown : failover.length > 0;
+        }),
+    );
+}
+
+export const loadBalancerRedundancy = stackPolicy<{ failoverPackages: string[] }>(
+    {
+        name: "load-balancer-redundancy",
+        description:
+            "The load balancer is not a single point of failure: at least two load-balancer instances in different availability zones, with a way to move traffic between them.",
+        severity: "high",
+        gap: gaps.spof,
+        remediationSteps:
+            "Run a second HAProxy instance in another availability zone and move traffic between them: keepalived moving an Elastic IP, Route 53 failover records with health checks, or a managed AWS load balancer over two subnets. " +
+            "No stack config builds this yet (the program always creates one load balancer, lb-1); until it does, accept the risk per stack with `exempt: [\"lb-1\"]` in the policy config.",
+        config: failoverPackages("Packages that, installed on every load balancer, move traffic between them (a floating IP).", ["keepalived"]),
+    },
+    (stack, ctx) => {
+        if (need(anyOf(stack.ofType(...types.managedLoadBalancers).map(managedLoadBalancerSpansZones)))) return;
+        const lbs = tier(stack, "lb");
+        if (lbs.length === 0) {
+            ctx.report(undefined, "The stack has no load balancer: no instance tagged Role=lb and no managed AWS load balancer over two subnets.");
+            return;
+        }
+        if (lbs.length === 1) {
+            ctx.report(lbs[0], `${lbs[0].name} is the only load balancer: when it fails, the whole site is down.`);
+            return;
+        }
+        ctx.judge(() => {
+            const names = list(lbs.map((l) => l.name));
+            const inZones = zones(stack, lbs);
+            let problem: string | undefined;
+            if (inZones.size < 2) problem = `${names} all run in ${[...inZones][0]}: one zone outage takes the site down.`;
+            else if (!allInstall(lbs, ctx.config.failoverPackages) && !need(dnsFailover(stack))) {
+                problem = `${names} have no way to move traffic between them (no ${list(ctx.config.failoverPackages, "or")} on every load balancer, no Route 53 failover records): clients of a failed one stay failed.`;
+            }
+            if (problem) for (const lb of lbs) ctx.report(lb, problem);
+        });
+    },
+);
+
+export const databaseWriteFailover = stackPolicy<{ failoverPackages: string[] }>(
+    {
+        name: "database-write-failover",
+        description: "Writes survive the loss of the database primary: a failover path promotes another server in another availability zone.",
+        severity: "high",
+        gap: gaps.spof,
+        remediationSteps:
+            "Give the database tier a failover path: a failover manager (orchestrator, MaxScale, Pacemaker, keepalived with a promotion script) on every database server, or a Galera cluster, over two availability zones; or a Multi-AZ RDS/Aurora database. " +
+            "`replicaCount` only adds read replicas: a replica is not promoted when the primary fails. No stack config builds failover yet; accept the risk per stack with `exempt: [\"db-primary\"]`.",
+        config: failoverPackages("Packages that, installed on every database server, promote a replica or form a multi-writer cluster.", [
+            "orchestrator",
+            "maxscale",
+            "pacemaker",
+            "keepalived",
+            "galera-4",
+        ]),
+    },
+    (stack, ctx) => {
+        for (const rds of stack.ofType(types.rdsInstance)) {
+            ctx.judge(() => {
+                // Aurora instances fail over within their cluster.
+                const cluster = need(knownString(() => rds.props.clusterIdentifier));
+                if (cluster === undefined && need(knownBool(() => rds.props.multiAz)) !== true) {
+                    ctx.report(rds, `${rds.name} is a single-AZ RDS instance: when it fails, writes stop (set multiAz).`);
+                }
+            });
+        }
+        const servers = tier(stack, "db");
+        if (servers.length === 0) return;
+        ctx.judge(() => {
+            const configs = servers.map((s) => need(cloudConfigOf(s)));
+            // The program writes each server's role to its settings; a server without one is a standalone writer.
+            const writers = servers.filter((_, k) => (configs[k] ? settingOf(configs[k], "DB_ROLE") : undefined) !== "replica");
+            const reasons: string[] = [];
+            if (servers.length < 2) reasons.push("There is no other database server to take over.");
+            else if (zones(stack, servers).size < 2) reasons.push("Every database server runs in the same availability zone.");
+            if (servers.length >= 2 && !allInstall(servers, ctx.config.failoverPackages)) {
+                const replicas = servers.filter((s) => !writers.includes(s)).map((s) => s.name);
+                reasons.push(
+                    `Nothing promotes ${replicas.length > 0 ? list(replicas) : "another server"}: the database servers run no failover manager or cluster (${list(ctx.config.failoverPackages, "or")}).`,
+                );
+            }
+            if (reasons.length === 0) return;
+            for (const w of writers) {
+                const role = writers.length === 1 ? "the only writer" : `one of ${writers.length} writers`;
+                ctx.report(w, `${w.name} is ${role}: when it fails, writes stop. ${reasons.join(" ")}`);
+            }
+        });
+    },
+);
+
+export const webTierRedundancy = stackPolicy(
+    {
+        name: "web-tier-redundancy",
+        description: "The web tier survives losing a server or a zone: at least two web instances, in at least two availability zones.",
+        severity: "high",
+        gap: gaps.spof,
+        remediationSteps: "Set `webCount` to 2 or more (`pulumi config set webCount 2`); the program alternates web servers between two availability zones.",
+    },
+    (stack, ctx) => {
+        const web = tier(stack, "web");
+        if (web.length === 0) {
+            ctx.report(undefined, "The stack has no web server: no instance tagged Role=web.");
+        } else if (web.length === 1) {
+            ctx.report(web[0], `${web[0].name} is the only web server: when it fails, the site is down.`);
+        } else {
+            ctx.judge(() => {
+                const inZones = zones(stack, web);
+                if (inZones.size < 2) {
+                    for (const w of web) ctx.report(w, `${list(web.map((x) => x.name))} all run in ${[...inZones][0]}: one zone outage takes the site down.`);
+                }
+            });
+        }
+    },
+);
+
+export const redundancyPolicies = [loadBalancerRedundancy, databaseWriteFailover, webTierRedundancy];
