@@ -8,7 +8,7 @@
 import * as container from "../../tools/local-cloud/container";
 import { down, LocalSite, startInstance, up, waitUntilProvisioned } from "../../tools/local-cloud/site";
 import { unsupportedReason } from "../../tools/local-cloud/util";
-import { haproxyServerStates, httpJson, replicationStatus, sqlOn, wrk } from "./clients";
+import { haproxyServerStates, httpJson, replicationStatus, sqlOn, wrk } from "../../tools/local-cloud/clients";
 
 const MINUTE = 60_000;
 const reason = unsupportedReason();

@@ -15,7 +15,7 @@ import { asFirstPreview } from "./helpers";
 
 /**
  * Every violation of `dev`, and the gap of the seeds ("issues with this
- * infrastructure") it represents. docs/policies.md holds the same table.
+ * infrastructure") it represents. The README holds the same table.
  */
 const devFindings: [policy: string, resource: string, gap: string][] = [
     ["load-balancer-redundancy", "lb-1", gaps.spof], // "If the load balancer fails, the entire site becomes inaccessible"

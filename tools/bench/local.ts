@@ -9,7 +9,7 @@ import { runTool } from "../cliArgs";
 import * as container from "../local-cloud/container";
 import { down, startInstance, up, waitUntilProvisioned } from "../local-cloud/site";
 import { log } from "../local-cloud/util";
-import { haproxyServerStates, wrk, WrkResult } from "../../tests/local-cloud/clients";
+import { haproxyServerStates, wrk, WrkResult } from "../local-cloud/clients";
 
 const reportDir = path.join(__dirname, "..", "..", "reports");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

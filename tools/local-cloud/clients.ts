@@ -1,6 +1,6 @@
 /** Real clients run inside the VPC namespace or an instance: HTTP (python3 urllib), SQL (mariadb), wrk. */
-import * as container from "../../tools/local-cloud/container";
-import { inVpc, LocalSite } from "../../tools/local-cloud/site";
+import * as container from "./container";
+import { inVpc, LocalSite } from "./site";
 import { statsPort } from "../../userdata/loadBalancer";
 
 const httpScript = `
