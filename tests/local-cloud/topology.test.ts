@@ -5,9 +5,12 @@
  *
  * Needs root and systemd-nspawn; skipped otherwise, unless REQUIRE_LOCAL_CLOUD=1 makes that a failure.
  */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
 import * as container from "../../tools/local-cloud/container";
 import { down, LocalSite, startInstance, up, waitUntilProvisioned } from "../../tools/local-cloud/site";
-import { unsupportedReason } from "../../tools/local-cloud/util";
+import { stateDir, unsupportedReason } from "../../tools/local-cloud/util";
 import { haproxyServerStates, httpJson, replicationStatus, sqlOn, wrk } from "../../tools/local-cloud/clients";
 
 const MINUTE = 60_000;
@@ -55,6 +58,25 @@ if (reason !== undefined && process.env.REQUIRE_LOCAL_CLOUD === "1") {
             }
             expect(container.list().map((c) => c.name).sort()).toEqual(["db-primary", "db-replica-1", "lb-1", "web-1", "web-2"]);
         });
+
+        test("up is idempotent, refuses a second run while one holds the lock, and rejects an unknown stack without touching the site", async () => {
+            const pids = container.list().map((c) => c.pid);
+            const started = Date.now();
+            expect((await up("dev")).url).toBe(site.url);
+            expect(Date.now() - started).toBeLessThan(15_000);
+            expect(container.list().map((c) => c.pid)).toEqual(pids);
+
+            const holder = spawn("sleep", ["30"]);
+            fs.writeFileSync(path.join(stateDir(), "up.lock"), String(holder.pid));
+            try {
+                await expect(up("dev")).rejects.toThrow(new RegExp(`another local:up \\(pid ${holder.pid}\\) is running`));
+            } finally {
+                holder.kill();
+                fs.rmSync(path.join(stateDir(), "up.lock"), { force: true });
+            }
+            await expect(up("nosuch")).rejects.toThrow(/no stack file Pulumi\.nosuch\.yaml/);
+            expect(container.list().map((c) => c.pid)).toEqual(pids);
+        }, 2 * MINUTE);
 
         test("requests through the load balancer alternate between both web servers (round robin)", async () => {
             const hosts: string[] = [];

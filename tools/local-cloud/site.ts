@@ -85,21 +85,43 @@ export interface UpOptions {
     cloudInitTimeoutMs?: number;
 }
 
+/**
+ * Boots the stack's topology. Idempotent: when the same stack with the same
+ * settings is already up and healthy, it says so and returns it.
+ */
 export async function up(stack: string, opts: UpOptions = {}): Promise<LocalSite> {
     const reason = unsupportedReason();
     if (reason) throw new Error(`${reason}; run: bash scripts/setup.sh`);
     const file = loadStackConfig(stack);
     const config = parseStackConfig(file.project, stack, file.config);
     const release = takeLock();
+    try {
+        const existing = currentSite();
+        const running = container.list();
+        if (existing && running.length === allInstances(existing.plan).length && running.every((c) => c.running)) {
+            if (existing.stack !== stack || JSON.stringify(existing.config) !== JSON.stringify(config)) {
+                const what = existing.stack === stack ? `stack ${stack} with other settings` : `stack ${existing.stack}`;
+                throw new Error(`the local cloud already runs ${what}; run npm run local:down first`);
+            }
+            await waitForLoadBalancer(existing, 10_000);
+            log(`the ${stack} topology is already up at ${existing.url}`);
+            return existing;
+        }
+        if (existing || running.length > 0) {
+            log("removing what an earlier, unfinished local:up left behind");
+            await down();
+        }
+        return await create(stack, config, opts);
+    } finally {
+        release();
+    }
+}
+
+/** Creates the site from nothing; on failure removes what it made. */
+async function create(stack: string, config: StackConfig, opts: UpOptions): Promise<LocalSite> {
     const start = Date.now();
     try {
-        if (container.list().length > 0 || currentSite()) {
-            log("removing what an earlier local:up left behind");
-            await container.downAll();
-        }
-        fs.rmSync(siteFile(), { force: true });
         const plan = planTopology(config);
-
         log("image: checking the cached Debian 12 root file system (a first build takes minutes)");
         const image = await ensureImage();
         log(`image: ${image.built ? "built" : "cached"} (${image.root})`);
@@ -117,11 +139,8 @@ export async function up(stack: string, opts: UpOptions = {}): Promise<LocalSite
         return site;
     } catch (err) {
         log(`up failed after ${elapsed(start)}; removing what it made (console logs stay in ${path.join(stateDir(), "logs")})`);
-        await container.downAll();
-        fs.rmSync(siteFile(), { force: true });
+        await down();
         throw err;
-    } finally {
-        release();
     }
 }
 
