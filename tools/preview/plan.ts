@@ -54,26 +54,35 @@ interface Registration {
     type: string;
     name: string;
     parent?: pulumi.Resource;
-    custom: boolean;
     options: PlannedResource["options"];
 }
 
 let running = false;
 
-/**
- * Plans one stack. The Pulumi runtime is process-global, so plans run one at a
- * time; the program module is loaded fresh for each.
- */
+/** Plans one stack from its stack file. */
 export function planStack(stack: string, root = projectRoot): Promise<OfflinePlan> {
     return planProgram(loadStackConfig(stack, root), root);
 }
 
 /** Plans the program with a given configuration (what a stack file would hold). */
-export async function planProgram({ project, stack, config }: StackFile, root = projectRoot): Promise<OfflinePlan> {
+export async function planProgram(file: StackFile, root = projectRoot): Promise<OfflinePlan> {
     // Fail on a bad value before the Pulumi runtime starts, as `pulumi up` fails before registering anything.
-    parseStackConfig(project, stack, config);
+    parseStackConfig(file.project, file.stack, file.config);
+    // The program exports a function, as Pulumi's own runtime allows: call it again for each plan.
+    const program = require(path.join(root, "index.ts")) as () => Promise<Record<string, unknown>>;
+    return recordPlan(file, program);
+}
+
+/**
+ * Runs any Pulumi program (the whole stack, or one component in a test) under
+ * the mocks and records what it registers. The Pulumi runtime is
+ * process-global, so plans run one at a time.
+ */
+export async function recordPlan({ project, stack, config }: StackFile, program: () => Promise<Record<string, unknown> | void>): Promise<OfflinePlan> {
     if (running) throw new Error("a plan is already running in this process");
     running = true;
+    // A program that throws inside the Pulumi runtime becomes an unhandled rejection: keep it out, fail the plan with it.
+    let programError: unknown;
     try {
         const region = config["aws:region"] ?? "us-east-1";
         const mocks = new AwsMocks(region);
@@ -91,26 +100,27 @@ export async function planProgram({ project, stack, config }: StackFile, root = 
 
         const registrations = new Map<pulumi.Resource, Registration>();
 
-        // The program exports a function, as Pulumi's own runtime allows: call it again for each plan.
-        const program = require(path.join(root, "index.ts")) as () => Promise<Record<string, unknown>>;
         const outputs =
             (await pulumi.runtime.runInPulumiStack(async () => {
-            pulumi.runtime.registerStackTransformation((args) => {
-                registrations.set(args.resource, {
-                    type: args.type,
-                    name: args.name,
-                    parent: args.opts.parent,
-                    custom: args.resource instanceof pulumi.CustomResource,
-                    options: {
-                        protect: args.opts.protect === true,
-                        ignoreChanges: args.opts.ignoreChanges ?? [],
-                    },
+                // Registered inside the stack, where transformations apply: records parents and options.
+                pulumi.runtime.registerStackTransformation((args) => {
+                    registrations.set(args.resource, {
+                        type: args.type,
+                        name: args.name,
+                        parent: args.opts.parent,
+                        options: { protect: args.opts.protect === true, ignoreChanges: args.opts.ignoreChanges ?? [] },
+                    });
+                    return undefined;
                 });
-                return undefined;
-            });
-                return program();
+                try {
+                    return (await program()) ?? {};
+                } catch (err) {
+                    programError = err;
+                    return {};
+                }
             })) ?? {};
         await pulumi.runtime.disconnect();
+        if (programError !== undefined) throw programError;
 
         const stackUrn = `urn:pulumi:${stack}::${project}::pulumi:pulumi:Stack::${project}-${stack}`;
         const urnOf = new Map<pulumi.Resource, string>();
