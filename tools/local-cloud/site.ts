@@ -129,7 +129,8 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
         const vpc = createVpc(config.vpcCidr);
         log(`network: VPC ${vpc.cidr} in namespace ${vpcNetns()}`);
 
-        const site: LocalSite = { stack, config, plan, url: `http://${plan.lb.privateIp}/` };
+        const scheme = config.https === "none" ? "http" : "https";
+        const site: LocalSite = { stack, config, plan, url: `${scheme}://${plan.lb.privateIp}/` };
         fs.writeFileSync(siteFile(), JSON.stringify(site, null, 2) + "\n");
         const instances = allInstances(plan);
         for (const instance of instances) await startInstance(site, instance.name, secretsDir);
@@ -178,7 +179,8 @@ export function inVpc(cmd: string[], timeoutMs = 30_000) {
 async function waitForLoadBalancer(site: LocalSite, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-        const r = await inVpc(["python3", "-c", `import urllib.request; print(urllib.request.urlopen("${site.url}healthz", timeout=2).status)`]);
+        // The certificate is self-signed by design: this probe asks whether the site answers, not whom to trust.
+        const r = await inVpc(["python3", "-c", `import ssl, urllib.request; print(urllib.request.urlopen("${site.url}healthz", timeout=2, context=ssl._create_unverified_context()).status)`]);
         if (r.code === 0 && r.stdout.trim() === "200") return;
         if (Date.now() > deadline) throw new Error(`the load balancer does not answer at ${site.url}: ${r.stderr.trim()}`);
         await new Promise((resolve) => setTimeout(resolve, 1000));
