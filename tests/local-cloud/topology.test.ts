@@ -9,7 +9,8 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as container from "../../tools/local-cloud/container";
-import { down, LocalSite, startInstance, up, waitUntilProvisioned } from "../../tools/local-cloud/site";
+import { down, inVpc, LocalSite, startInstance, up, waitUntilProvisioned } from "../../tools/local-cloud/site";
+import { statsPort } from "../../userdata/loadBalancer";
 import { stateDir, unsupportedReason } from "../../tools/local-cloud/util";
 import { haproxyServerStates, httpJson, replicationStatus, sqlOn, wrk } from "../../tools/local-cloud/clients";
 
@@ -83,6 +84,14 @@ if (reason !== undefined && process.env.REQUIRE_LOCAL_CLOUD === "1") {
             for (let i = 0; i < 10; i++) hosts.push(String((await httpJson("GET", `http://${lb()}/api/status`)).json.host));
             expect(new Set(hosts)).toEqual(new Set(["web-1", "web-2"]));
             for (let i = 1; i < hosts.length; i++) expect(hosts[i]).not.toBe(hosts[i - 1]);
+        });
+
+        test("HAProxy's Prometheus exporter answers on the stats port inside the VPC, with both web servers up", async () => {
+            const r = await inVpc(["python3", "-c", `import urllib.request; print(urllib.request.urlopen("http://${lb()}:${statsPort}/metrics", timeout=5).read().decode())`]);
+            expect(r.code).toBe(0);
+            for (const server of ["web-1", "web-2"]) {
+                expect(r.stdout).toMatch(new RegExp(`^haproxy_server_status\\{proxy="web",server="${server}",state="UP"\\} 1$`, "m"));
+            }
         });
 
         test("a row written through the app is readable from the replica within one second; both replication threads run", async () => {

@@ -11,6 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { imageRoot } from "./image";
 import { attach, destroyAllNetworks, detach, netnsPath, Vpc, vpcNetns } from "./network";
+import { localSecretsDir } from "../../userdata/target";
 import {
     cloudName, isAlive, log, nspawnEnv, nspawnMarker, processes, removeTree, run, RunResult, signal, sleep, stateDir, tail,
     unmountAllUnder, waitForExit,
@@ -18,8 +19,6 @@ import {
 
 /** Where the seed is bind-mounted: cloud-init's NoCloud datasource reads it there. */
 const SEED_MOUNT = "/var/lib/cloud/seed/nocloud";
-/** Where the `local` target's user-data reads its secrets (one file per parameter name). */
-export const SECRETS_MOUNT = "/run/foobar-secrets";
 
 const NSPAWN_PROPAGATE_DIR = "/run/systemd/nspawn/propagate";
 
@@ -40,7 +39,7 @@ export interface ContainerSpec {
     userData: string;
     /** NoCloud meta-data; default: instance-id and local-hostname from the name. */
     metaData?: string;
-    /** Host directory mounted read-only at SECRETS_MOUNT. */
+    /** Host directory mounted read-only where the `local` target reads secrets (localSecretsDir). */
     secretsDir?: string;
     /** Root file system; default: the cached image. */
     root?: string;
@@ -104,7 +103,7 @@ export async function start(spec: ContainerSpec): Promise<ContainerInfo> {
         `--machine=${machineName(name)}`, `--hostname=${name}`, `--directory=${root}`,
         `--network-namespace-path=${netns}`,
         `--bind-ro=${seed}:${SEED_MOUNT}`,
-        ...(spec.secretsDir ? [`--bind-ro=${path.resolve(spec.secretsDir)}:${SECRETS_MOUNT}`] : []),
+        ...(spec.secretsDir ? [`--bind-ro=${path.resolve(spec.secretsDir)}:${localSecretsDir}`] : []),
         // Output only: nobody types into a detached console.
         "--console=read-only",
         // The image's own resolver (none), time zone (UTC) and journal stay as on EC2.
