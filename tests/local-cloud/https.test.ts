@@ -5,10 +5,9 @@
  */
 import * as container from "../../tools/local-cloud/container";
 import { down, inVpc, LocalSite, up } from "../../tools/local-cloud/site";
-import { unsupportedReason } from "../../tools/local-cloud/util";
+import { describeLocalCloud } from "./describeLocalCloud";
 
 const MINUTE = 60_000;
-const reason = unsupportedReason();
 
 const probe = `
 import http.client, json, ssl, sys
@@ -28,49 +27,40 @@ print(json.dumps({"plainStatus": r.status, "location": r.getheader("Location"), 
                   "tlsVersion": tls.sock.version(), "cert": cert}))
 `;
 
-if (reason !== undefined && process.env.REQUIRE_LOCAL_CLOUD === "1") {
-    test("the local cloud can run here (REQUIRE_LOCAL_CLOUD=1)", () => {
-        throw new Error(`REQUIRE_LOCAL_CLOUD=1, but the local cloud cannot run: ${reason}`);
-    });
-} else if (reason !== undefined) {
-    console.warn(`local-cloud HTTPS tests skipped: ${reason} (set REQUIRE_LOCAL_CLOUD=1 to make this a failure)`);
-    test.skip(`local cloud HTTPS: skipped because ${reason}`, () => undefined);
-} else {
-    describe("the prod topology on the local cloud", () => {
-        let site: LocalSite;
+describeLocalCloud("the prod topology on the local cloud", () => {
+    let site: LocalSite;
 
-        beforeAll(async () => {
-            site = await up("prod", { cloudInitTimeoutMs: 10 * MINUTE });
-        }, 20 * MINUTE);
+    beforeAll(async () => {
+        site = await up("prod", { cloudInitTimeoutMs: 10 * MINUTE });
+    }, 20 * MINUTE);
 
-        afterAll(async () => {
-            await down();
-            expect(container.list()).toEqual([]);
-        }, 2 * MINUTE);
+    afterAll(async () => {
+        await down();
+        expect(container.list()).toEqual([]);
+    }, 2 * MINUTE);
 
-        test("HTTPS on 443 with the generated certificate; plain HTTP redirects to it", async () => {
-            const r = await inVpc(["python3", "-c", probe, site.plan.lb.privateIp]);
-            expect(r.stderr).toBe("");
-            const result = JSON.parse(r.stdout);
-            expect(result).toMatchObject({
-                plainStatus: 301,
-                location: `https://${site.plan.lb.privateIp}/api/status`,
-                tlsStatus: 200,
-                hsts: "max-age=31536000",
-                body: { database: { readFrom: "replica" } },
-            });
-            expect(["TLSv1.2", "TLSv1.3"]).toContain(result.tlsVersion);
-            expect(result.cert).toMatch(/^-----BEGIN CERTIFICATE-----/);
-            // The certificate the load balancer serves is the one fetched at boot, not one baked into an image.
-            const served = await container.exec("lb-1", ["sh", "-c", "openssl x509 -noout -fingerprint -sha256 < /etc/haproxy/certs/site.pem"]);
-            const presented = await inVpc(["sh", "-c", `printf '%s' "$0" | openssl x509 -noout -fingerprint -sha256`, result.cert]);
-            expect(presented.stdout).toBe(served.stdout);
-            expect(served.stdout).toMatch(/Fingerprint=/);
+    test("HTTPS on 443 with the generated certificate; plain HTTP redirects to it", async () => {
+        const r = await inVpc(["python3", "-c", probe, site.plan.lb.privateIp]);
+        expect(r.stderr).toBe("");
+        const result = JSON.parse(r.stdout);
+        expect(result).toMatchObject({
+            plainStatus: 301,
+            location: `https://${site.plan.lb.privateIp}/api/status`,
+            tlsStatus: 200,
+            hsts: "max-age=31536000",
+            body: { database: { readFrom: "replica" } },
         });
-
-        test("the certificate file is readable by root and haproxy only", async () => {
-            const mode = await container.exec("lb-1", ["stat", "-c", "%a %U:%G", "/etc/haproxy/certs/site.pem"]);
-            expect(mode.stdout.trim()).toBe("640 root:haproxy");
-        });
+        expect(["TLSv1.2", "TLSv1.3"]).toContain(result.tlsVersion);
+        expect(result.cert).toMatch(/^-----BEGIN CERTIFICATE-----/);
+        // The certificate the load balancer serves is the one fetched at boot, not one baked into an image.
+        const served = await container.exec("lb-1", ["sh", "-c", "openssl x509 -noout -fingerprint -sha256 < /etc/haproxy/certs/site.pem"]);
+        const presented = await inVpc(["sh", "-c", `printf '%s' "$0" | openssl x509 -noout -fingerprint -sha256`, result.cert]);
+        expect(presented.stdout).toBe(served.stdout);
+        expect(served.stdout).toMatch(/Fingerprint=/);
     });
-}
+
+    test("the certificate file is readable by root and haproxy only", async () => {
+        const mode = await container.exec("lb-1", ["stat", "-c", "%a %U:%G", "/etc/haproxy/certs/site.pem"]);
+        expect(mode.stdout.trim()).toBe("640 root:haproxy");
+    });
+});
