@@ -53,8 +53,8 @@ describe("any stack file a user adds", () => {
         fs.writeFileSync(path.join(dir, `Pulumi.${name}.yaml`), `config:\n${Object.entries(config).map(([k, v]) => `  ${k}: ${v}\n`).join("")}`);
 
     test("plans with its own counts", async () => {
-        stack("prod", { "aws:region": "us-east-2", "foobar:webCount": 4, "foobar:replicaCount": 2 });
-        const plan = await planStack("prod", dir);
+        stack("staging", { "aws:region": "us-east-2", "foobar:webCount": 4, "foobar:replicaCount": 2 });
+        const plan = await planStack("staging", dir);
         const roles = plan.resources.filter((r) => r.type === "aws:ec2/instance:Instance").map((r) => (r.inputs.tags as { Role: string }).Role);
         expect(roles.filter((r) => r === "web")).toHaveLength(4);
         expect(roles.filter((r) => r === "db")).toHaveLength(3);

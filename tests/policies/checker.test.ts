@@ -87,7 +87,7 @@ describe("npm run policy:check", () => {
     test.each([
         [["--stack", "dev", "--verbose"], "Unknown option '--verbose'"],
         [["--json"], "--stack is required"],
-        [["--stack", "prod"], "no stack file Pulumi.prod.yaml"],
+        [["--stack", "nosuch"], "no stack file Pulumi.nosuch.yaml"],
     ])("usage errors exit 2 with the message: %j", (args, message) => {
         const r = policyCheck(...args);
         expect(r.status).toBe(2);
