@@ -17,8 +17,6 @@ import {
 /** Bump when the build steps below change in a way the other inputs don't show. */
 const BUILDER_VERSION = 4;
 const SUITE = "bookworm";
-const MIRROR = "http://deb.debian.org/debian";
-const SECURITY_MIRROR = "http://deb.debian.org/debian-security";
 
 /** Inside the image: the offline repository, its only apt source. */
 export const LOCAL_APT_DIR = "/srv/local-apt";
@@ -75,12 +73,39 @@ export interface Image {
     built: boolean;
 }
 
+/**
+ * The Debian archive the host's apt already uses, so the image's packages come
+ * from where the host's come from. LOCAL_CLOUD_MIRROR and
+ * LOCAL_CLOUD_SECURITY_MIRROR override it.
+ */
+export function hostDebianMirrors(): { mirror: string; securityMirror: string } {
+    const sources: { uri: string; suites: string[] }[] = [];
+    const dir = "/etc/apt/sources.list.d";
+    for (const file of fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".sources")).sort() : []) {
+        for (const stanza of fs.readFileSync(path.join(dir, file), "utf8").split(/\n\s*\n/)) {
+            const field = (name: string) => new RegExp(`^${name}:[ \\t]*(.+)$`, "mi").exec(stanza)?.[1].trim().split(/\s+/) ?? [];
+            if (!field("Types").includes("deb")) continue;
+            for (const uri of field("URIs")) sources.push({ uri, suites: field("Suites") });
+        }
+    }
+    const list = "/etc/apt/sources.list";
+    for (const line of fs.existsSync(list) ? fs.readFileSync(list, "utf8").split("\n") : []) {
+        const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line.trim());
+        if (m) sources.push({ uri: m[1], suites: [m[2]] });
+    }
+    const find = (suite: string, env: string) => {
+        const uri = process.env[env] ?? sources.find((s) => s.suites.includes(suite))?.uri;
+        if (!uri) throw new Error(`no apt source for ${suite} on this host: set ${env} to a Debian mirror URL`);
+        return uri.replace(/\/+$/, "");
+    };
+    return { mirror: find(SUITE, "LOCAL_CLOUD_MIRROR"), securityMirror: find(`${SUITE}-security`, "LOCAL_CLOUD_SECURITY_MIRROR") };
+}
+
 export function imageInputs(): ImageInputs {
     return {
         builderVersion: BUILDER_VERSION,
         suite: SUITE,
-        mirror: MIRROR,
-        securityMirror: SECURITY_MIRROR,
+        ...hostDebianMirrors(),
         basePackages: [...BASE_PACKAGES].sort(),
         rolePackages: allRolePackages(),
         cloudCfg: CLOUD_CFG,
