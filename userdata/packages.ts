@@ -6,7 +6,8 @@
 export type Role = "lb" | "web" | "db";
 
 export const rolePackages: Record<Role, readonly string[]> = {
-    lb: ["haproxy"],
+    // python3-boto3: the AWS target's secret fetcher (the load balancer's TLS certificate, the database passwords).
+    lb: ["haproxy", "python3-boto3"],
     web: ["nginx", "gunicorn", "python3-flask", "python3-pymysql", "python3-boto3"],
     db: ["default-mysql-server", "python3-boto3"],
 };

@@ -148,7 +148,10 @@ test("shellcheck flags a broken script (the check can fail)", () => {
     expect(run("shellcheck", ["--shell=sh", path.join(dir, "bad.sh")]).status).not.toBe(0);
 });
 
-test.each(cases.filter(([, r]) => r.target === "aws"))("%s: the SSM secret fetcher compiles", (_, r) => {
+test.each(cases.filter(([, r]) => r.target === "aws"))("%s: the SSM secret fetcher compiles, and the role installs what it imports", (_, r) => {
+    const fetcher = file(r.text, "/usr/local/sbin/foobar-fetch-secret");
+    expect(fetcher).toMatch(/^import boto3$/m);
+    expect(doc(r.text).packages).toContain("python3-boto3");
     const dir = tempDir("fetch");
     fs.writeFileSync(path.join(dir, "fetch.py"), file(r.text, "/usr/local/sbin/foobar-fetch-secret"));
     expect(run("/usr/bin/python3", ["-m", "py_compile", path.join(dir, "fetch.py")]).status).toBe(0);

@@ -41,6 +41,8 @@ prepare_data_volume() {
         mount "$DATA_DEVICE" /mnt/foobar-data
         rmdir /mnt/foobar-data/lost+found
         cp -a /var/lib/mysql/. /mnt/foobar-data/
+        chown mysql:mysql /mnt/foobar-data
+        chmod 0755 /mnt/foobar-data
         umount /mnt/foobar-data
     fi
     uuid=$(blkid -s UUID -o value "$DATA_DEVICE")
