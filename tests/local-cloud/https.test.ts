@@ -7,10 +7,14 @@ import * as container from "../../tools/local-cloud/container";
 import { down, inVpc, LocalSite, up } from "../../tools/local-cloud/site";
 import { describeLocalCloud } from "./describeLocalCloud";
 
+// A cloud of its own: the suite never touches a topology a developer has up (`npm run local:up`).
+process.env.LOCAL_CLOUD_NAME = "fbprodtest";
+
 const MINUTE = 60_000;
 
 const probe = `
 import http.client, json, ssl, sys
+
 host = sys.argv[1]
 plain = http.client.HTTPConnection(host, 80, timeout=5)
 plain.request("GET", "/api/status")

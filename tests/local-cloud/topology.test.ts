@@ -15,6 +15,9 @@ import { stateDir } from "../../tools/local-cloud/util";
 import { haproxyServerStates, httpJson, replicationStatus, sqlOn, wrk } from "../../tools/local-cloud/clients";
 import { describeLocalCloud } from "./describeLocalCloud";
 
+// A cloud of its own: the suite never touches a topology a developer has up (`npm run local:up`).
+process.env.LOCAL_CLOUD_NAME = "fbdevtest";
+
 const MINUTE = 60_000;
 
 describeLocalCloud("the dev topology on the local cloud", () => {

@@ -11,6 +11,9 @@ import { down, startInstance, up, waitUntilProvisioned } from "../local-cloud/si
 import { log } from "../local-cloud/util";
 import { haproxyServerStates, wrk, WrkResult } from "../local-cloud/clients";
 
+// A cloud of its own: the benchmark never touches a topology a developer has up (`npm run local:up`).
+process.env.LOCAL_CLOUD_NAME = "fbbench";
+
 const reportDir = path.join(__dirname, "..", "..", "reports");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -24,7 +24,9 @@ runTool(async () => {
                     "",
                     `The ${site.stack} topology is up: ${site.url}`,
                     "Reach it from the VPC namespace, where the instances' addresses live:",
-                    `  ip netns exec ${vpcNetns()} curl -sk ${site.url}api/status${site.url.startsWith("https") ? "      # -k: the certificate is self-signed" : ""}`,
+                    site.url.startsWith("https")
+                        ? `  ip netns exec ${vpcNetns()} curl -sk ${site.url}api/status      # -k: the certificate is self-signed`
+                        : `  ip netns exec ${vpcNetns()} curl -s ${site.url}api/status`,
                     `  ip netns exec ${vpcNetns()} bash      # a shell inside the VPC`,
                     "Status: npm run local:status    Remove everything: npm run local:down",
                 ].join("\n"),
