@@ -28,14 +28,6 @@ export = async () => {
     const zones = aws.getAvailabilityZonesOutput({ state: "available" }).names;
     const ami = debianAmi(config.architecture, config.amiId);
     const strict = config.firewall === "strict";
-    const common = {
-        stack: config.stack,
-        region: config.region,
-        vpcCidr: config.vpcCidr,
-        ami,
-        adminCidr: config.adminCidr,
-        keyName: config.keyName,
-    };
 
     const network = new Network("vpc", {
         stack: config.stack,
@@ -49,7 +41,18 @@ export = async () => {
     const zoneOf = (subnet: { az: number }) => zones.apply((z) => z[subnet.az]);
 
     const monitoring = config.monitoring ? new Monitoring("monitoring", { stack: config.stack, alarmEmail: config.alarmEmail }) : undefined;
-    const alarmTopicArn = monitoring?.alarmTopicArn;
+
+    // What every tier takes (TierArgs).
+    const common = {
+        stack: config.stack,
+        region: config.region,
+        vpcId: network.vpcId,
+        vpcCidr: config.vpcCidr,
+        ami,
+        adminCidr: config.adminCidr,
+        keyName: config.keyName,
+        alarmTopicArn: monitoring?.alarmTopicArn,
+    };
 
     const credentials = new DatabaseCredentials("db-credentials", {
         stack: config.stack,
@@ -59,33 +62,28 @@ export = async () => {
 
     const lb = new LoadBalancer("lb", {
         ...common,
-        vpcId: network.vpcId,
         subnetId: subnetId(plan.lb.subnet),
         privateIp: plan.lb.privateIp,
         instanceType: config.lbInstanceType,
         settings: settings.lb,
-        alarmTopicArn,
     });
 
     const web = new WebTier(
         "web",
         {
             ...common,
-            vpcId: network.vpcId,
             servers: plan.web.map((w) => ({ name: w.name, privateIp: w.privateIp, subnetId: subnetId(w.subnet) })),
             instanceType: config.webInstanceType,
             loadBalancerSecurityGroupId: strict ? lb.securityGroupId : undefined,
             publicAddresses: !strict,
             settings: settings.web,
             passwordParameterArn: credentials.appPassword.arn,
-            alarmTopicArn,
         },
         { dependsOn: [credentials] },
     );
 
     const db = new Database("db", {
         ...common,
-        vpcId: network.vpcId,
         servers: [plan.dbPrimary, ...plan.dbReplicas].map((s) => ({
             name: s.name,
             settings: settings.db[s.name],
@@ -100,7 +98,6 @@ export = async () => {
         internalZoneId: network.internalZoneId,
         endpoints: endpointAddresses(plan),
         deletionProtection: config.dbDeletionProtection,
-        alarmTopicArn,
     });
 
     if (config.domain && config.hostedZoneId) {
@@ -124,7 +121,6 @@ export = async () => {
             replicationPassword: credentials.replicationPassword.name,
             ...(lb.tlsParameterName ? { tlsPem: lb.tlsParameterName } : {}),
         },
-        vpcId: network.vpcId,
         databaseInstanceIds: [db.primaryInstanceId, ...db.replicaInstanceIds],
     };
 };
