@@ -4,17 +4,11 @@
  * TLS and redirects plain HTTP. Bounded like the dev suite.
  */
 import * as container from "../../tools/local-cloud/container";
-import { down, inVpc, LocalSite, up } from "../../tools/local-cloud/site";
-import { describeLocalCloud } from "./describeLocalCloud";
-
-// A cloud of its own: the suite never touches a topology a developer has up (`npm run local:up`).
-process.env.LOCAL_CLOUD_NAME = "fbprodtest";
-
-const MINUTE = 60_000;
+import { inVpc } from "../../tools/local-cloud/network";
+import { describeLocalSite } from "./describeLocalCloud";
 
 const probe = `
 import http.client, json, ssl, sys
-
 host = sys.argv[1]
 plain = http.client.HTTPConnection(host, 80, timeout=5)
 plain.request("GET", "/api/status")
@@ -31,25 +25,15 @@ print(json.dumps({"plainStatus": r.status, "location": r.getheader("Location"), 
                   "tlsVersion": tls.sock.version(), "cert": cert}))
 `;
 
-describeLocalCloud("the prod topology on the local cloud", () => {
-    let site: LocalSite;
-
-    beforeAll(async () => {
-        site = await up("prod", { cloudInitTimeoutMs: 10 * MINUTE });
-    }, 20 * MINUTE);
-
-    afterAll(async () => {
-        await down();
-        expect(container.list()).toEqual([]);
-    }, 2 * MINUTE);
+describeLocalSite("the prod topology on the local cloud", "prod", "fbprodtest", (site) => {
 
     test("HTTPS on 443 with the generated certificate; plain HTTP redirects to it", async () => {
-        const r = await inVpc(["python3", "-c", probe, site.plan.lb.privateIp]);
+        const r = await inVpc(["python3", "-c", probe, site().plan.lb.privateIp]);
         expect(r.stderr).toBe("");
         const result = JSON.parse(r.stdout);
         expect(result).toMatchObject({
             plainStatus: 301,
-            location: `https://${site.plan.lb.privateIp}/api/status`,
+            location: `https://${site().plan.lb.privateIp}/api/status`,
             tlsStatus: 200,
             hsts: "max-age=31536000",
             body: { database: { readFrom: "replica" } },

@@ -1,25 +1,35 @@
 /** Real clients run inside the VPC namespace or an instance: HTTP (python3 urllib), SQL (mariadb), wrk. */
 import * as container from "./container";
-import { inVpc, LocalSite } from "./site";
+import { inVpc } from "./network";
+import type { LocalSite } from "./site";
 import { statsPort } from "../../userdata/loadBalancer";
 
+// The site's certificate is self-signed by design: these clients ask whether it answers, not whom to trust
+// (tests/local-cloud/https.test.ts checks the certificate itself).
 const httpScript = `
-import json, sys, urllib.request, urllib.error
-method, url, body = sys.argv[1], sys.argv[2], sys.argv[3]
+import json, ssl, sys, urllib.request, urllib.error
+method, url, body, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
                              headers={"Content-Type": "application/json", "Accept": "application/json"})
 try:
-    with urllib.request.urlopen(req, timeout=10) as r:
+    with urllib.request.urlopen(req, timeout=timeout, context=ssl._create_unverified_context()) as r:
         status, text = r.status, r.read().decode()
 except urllib.error.HTTPError as e:
     status, text = e.code, e.read().decode()
 print(json.dumps({"status": status, "body": text}))
 `;
 
+/** One HTTP request from inside the VPC namespace; throws when no answer comes (refused, timed out). */
+export async function httpRequest(method: string, url: string, opts: { body?: string; timeoutSeconds?: number } = {}): Promise<{ status: number; text: string }> {
+    const timeout = opts.timeoutSeconds ?? 10;
+    const r = await inVpc(["python3", "-c", httpScript, method, url, opts.body ?? "", String(timeout)], (timeout + 20) * 1000);
+    if (r.code !== 0) throw new Error(`${method} ${url} failed: ${r.stderr.trim().split("\n").slice(-1)[0]}`);
+    const { status, body } = JSON.parse(r.stdout) as { status: number; body: string };
+    return { status, text: body };
+}
+
 export async function httpJson(method: string, url: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-    const r = await inVpc(["python3", "-c", httpScript, method, url, body === undefined ? "" : JSON.stringify(body)]);
-    if (r.code !== 0) throw new Error(`${method} ${url} failed: ${r.stderr}`);
-    const { status, body: text } = JSON.parse(r.stdout) as { status: number; body: string };
+    const { status, text } = await httpRequest(method, url, { body: body === undefined ? undefined : JSON.stringify(body) });
     let json: Record<string, unknown>;
     try {
         json = JSON.parse(text);
@@ -41,9 +51,13 @@ export async function replicationStatus(instance: string): Promise<Record<string
 
 /** Server name → status (UP, DOWN, ...) of the `web` backend, from HAProxy's CSV stats. */
 export async function haproxyServerStates(site: LocalSite): Promise<Record<string, string>> {
-    const r = await inVpc(["python3", "-c", `import urllib.request; print(urllib.request.urlopen("http://${site.plan.lb.privateIp}:${statsPort}/stats;csv", timeout=2).read().decode())`], 10_000);
-    if (r.code !== 0) return {};
-    const [header, ...rows] = r.stdout.replace(/^# /, "").trim().split("\n").map((l) => l.split(","));
+    let csv: string;
+    try {
+        csv = (await httpRequest("GET", `http://${site.plan.lb.privateIp}:${statsPort}/stats;csv`, { timeoutSeconds: 2 })).text;
+    } catch {
+        return {};
+    }
+    const [header, ...rows] = csv.replace(/^# /, "").trim().split("\n").map((l) => l.split(","));
     const col = (name: string) => header.indexOf(name);
     return Object.fromEntries(rows.filter((row) => row[col("pxname")] === "web" && row[col("svname")] !== "BACKEND").map((row) => [row[col("svname")], row[col("status")].split(" ")[0]]));
 }

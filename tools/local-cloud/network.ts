@@ -9,7 +9,7 @@
  */
 import { createHash } from "crypto";
 import * as fs from "fs";
-import { cloudName, processes, runSync, signal, tryRunSync } from "./util";
+import { cloudName, processes, run, RunResult, runSync, signal, tryRunSync } from "./util";
 
 export const BRIDGE = "vpc0";
 
@@ -126,6 +126,12 @@ export function detach(name: string): void {
 /** Prefixes a command so that it runs inside the VPC namespace (test clients, load generators). */
 export function vpcCommand(cmd: readonly string[]): string[] {
     return ["ip", "netns", "exec", vpcNetns(), ...cmd];
+}
+
+/** Runs a command in the VPC namespace, where the instances' addresses are reachable; never throws on its exit code. */
+export function inVpc(cmd: readonly string[], timeoutMs = 30_000): Promise<RunResult> {
+    const [bin, ...args] = vpcCommand(cmd);
+    return run(bin, args, { check: false, timeoutMs });
 }
 
 /** Pids of the processes whose network namespace is `netns`. */

@@ -13,8 +13,9 @@ import { parameterNames, renderInstanceUserData, siteSettings } from "../../user
 import { loadStackConfig } from "../preview/stackConfig";
 import * as container from "./container";
 import { ensureImage } from "./image";
-import { createVpc, vpcCommand, vpcFromCidr, vpcNetns } from "./network";
-import { log, run, runSync, stateDir, unsupportedReason } from "./util";
+import { httpRequest } from "./clients";
+import { createVpc, vpcFromCidr, vpcNetns } from "./network";
+import { log, runSync, stateDir, unsupportedReason } from "./util";
 
 export interface LocalSite {
     stack: string;
@@ -170,19 +171,18 @@ export async function waitUntilProvisioned(name: string, timeoutMs: number, sinc
     log(`${name}: ready (cloud-init done after ${elapsed(since)})`);
 }
 
-/** Runs a command in the VPC namespace, where the instances' addresses are reachable. */
-export function inVpc(cmd: string[], timeoutMs = 30_000) {
-    const [bin, ...args] = vpcCommand(cmd);
-    return run(bin, args, { check: false, timeoutMs });
-}
-
 async function waitForLoadBalancer(site: LocalSite, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-        // The certificate is self-signed by design: this probe asks whether the site answers, not whom to trust.
-        const r = await inVpc(["python3", "-c", `import ssl, urllib.request; print(urllib.request.urlopen("${site.url}healthz", timeout=2, context=ssl._create_unverified_context()).status)`]);
-        if (r.code === 0 && r.stdout.trim() === "200") return;
-        if (Date.now() > deadline) throw new Error(`the load balancer does not answer at ${site.url}: ${r.stderr.trim()}`);
+        let answer: string;
+        try {
+            const r = await httpRequest("GET", `${site.url}healthz`, { timeoutSeconds: 2 });
+            if (r.status === 200) return;
+            answer = `HTTP ${r.status}`;
+        } catch (err) {
+            answer = (err as Error).message;
+        }
+        if (Date.now() > deadline) throw new Error(`the load balancer does not answer at ${site.url}: ${answer}`);
         await new Promise((resolve) => setTimeout(resolve, 1000));
     }
 }
