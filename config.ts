@@ -94,7 +94,11 @@ const hostnamePattern = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a
 /** This project's settings out of the runtime's fully qualified config (`foobar:webCount` → `webCount`). */
 export function projectSettings(project: string, all: Record<string, string>): RawConfig {
     const prefix = `${project}:`;
-    return Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+    return Object.fromEntries(
+        Object.entries(all)
+            .filter(([k]) => k.startsWith(prefix))
+            .map(([k, v]) => [k.slice(prefix.length), v]),
+    );
 }
 
 /** Parses a whole stack's configuration as the Pulumi runtime holds it. */

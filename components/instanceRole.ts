@@ -44,9 +44,5 @@ export function createSecretParameter(
     tags: Record<string, string>,
     opts: pulumi.CustomResourceOptions,
 ): aws.ssm.Parameter {
-    return new aws.ssm.Parameter(
-        name,
-        { name: parameterName, type: "SecureString", value: pulumi.secret(value), tags },
-        opts,
-    );
+    return new aws.ssm.Parameter(name, { name: parameterName, type: "SecureString", value: pulumi.secret(value), tags }, opts);
 }

@@ -9,8 +9,18 @@ import { gaps, list, resourcePolicy, stackPolicy } from "./lib/policy";
 import { StackGraph, types } from "./lib/resources";
 import { known, knownBool, knownString, need, Undecidable, unknown } from "./lib/unknowns";
 
-const ports = (description: string, defaults: number[]) => ({ type: "array" as const, items: { type: "integer" as const }, default: defaults, description });
-const roles = (description: string, defaults: string[]) => ({ type: "array" as const, items: { type: "string" as const }, default: defaults, description });
+const ports = (description: string, defaults: number[]) => ({
+    type: "array" as const,
+    items: { type: "integer" as const },
+    default: defaults,
+    description,
+});
+const roles = (description: string, defaults: string[]) => ({
+    type: "array" as const,
+    items: { type: "string" as const },
+    default: defaults,
+    description,
+});
 
 const closeWithStrict = "Set `firewall` to `strict` (`pulumi config set firewall strict`)";
 
@@ -108,8 +118,13 @@ export const noWorldIngress = stackPolicy<{ allowedPorts: number[]; publicRoles:
                 const finding = known(() => {
                     const p = need(rule.ports);
                     const opened = need(groupsOpenedBy(stack, rule));
-                    const allowed = opened.length > 0 && opened.every((g) => subsetOf(stack.rolesOf(g), ctx.config.publicRoles)) && onlyPorts(p, ctx.config.allowedPorts);
-                    return allowed ? undefined : `${describePorts(p)}${tiersText(stack, opened)} to ${list(world.map((s) => describeSource(stack, rule, s)))}`;
+                    const allowed =
+                        opened.length > 0 &&
+                        opened.every((g) => subsetOf(stack.rolesOf(g), ctx.config.publicRoles)) &&
+                        onlyPorts(p, ctx.config.allowedPorts);
+                    return allowed
+                        ? undefined
+                        : `${describePorts(p)}${tiersText(stack, opened)} to ${list(world.map((s) => describeSource(stack, rule, s)))}`;
                 });
                 return typeof finding === "string" ? [finding] : [];
             });
@@ -134,7 +149,15 @@ export const webFromLoadBalancerOnly = stackPolicy<{ adminPorts: number[] }>(
     },
     (stack, ctx) => {
         const app = (p: { protocol: string; from: number; to: number }) => !onlyPorts(p, ctx.config.adminPorts);
-        onlyFrom(stack, (r, findings) => ctx.report(r, `${r.name} lets ${findings.join("; ")} reach the web tier: only the load balancer's security group should.`), "web", app, ["lb"], false);
+        onlyFrom(
+            stack,
+            (r, findings) =>
+                ctx.report(r, `${r.name} lets ${findings.join("; ")} reach the web tier: only the load balancer's security group should.`),
+            "web",
+            app,
+            ["lb"],
+            false,
+        );
     },
 );
 
@@ -151,7 +174,11 @@ export const databaseFromWebOnly = stackPolicy<{ databasePorts: number[] }>(
         const db = (p: { protocol: string; from: number; to: number }) => ctx.config.databasePorts.some((port) => coversPort(p, port));
         onlyFrom(
             stack,
-            (r, findings) => ctx.report(r, `${r.name} lets ${findings.join("; ")} reach the database: only the web tier and the replication peers should.`),
+            (r, findings) =>
+                ctx.report(
+                    r,
+                    `${r.name} lets ${findings.join("; ")} reach the database: only the web tier and the replication peers should.`,
+                ),
             "db",
             db,
             ["web", "db"],
@@ -179,7 +206,15 @@ export const noPublicIp = stackPolicy<{ privateRoles: string[] }>(
                     if (associate === true) reasons.push("associatePublicIpAddress is true");
                     for (const eip of eips) {
                         const prop = eip.type === types.eip ? "instance" : "instanceId";
-                        if (stack.pointsAt(eip, prop, knownString(() => eip.props[prop]), instance)) reasons.push(`Elastic IP ${eip.name} is attached to it`);
+                        if (
+                            stack.pointsAt(
+                                eip,
+                                prop,
+                                knownString(() => eip.props[prop]),
+                                instance,
+                            )
+                        )
+                            reasons.push(`Elastic IP ${eip.name} is attached to it`);
                     }
                     if (associate === undefined) {
                         const subnet = need(stack.subnetOf(instance));
@@ -213,9 +248,15 @@ export const adminPortsClosed = resourcePolicy<{ adminPorts: number[] }>(
             const p = rule.ports;
             if (world.length === 0 || p === unknown) return [];
             const open = ctx.config.adminPorts.filter((port) => coversPort(p, port));
-            return open.length > 0 ? [`${list(open.map(String))} (${describePorts(p)}) to ${list(world.map((s) => (s.kind === "cidr" ? s.cidr : "")))}`] : [];
+            return open.length > 0
+                ? [`${list(open.map(String))} (${describePorts(p)}) to ${list(world.map((s) => (s.kind === "cidr" ? s.cidr : "")))}`]
+                : [];
         });
-        if (findings.length > 0) ctx.report(r, `${r.name} opens administration ports to the internet: ${findings.join("; ")}. Only the admin network should reach them.`);
+        if (findings.length > 0)
+            ctx.report(
+                r,
+                `${r.name} opens administration ports to the internet: ${findings.join("; ")}. Only the admin network should reach them.`,
+            );
     },
 );
 

@@ -14,7 +14,11 @@ import { cloudConfigOf } from "./lib/userData";
 type HttpsConfig = { haproxyConfigPath: string };
 
 const haproxyConfigPath = {
-    haproxyConfigPath: { type: "string" as const, default: "/etc/haproxy/haproxy.cfg", description: "Where the load balancer's cloud-config writes HAProxy's configuration." },
+    haproxyConfigPath: {
+        type: "string" as const,
+        default: "/etc/haproxy/haproxy.cfg",
+        description: "Where the load balancer's cloud-config writes HAProxy's configuration.",
+    },
 };
 
 const closeWithHttps = "Set `https` to `self-signed` (`pulumi config set https self-signed`)";
@@ -35,7 +39,8 @@ function haproxyOf(lb: Res, ctx: Context<HttpsConfig>): Section[] | undefined {
 export const tlsTermination = stackPolicy<HttpsConfig>(
     {
         name: "https-tls-termination",
-        description: "The load balancer terminates TLS: HAProxy binds port 443 with a certificate, and its security group lets clients reach 443.",
+        description:
+            "The load balancer terminates TLS: HAProxy binds port 443 with a certificate, and its security group lets clients reach 443.",
         severity: "high",
         gap: gaps.https,
         remediationSteps: `${closeWithHttps}, or put your own certificate in the TLS parameter: HAProxy then binds :443 with it and the load balancer's group opens 443.`,
@@ -62,8 +67,16 @@ export const tlsTermination = stackPolicy<HttpsConfig>(
             ctx.judge(() => {
                 const sections = haproxyOf(lb, ctx);
                 if (sections && !sections.some((s) => bindsOf(s).some((b) => bindsPort(b, 443) && b.ssl && b.certificate))) {
-                    const binds = sections.flatMap((s) => bindsOf(s).map((b) => `${b.ports.map(([f, t]) => (f === t ? `:${f}` : `:${f}-${t}`)).join(",")}${b.ssl ? " ssl" : ""} (${s.kind} ${s.name})`));
-                    ctx.report(lb, `${lb.name}'s HAProxy binds no :443 with ssl and a certificate, only ${list(binds) || "nothing"}: the site is served in clear text.`);
+                    const binds = sections.flatMap((s) =>
+                        bindsOf(s).map(
+                            (b) =>
+                                `${b.ports.map(([f, t]) => (f === t ? `:${f}` : `:${f}-${t}`)).join(",")}${b.ssl ? " ssl" : ""} (${s.kind} ${s.name})`,
+                        ),
+                    );
+                    ctx.report(
+                        lb,
+                        `${lb.name}'s HAProxy binds no :443 with ssl and a certificate, only ${list(binds) || "nothing"}: the site is served in clear text.`,
+                    );
                 }
             });
             ctx.judge(() => {
@@ -96,7 +109,10 @@ export const httpsRedirect = resourcePolicy<HttpsConfig>(
         // Nothing on :80 serves nothing in clear text; that is compliant too.
         const plain = (sections ?? []).filter((s) => bindsOf(s).some((b) => bindsPort(b, 80) && !b.ssl) && !redirectsToHttps(s));
         if (plain.length > 0) {
-            ctx.report(instance, `${instance.name}'s HAProxy serves plain HTTP on :80 (${list(plain.map((s) => `${s.kind} ${s.name}`))}) without redirecting to HTTPS.`);
+            ctx.report(
+                instance,
+                `${instance.name}'s HAProxy serves plain HTTP on :80 (${list(plain.map((s) => `${s.kind} ${s.name}`))}) without redirecting to HTTPS.`,
+            );
         }
     },
 );

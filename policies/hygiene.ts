@@ -10,10 +10,12 @@ import { cloudConfigOf, userDataOf } from "./lib/userData";
 export const imdsv2 = resourcePolicy(
     {
         name: "hygiene-imdsv2",
-        description: "Instances require IMDSv2 session tokens, so a request forgery on a server cannot read the instance role's credentials.",
+        description:
+            "Instances require IMDSv2 session tokens, so a request forgery on a server cannot read the instance role's credentials.",
         severity: "high",
         gap: gaps.hardening,
-        remediationSteps: "Set `metadataOptions: { httpTokens: \"required\" }` on the instance (the program's createTierInstance does this for every tier).",
+        remediationSteps:
+            'Set `metadataOptions: { httpTokens: "required" }` on the instance (the program\'s createTierInstance does this for every tier).',
     },
     [types.instance, types.launchTemplate],
     (r, ctx) => {
@@ -31,7 +33,8 @@ export const encryptedVolumes = resourcePolicy(
         description: "Every EBS volume (root, attached or standalone) is encrypted.",
         severity: "high",
         gap: gaps.hardening,
-        remediationSteps: "Set `encrypted: true` on the volume or the instance's block devices (the program encrypts every root and data volume).",
+        remediationSteps:
+            "Set `encrypted: true` on the volume or the instance's block devices (the program encrypts every root and data volume).",
     },
     [types.instance, types.volume],
     (r, ctx) => {
@@ -60,11 +63,15 @@ const secretOutputs: Record<string, string[]> = {
 export const noSecretsInUserData = stackPolicy<{ minSecretLength: number }>(
     {
         name: "hygiene-no-secrets-in-user-data",
-        description: "No generated secret (password, private key, SecureString) appears in any user-data, which anyone allowed to describe the instance can read.",
+        description:
+            "No generated secret (password, private key, SecureString) appears in any user-data, which anyone allowed to describe the instance can read.",
         severity: "critical",
         gap: gaps.hardening,
-        remediationSteps: "Store the secret as an SSM SecureString and let the instance fetch it at boot through its role; the user-data carries only the parameter name.",
-        config: { minSecretLength: { type: "integer", default: 8, description: "Shorter values are not compared (they would match by chance)." } },
+        remediationSteps:
+            "Store the secret as an SSM SecureString and let the instance fetch it at boot through its role; the user-data carries only the parameter name.",
+        config: {
+            minSecretLength: { type: "integer", default: 8, description: "Shorter values are not compared (they would match by chance)." },
+        },
     },
     (stack, ctx) => {
         const secrets = stack.resources.flatMap((r) => {
@@ -83,10 +90,15 @@ export const noSecretsInUserData = stackPolicy<{ minSecretLength: number }>(
                 // Also the files cloud-init writes, which may be base64 or gzip encoded.
                 const files = known(() => need(cloudConfigOf(instance)));
                 const texts = [text, ...(files !== unknown && files ? files.files.values() : [])];
-                const leaked = secrets.filter(({ value }) => texts.some((t) => t.includes(value) || t.includes(Buffer.from(value).toString("base64"))));
+                const leaked = secrets.filter(({ value }) =>
+                    texts.some((t) => t.includes(value) || t.includes(Buffer.from(value).toString("base64"))),
+                );
                 const sources = [...new Set(leaked.map((s) => s.from.name))];
                 if (sources.length > 0) {
-                    ctx.report(instance, `${instance.name}'s user-data contains the value of ${list(sources)}: anyone who can read the instance's attributes can read it.`);
+                    ctx.report(
+                        instance,
+                        `${instance.name}'s user-data contains the value of ${list(sources)}: anyone who can read the instance's attributes can read it.`,
+                    );
                 }
             });
         }
@@ -96,7 +108,8 @@ export const noSecretsInUserData = stackPolicy<{ minSecretLength: number }>(
 export const databaseProtection = resourcePolicy(
     {
         name: "hygiene-database-protection",
-        description: "Database instances and their volumes cannot be deleted or replaced by accident: Pulumi protect, termination protection, and no replacement on a new AMI or user-data.",
+        description:
+            "Database instances and their volumes cannot be deleted or replaced by accident: Pulumi protect, termination protection, and no replacement on a new AMI or user-data.",
         severity: "high",
         gap: gaps.hardening,
         remediationSteps: "Set `dbDeletionProtection` to `true` (the default; `pulumi config set dbDeletionProtection true`).",
@@ -107,11 +120,13 @@ export const databaseProtection = resourcePolicy(
         const risks: string[] = [];
         if (!r.opts.protect) risks.push("it is not protected (protect: false)");
         if (r.type === types.instance) {
-            if (need(knownBool(() => r.props.disableApiTermination)) !== true) risks.push("termination protection is off (disableApiTermination)");
+            if (need(knownBool(() => r.props.disableApiTermination)) !== true)
+                risks.push("termination protection is off (disableApiTermination)");
             const ignored = r.opts.ignoreChanges ?? [];
             if (!ignored.includes("ami")) risks.push("a new AMI would replace it (ignoreChanges lacks ami)");
             const replaceOnUserData = need(knownBool(() => r.props.userDataReplaceOnChange));
-            if (replaceOnUserData === true && !ignored.includes("userData") && !ignored.includes("userDataBase64")) risks.push("a user-data change would replace it");
+            if (replaceOnUserData === true && !ignored.includes("userData") && !ignored.includes("userDataBase64"))
+                risks.push("a user-data change would replace it");
         }
         if (risks.length > 0) ctx.report(r, `${r.name} (database) can be lost by accident: ${risks.join("; ")}.`);
     },

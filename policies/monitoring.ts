@@ -42,7 +42,12 @@ export const statusCheckAlarm = stackPolicy(
                 const namespace = need(knownString(() => alarm.props.namespace));
                 const metric = need(knownString(() => alarm.props.metricName));
                 if (namespace !== "AWS/EC2" || !metric?.startsWith("StatusCheckFailed")) return false;
-                return stack.pointsAt(alarm, "dimensions", knownString(() => alarm.props.dimensions?.InstanceId), instance);
+                return stack.pointsAt(
+                    alarm,
+                    "dimensions",
+                    knownString(() => alarm.props.dimensions?.InstanceId),
+                    instance,
+                );
             });
         for (const instance of stack.ofType(types.instance)) {
             if (anyOf(alarms.map((a) => watches(a, instance))) !== false) continue;
@@ -76,8 +81,16 @@ export const alarmNotifies = stackPolicy(
         }
         for (const [topic, alarms] of alarmsByTopic) {
             ctx.judge(() => {
-                const subscribed = subscriptions.some((s) => stack.pointsAt(s, "topic", knownString(() => s.props.topic), topic));
-                if (!subscribed) ctx.report(topic, `${topic.name} receives ${list(alarms)} but has no subscription in this stack: nobody is notified.`);
+                const subscribed = subscriptions.some((s) =>
+                    stack.pointsAt(
+                        s,
+                        "topic",
+                        knownString(() => s.props.topic),
+                        topic,
+                    ),
+                );
+                if (!subscribed)
+                    ctx.report(topic, `${topic.name} receives ${list(alarms)} but has no subscription in this stack: nobody is notified.`);
             });
         }
     },

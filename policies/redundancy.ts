@@ -58,14 +58,19 @@ export const loadBalancerRedundancy = stackPolicy<{ failoverPackages: string[] }
         gap: gaps.spof,
         remediationSteps:
             "Run a second HAProxy instance in another availability zone and move traffic between them: keepalived moving an Elastic IP, Route 53 failover records with health checks, or a managed AWS load balancer over two subnets. " +
-            "No stack config builds this yet (the program always creates one load balancer, lb-1); until it does, accept the risk per stack with `exempt: [\"lb-1\"]` in the policy config.",
-        config: failoverPackages("Packages that, installed on every load balancer, move traffic between them (a floating IP).", ["keepalived"]),
+            'No stack config builds this yet (the program always creates one load balancer, lb-1); until it does, accept the risk per stack with `exempt: ["lb-1"]` in the policy config.',
+        config: failoverPackages("Packages that, installed on every load balancer, move traffic between them (a floating IP).", [
+            "keepalived",
+        ]),
     },
     (stack, ctx) => {
         if (need(anyOf(stack.ofType(...types.managedLoadBalancers).map(managedLoadBalancerSpansZones)))) return;
         const lbs = tier(stack, "lb");
         if (lbs.length === 0) {
-            ctx.report(undefined, "The stack has no load balancer: no instance tagged Role=lb and no managed AWS load balancer over two subnets.");
+            ctx.report(
+                undefined,
+                "The stack has no load balancer: no instance tagged Role=lb and no managed AWS load balancer over two subnets.",
+            );
             return;
         }
         if (lbs.length === 1) {
@@ -88,12 +93,13 @@ export const loadBalancerRedundancy = stackPolicy<{ failoverPackages: string[] }
 export const databaseWriteFailover = stackPolicy<{ failoverPackages: string[] }>(
     {
         name: "database-write-failover",
-        description: "Writes survive the loss of the database primary: a failover path promotes another server in another availability zone.",
+        description:
+            "Writes survive the loss of the database primary: a failover path promotes another server in another availability zone.",
         severity: "high",
         gap: gaps.spof,
         remediationSteps:
             "Give the database tier a failover path: a failover manager (orchestrator, MaxScale, Pacemaker, keepalived with a promotion script) on every database server, or a Galera cluster, over two availability zones; or a Multi-AZ RDS/Aurora database. " +
-            "`replicaCount` only adds read replicas: a replica is not promoted when the primary fails. No stack config builds failover yet; accept the risk per stack with `exempt: [\"db-primary\"]`.",
+            '`replicaCount` only adds read replicas: a replica is not promoted when the primary fails. No stack config builds failover yet; accept the risk per stack with `exempt: ["db-primary"]`.',
         config: failoverPackages("Packages that, installed on every database server, promote a replica or form a multi-writer cluster.", [
             "orchestrator",
             "maxscale",
@@ -142,7 +148,8 @@ export const webTierRedundancy = stackPolicy(
         description: "The web tier survives losing a server or a zone: at least two web instances, in at least two availability zones.",
         severity: "high",
         gap: gaps.spof,
-        remediationSteps: "Set `webCount` to 2 or more (`pulumi config set webCount 2`); the program alternates web servers between two availability zones.",
+        remediationSteps:
+            "Set `webCount` to 2 or more (`pulumi config set webCount 2`); the program alternates web servers between two availability zones.",
     },
     (stack, ctx) => {
         const web = tier(stack, "web");
@@ -154,7 +161,11 @@ export const webTierRedundancy = stackPolicy(
             ctx.judge(() => {
                 const inZones = zones(stack, web);
                 if (inZones.size < 2) {
-                    for (const w of web) ctx.report(w, `${list(web.map((x) => x.name))} all run in ${[...inZones][0]}: one zone outage takes the site down.`);
+                    for (const w of web)
+                        ctx.report(
+                            w,
+                            `${list(web.map((x) => x.name))} all run in ${[...inZones][0]}: one zone outage takes the site down.`,
+                        );
                 }
             });
         }

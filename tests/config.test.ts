@@ -78,8 +78,24 @@ describe("parseConfig", () => {
     });
 
     test("accepts the whiteboard and custom values", () => {
-        const c = parse0({ webCount: "20", replicaCount: "0", lbAlgorithm: "leastconn", vpcCidr: "172.16.8.0/24", adminCidr: "198.51.100.0/24", firewall: "open", https: "none", monitoring: "false" });
-        expect(c).toMatchObject({ webCount: 20, replicaCount: 0, lbAlgorithm: "leastconn", vpcCidr: "172.16.8.0/24", firewall: "open", monitoring: false });
+        const c = parse0({
+            webCount: "20",
+            replicaCount: "0",
+            lbAlgorithm: "leastconn",
+            vpcCidr: "172.16.8.0/24",
+            adminCidr: "198.51.100.0/24",
+            firewall: "open",
+            https: "none",
+            monitoring: "false",
+        });
+        expect(c).toMatchObject({
+            webCount: 20,
+            replicaCount: 0,
+            lbAlgorithm: "leastconn",
+            vpcCidr: "172.16.8.0/24",
+            firewall: "open",
+            monitoring: false,
+        });
     });
 });
 

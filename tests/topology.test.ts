@@ -12,7 +12,9 @@ describe("planTopology", () => {
         const plan = planTopology(devConfig({ replicaCount: String(n) }));
         expect(plan.dbReplicas).toHaveLength(n);
         if (n > 0) expect(plan.dbReplicas[0].subnet.az).not.toBe(plan.dbPrimary.subnet.az);
-        expect(endpointAddresses(plan)[plan.endpoints.reader]).toEqual(n > 0 ? plan.dbReplicas.map((r) => r.privateIp) : [plan.dbPrimary.privateIp]);
+        expect(endpointAddresses(plan)[plan.endpoints.reader]).toEqual(
+            n > 0 ? plan.dbReplicas.map((r) => r.privateIp) : [plan.dbPrimary.privateIp],
+        );
     });
 
     test("addresses are unique and inside their subnets, even at the limits of a /24 VPC", () => {
@@ -29,7 +31,10 @@ describe("planTopology", () => {
     });
 
     test("strict puts web and database servers in private subnets; open (the whiteboard) in public ones", () => {
-        for (const [firewall, isPublic] of [["strict", false], ["open", true]] as const) {
+        for (const [firewall, isPublic] of [
+            ["strict", false],
+            ["open", true],
+        ] as const) {
             const plan = planTopology(devConfig({ firewall }));
             expect(plan.lb.subnet.public).toBe(true);
             for (const i of [...plan.web, plan.dbPrimary, ...plan.dbReplicas]) expect(i.subnet.public).toBe(isPublic);

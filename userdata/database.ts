@@ -10,7 +10,7 @@ export const serverConfigPath = "/etc/mysql/mariadb.conf.d/60-foobar.cnf";
 
 /** A server id unique within the VPC: the low 16 bits of the private address (the VPC is /16 or smaller). */
 export function serverIdFor(privateIp: string): number {
-    return (ipToInt(privateIp) & 0xffff) || 1;
+    return ipToInt(privateIp) & 0xffff || 1;
 }
 
 export function renderMariadbConfig(role: DatabaseRole, serverId: number): string {

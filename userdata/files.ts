@@ -28,4 +28,3 @@ export function envFile(values: Record<string, string>): string {
         })
         .join("");
 }
-

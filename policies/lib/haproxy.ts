@@ -4,7 +4,21 @@
  * bind, with or without TLS, and whether they redirect to HTTPS.
  */
 
-const sectionKeywords = new Set(["global", "defaults", "frontend", "backend", "listen", "userlist", "peers", "resolvers", "mailers", "program", "http-errors", "ring", "cache"]);
+const sectionKeywords = new Set([
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "userlist",
+    "peers",
+    "resolvers",
+    "mailers",
+    "program",
+    "http-errors",
+    "ring",
+    "cache",
+]);
 
 export interface Section {
     kind: string;

@@ -95,6 +95,7 @@ export function ingressOf(r: Res): IngressRule[] {
     const p = r.props;
     switch (r.type) {
         case types.securityGroup: {
+            // eslint-disable-next-line @typescript-eslint/no-explicit-any -- provider inputs, read field by field below
             const rules = knownList<Record<string, any>>(() => p.ingress);
             if (rules === unknown) return [{ declaredBy: r, ports: unknown, sources: [{ kind: "unknown" }] }];
             return rules.map((rule) =>

@@ -75,7 +75,11 @@ function configOf<C>(meta: PolicyMeta, args: { getConfig<T extends object>(): T 
     return { ...defaults, ...args.getConfig<object>() } as PolicyConfig<C>;
 }
 
-function context<C>(meta: PolicyMeta, args: (StackValidationArgs | ResourceValidationArgs) & ExemptionSink, reportViolation: ReportViolation): Context<C> {
+function context<C>(
+    meta: PolicyMeta,
+    args: (StackValidationArgs | ResourceValidationArgs) & ExemptionSink,
+    reportViolation: ReportViolation,
+): Context<C> {
     const config = configOf<C>(meta, args);
     const emit = (target: Target, message: string) => {
         if (target && (config.exempt.includes(target.name) || config.exempt.includes(target.urn))) {
@@ -134,7 +138,11 @@ export function stackPolicy<C = object>(meta: PolicyMeta, check: (stack: StackGr
 }
 
 /** A policy over single resources of the given types, judged as the engine registers them. */
-export function resourcePolicy<C = object>(meta: PolicyMeta, resourceTypes: readonly string[], check: (r: Res, ctx: Context<C>) => void): ResourceValidationPolicy {
+export function resourcePolicy<C = object>(
+    meta: PolicyMeta,
+    resourceTypes: readonly string[],
+    check: (r: Res, ctx: Context<C>) => void,
+): ResourceValidationPolicy {
     return {
         ...metadata(meta),
         validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {

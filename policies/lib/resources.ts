@@ -35,6 +35,7 @@ export interface Res {
     urn: string;
     name: string;
     type: string;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as @pulumi/policy's PolicyResource.props
     props: Record<string, any>;
     opts: PolicyResourceOptions;
     /** Stack validations only: the resources each property's value comes from. */
@@ -118,7 +119,12 @@ export class StackGraph {
 
     subnetOf(instance: PolicyResource): Known<PolicyResource | undefined> {
         const subnets = this.ofType(types.subnet);
-        const found = this.targets(instance, "subnetId", knownString(() => instance.props.subnetId), subnets);
+        const found = this.targets(
+            instance,
+            "subnetId",
+            knownString(() => instance.props.subnetId),
+            subnets,
+        );
         if (found !== unknown && found.length === 1) return found[0];
         const ip = knownString(() => instance.props.privateIp);
         if (typeof ip === "string") {

@@ -40,14 +40,23 @@ function database(servers: ReturnType<typeof server>[], deletionProtection = tru
 
 test("each server gets its own encrypted volume in its AZ, attached, named in its user-data", async () => {
     const plan = await planComponent(() =>
-        database([server("db-primary", "primary", "10.0.128.12"), server("db-replica-1", "replica", "10.0.192.11"), server("db-replica-2", "replica", "10.0.128.11")]),
+        database([
+            server("db-primary", "primary", "10.0.128.12"),
+            server("db-replica-1", "replica", "10.0.192.11"),
+            server("db-replica-2", "replica", "10.0.128.11"),
+        ]),
     );
-    for (const [name, az] of [["db-primary", "eu-west-1a"], ["db-replica-1", "eu-west-1b"]]) {
+    for (const [name, az] of [
+        ["db-primary", "eu-west-1a"],
+        ["db-replica-1", "eu-west-1b"],
+    ]) {
         const volume = named(plan, `${name}-data`);
         expect(volume.type).toBe("aws:ebs/volume:Volume");
         expect(volume.inputs).toMatchObject({ availabilityZone: az, encrypted: true, size: 50, type: "gp3" });
         const volumeId = String(volume.outputs.id);
-        expect(named(plan, name).inputs.userData).toContain(`DATA_DEVICE="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace("-", "")}"`);
+        expect(named(plan, name).inputs.userData).toContain(
+            `DATA_DEVICE="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace("-", "")}"`,
+        );
         const attachment = ofType(plan, "aws:ec2/volumeAttachment:VolumeAttachment").find((a) => a.inputs.volumeId === volumeId)!;
         expect(attachment.inputs.instanceId).toBe(named(plan, name).outputs.id);
     }
@@ -68,7 +77,9 @@ test("credentials: two generated passwords as SecureString parameters, readable 
         ["/foobar/test/db/app-password", "SecureString"],
         ["/foobar/test/db/replication-password", "SecureString"],
     ]);
-    expect(ofType(plan, "random:index/randomPassword:RandomPassword").every((p) => p.inputs.special === false && p.inputs.length === 32)).toBe(true);
+    expect(
+        ofType(plan, "random:index/randomPassword:RandomPassword").every((p) => p.inputs.special === false && p.inputs.length === 32),
+    ).toBe(true);
     const allowed = JSON.parse(named(plan, "db-read-parameters").inputs.policy as string).Statement[0].Resource;
     expect(allowed).toEqual(params.map((p) => p.outputs.arn));
 });

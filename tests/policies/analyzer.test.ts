@@ -28,10 +28,14 @@ const levels = ["advisory", "mandatory", "disabled", "remediate"];
 let analyzer: ChildProcess;
 let client: any;
 const call = (method: string, request: unknown) =>
-    new Promise<any>((resolve, reject) => client[method](request, (err: Error | null, response: unknown) => (err ? reject(err) : resolve(response))));
+    new Promise<any>((resolve, reject) =>
+        client[method](request, (err: Error | null, response: unknown) => (err ? reject(err) : resolve(response))),
+    );
 
 beforeAll(async () => {
-    analyzer = spawn(process.execPath, [path.join(root, "node_modules/@pulumi/pulumi/cmd/run-policy-pack"), "127.0.0.1:0", "."], { cwd: path.join(root, "policies") });
+    analyzer = spawn(process.execPath, [path.join(root, "node_modules/@pulumi/pulumi/cmd/run-policy-pack"), "127.0.0.1:0", "."], {
+        cwd: path.join(root, "policies"),
+    });
     let stderr = "";
     analyzer.stderr!.on("data", (d) => (stderr += d));
     // Like the engine, wait for the port on the first line of stdout.
@@ -80,7 +84,10 @@ async function analyze(resources: StackResource[]): Promise<string[]> {
     const diagnostics = [...(await call("analyzeStack", request)).getDiagnosticsList()];
     for (const r of resources) diagnostics.push(...(await call("analyze", analyzerResource(r, pb.AnalyzeRequest))).getDiagnosticsList());
     return diagnostics
-        .map((d: any) => `${d.getPolicyname()} [${levels[d.getEnforcementlevel()]}] ${d.getUrn().split("::").pop()}: ${d.getMessage().split("\n").slice(1).join("\n")}`)
+        .map(
+            (d: any) =>
+                `${d.getPolicyname()} [${levels[d.getEnforcementlevel()]}] ${d.getUrn().split("::").pop()}: ${d.getMessage().split("\n").slice(1).join("\n")}`,
+        )
         .sort();
 }
 

@@ -96,10 +96,13 @@ describe("each config knob closes exactly its gap", () => {
 
     test("firewall: strict closes every firewall finding", () => expect(found(results.firewall)).toEqual(without("firewall-")));
     test("https: self-signed closes every HTTPS finding", () => expect(found(results.https)).toEqual(without("https-")));
-    test("monitoring: true with alarmEmail closes every monitoring finding", () => expect(found(results.monitoring)).toEqual(without("monitoring-")));
+    test("monitoring: true with alarmEmail closes every monitoring finding", () =>
+        expect(found(results.monitoring)).toEqual(without("monitoring-")));
 
     test("monitoring without alarmEmail leaves alarms nobody receives", () => {
-        expect(found(results.monitoringWithoutEmail)).toEqual([...without("monitoring-"), "monitoring-alarm-notifies monitoring-alarms"].sort());
+        expect(found(results.monitoringWithoutEmail)).toEqual(
+            [...without("monitoring-"), "monitoring-alarm-notifies monitoring-alarms"].sort(),
+        );
     });
 
     test("all closed, only the two single points of failure no config builds yet remain", () => {

@@ -1,16 +1,41 @@
 /** No firewall: each tier reachable only from the tier in front of it, nothing but the load balancer from the internet. */
 import { adminPortsClosed, databaseFromWebOnly, noPublicIp, noWorldIngress, webFromLoadBalancerOnly } from "../../policies/firewall";
-import { check, expectNoVerdict, instance, rule, securityGroup, Spec, subnet, types, UNKNOWN, UNKNOWN_ARRAY, UNKNOWN_BOOL, UNKNOWN_NUMBER, world } from "./helpers";
+import {
+    check,
+    expectNoVerdict,
+    instance,
+    rule,
+    securityGroup,
+    Spec,
+    subnet,
+    types,
+    UNKNOWN,
+    UNKNOWN_ARRAY,
+    UNKNOWN_BOOL,
+    UNKNOWN_NUMBER,
+    world,
+} from "./helpers";
 
 const vpc = "10.0.0.0/16";
-const subnets = [subnet("public-a", "eu-west-1a", "10.0.0.0/24"), subnet("private-a", "eu-west-1a", "10.0.128.0/24"), subnet("private-b", "eu-west-1b", "10.0.129.0/24")];
+const subnets = [
+    subnet("public-a", "eu-west-1a", "10.0.0.0/24"),
+    subnet("private-a", "eu-west-1a", "10.0.128.0/24"),
+    subnet("private-b", "eu-west-1b", "10.0.129.0/24"),
+];
 
 /** The strict firewall: what `firewall: strict` builds. */
 function strict(overrides: Record<string, Spec> = {}): Spec[] {
     const specs: Spec[] = [
         ...subnets,
-        securityGroup("lb-sg", "lb", [rule({ fromPort: 80, ...world }), rule({ fromPort: 443, ...world }), rule({ fromPort: 8404, cidrBlocks: [vpc] })]),
-        securityGroup("web-sg", "web", [rule({ fromPort: 80, securityGroups: ["sg-lb-sg"] }), rule({ fromPort: 22, cidrBlocks: ["198.51.100.0/24"] })]),
+        securityGroup("lb-sg", "lb", [
+            rule({ fromPort: 80, ...world }),
+            rule({ fromPort: 443, ...world }),
+            rule({ fromPort: 8404, cidrBlocks: [vpc] }),
+        ]),
+        securityGroup("web-sg", "web", [
+            rule({ fromPort: 80, securityGroups: ["sg-lb-sg"] }),
+            rule({ fromPort: 22, cidrBlocks: ["198.51.100.0/24"] }),
+        ]),
         securityGroup("db-sg", "db", [rule({ fromPort: 3306, securityGroups: ["sg-web-sg"] }), rule({ fromPort: 3306, self: true })]),
         instance("lb-1", "lb", { subnetId: "subnet-public-a", vpcSecurityGroupIds: ["sg-lb-sg"], associatePublicIpAddress: true }),
         instance("web-1", "web", { subnetId: "subnet-private-a", vpcSecurityGroupIds: ["sg-web-sg"], associatePublicIpAddress: false }),
@@ -25,7 +50,11 @@ const open = () =>
     strict({
         "web-sg": securityGroup("web-sg", "web", [rule({ fromPort: 80, ...world })]),
         "db-sg": securityGroup("db-sg", "db", [rule({ fromPort: 3306, ...world }), rule({ fromPort: 3306, self: true })]),
-        "web-1": instance("web-1", "web", { subnetId: "subnet-public-a", vpcSecurityGroupIds: ["sg-web-sg"], associatePublicIpAddress: true }),
+        "web-1": instance("web-1", "web", {
+            subnetId: "subnet-public-a",
+            vpcSecurityGroupIds: ["sg-web-sg"],
+            associatePublicIpAddress: true,
+        }),
         "db-1": instance("db-1", "db", { subnetId: "subnet-public-a", vpcSecurityGroupIds: ["sg-db-sg"], associatePublicIpAddress: true }),
     });
 
@@ -54,7 +83,12 @@ describe("firewall-no-world-ingress", () => {
             "web-sg: web-sg opens tcp/80 (web tier) to 0.0.0.0/0 and ::/0: only the lb tier may take traffic from the internet, on ports 80 and 443.",
             "db-sg: db-sg opens tcp/3306 (db tier) to 0.0.0.0/0 and ::/0: only the lb tier may take traffic from the internet, on ports 80 and 443.",
         ]);
-        const lbExtra = strict({ "lb-sg": securityGroup("lb-sg", "lb", [rule({ fromPort: 80, ...world }), rule({ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] })]) });
+        const lbExtra = strict({
+            "lb-sg": securityGroup("lb-sg", "lb", [
+                rule({ fromPort: 80, ...world }),
+                rule({ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }),
+            ]),
+        });
         expect((await check(noWorldIngress, lbExtra)).found).toEqual([
             "lb-sg: lb-sg opens all traffic (lb tier) to 0.0.0.0/0: only the lb tier may take traffic from the internet, on ports 80 and 443.",
         ]);
@@ -69,21 +103,55 @@ describe("firewall-no-world-ingress", () => {
 
     test("standalone ingress rules are judged too, egress is not", async () => {
         const extra: Spec[] = [
-            { type: types.securityGroupRule, name: "web-open", props: { type: "ingress", securityGroupId: "sg-web-sg", protocol: "tcp", fromPort: 8080, toPort: 8080, cidrBlocks: ["0.0.0.0/0"] } },
-            { type: types.securityGroupRule, name: "web-out", props: { type: "egress", securityGroupId: "sg-web-sg", protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] } },
-            { type: types.ingressRule, name: "db-open", props: { securityGroupId: "sg-db-sg", ipProtocol: "tcp", fromPort: 3306, toPort: 3306, cidrIpv6: "::/0" } },
-            { type: types.ingressRule, name: "lb-https", props: { securityGroupId: "sg-lb-sg", ipProtocol: "tcp", fromPort: 443, toPort: 443, cidrIpv4: "0.0.0.0/0" } },
+            {
+                type: types.securityGroupRule,
+                name: "web-open",
+                props: {
+                    type: "ingress",
+                    securityGroupId: "sg-web-sg",
+                    protocol: "tcp",
+                    fromPort: 8080,
+                    toPort: 8080,
+                    cidrBlocks: ["0.0.0.0/0"],
+                },
+            },
+            {
+                type: types.securityGroupRule,
+                name: "web-out",
+                props: { type: "egress", securityGroupId: "sg-web-sg", protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] },
+            },
+            {
+                type: types.ingressRule,
+                name: "db-open",
+                props: { securityGroupId: "sg-db-sg", ipProtocol: "tcp", fromPort: 3306, toPort: 3306, cidrIpv6: "::/0" },
+            },
+            {
+                type: types.ingressRule,
+                name: "lb-https",
+                props: { securityGroupId: "sg-lb-sg", ipProtocol: "tcp", fromPort: 443, toPort: 443, cidrIpv4: "0.0.0.0/0" },
+            },
         ];
         expect((await check(noWorldIngress, [...strict(), ...extra])).flagged).toEqual(["web-open", "db-open"]);
     });
 
     test("unknown rules, sources or target groups give no verdict", async () => {
         expectNoVerdict(await check(noWorldIngress, strict({ "web-sg": securityGroup("web-sg", "web", UNKNOWN_ARRAY) })));
-        expectNoVerdict(await check(noWorldIngress, strict({ "web-sg": securityGroup("web-sg", "web", [rule({ fromPort: 80, cidrBlocks: UNKNOWN_ARRAY as never })]) })));
-        const unknownGroup: Spec = { type: types.securityGroupRule, name: "r", props: { type: "ingress", securityGroupId: UNKNOWN, protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["0.0.0.0/0"] } };
+        expectNoVerdict(
+            await check(
+                noWorldIngress,
+                strict({ "web-sg": securityGroup("web-sg", "web", [rule({ fromPort: 80, cidrBlocks: UNKNOWN_ARRAY as never })]) }),
+            ),
+        );
+        const unknownGroup: Spec = {
+            type: types.securityGroupRule,
+            name: "r",
+            props: { type: "ingress", securityGroupId: UNKNOWN, protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["0.0.0.0/0"] },
+        };
         expectNoVerdict(await check(noWorldIngress, [...strict(), unknownGroup]));
         // Named through its dependencies, the group is known again.
-        expect((await check(noWorldIngress, [...strict(), { ...unknownGroup, deps: { securityGroupId: ["web-sg"] } }])).flagged).toEqual(["r"]);
+        expect((await check(noWorldIngress, [...strict(), { ...unknownGroup, deps: { securityGroupId: ["web-sg"] } }])).flagged).toEqual([
+            "r",
+        ]);
     });
 
     test("an exemption waives the group meant to be public", async () => {
@@ -97,7 +165,9 @@ describe("firewall-web-from-load-balancer-only", () => {
         expect((await check(webFromLoadBalancerOnly, open())).found).toEqual([
             "web-sg: web-sg lets tcp/80 from 0.0.0.0/0 and ::/0 reach the web tier: only the load balancer's security group should.",
         ]);
-        const fromVpc = strict({ "web-sg": securityGroup("web-sg", "web", [rule({ fromPort: 80, securityGroups: ["sg-lb-sg"], cidrBlocks: [vpc] })]) });
+        const fromVpc = strict({
+            "web-sg": securityGroup("web-sg", "web", [rule({ fromPort: 80, securityGroups: ["sg-lb-sg"], cidrBlocks: [vpc] })]),
+        });
         expect((await check(webFromLoadBalancerOnly, fromVpc)).found).toEqual([
             "web-sg: web-sg lets tcp/80 from 10.0.0.0/16 reach the web tier: only the load balancer's security group should.",
         ]);
@@ -107,7 +177,14 @@ describe("firewall-web-from-load-balancer-only", () => {
 
     test("in a first preview the load balancer's group id is unknown; its dependency names it", async () => {
         const preview = (deps?: string[]) =>
-            strict({ "web-sg": securityGroup("web-sg", "web", [rule({ fromPort: 80, securityGroups: [UNKNOWN] })], deps ? { deps: { ingress: deps } } : {}) });
+            strict({
+                "web-sg": securityGroup(
+                    "web-sg",
+                    "web",
+                    [rule({ fromPort: 80, securityGroups: [UNKNOWN] })],
+                    deps ? { deps: { ingress: deps } } : {},
+                ),
+            });
         expect((await check(webFromLoadBalancerOnly, preview(["lb-sg"]))).found).toEqual([]);
         expect((await check(webFromLoadBalancerOnly, preview(["db-sg"]))).flagged).toEqual(["web-sg"]);
         expectNoVerdict(await check(webFromLoadBalancerOnly, preview()));
@@ -125,7 +202,9 @@ describe("firewall-database-from-web-only", () => {
         expect((await check(databaseFromWebOnly, open())).found).toEqual([
             "db-sg: db-sg lets tcp/3306 from 0.0.0.0/0 and ::/0 reach the database: only the web tier and the replication peers should.",
         ]);
-        const fromLb = strict({ "db-sg": securityGroup("db-sg", "db", [rule({ fromPort: 3306, securityGroups: ["sg-lb-sg", "sg-web-sg"] })]) });
+        const fromLb = strict({
+            "db-sg": securityGroup("db-sg", "db", [rule({ fromPort: 3306, securityGroups: ["sg-lb-sg", "sg-web-sg"] })]),
+        });
         expect((await check(databaseFromWebOnly, fromLb)).found).toEqual([
             "db-sg: db-sg lets tcp/3306 from security group lb-sg reach the database: only the web tier and the replication peers should.",
         ]);
@@ -134,8 +213,18 @@ describe("firewall-database-from-web-only", () => {
     });
 
     test("unknown sources give no verdict", async () => {
-        expectNoVerdict(await check(databaseFromWebOnly, strict({ "db-sg": securityGroup("db-sg", "db", [rule({ fromPort: 3306, securityGroups: [UNKNOWN] })]) })));
-        expectNoVerdict(await check(databaseFromWebOnly, strict({ "db-sg": securityGroup("db-sg", "db", [rule({ fromPort: UNKNOWN_NUMBER as never, cidrBlocks: ["0.0.0.0/0"] })]) })));
+        expectNoVerdict(
+            await check(
+                databaseFromWebOnly,
+                strict({ "db-sg": securityGroup("db-sg", "db", [rule({ fromPort: 3306, securityGroups: [UNKNOWN] })]) }),
+            ),
+        );
+        expectNoVerdict(
+            await check(
+                databaseFromWebOnly,
+                strict({ "db-sg": securityGroup("db-sg", "db", [rule({ fromPort: UNKNOWN_NUMBER as never, cidrBlocks: ["0.0.0.0/0"] })]) }),
+            ),
+        );
     });
 
     test("the database ports are configurable", async () => {
@@ -159,9 +248,15 @@ describe("firewall-no-public-ip", () => {
 
     test("an Elastic IP attached to a database server fails, also when a preview only names it through a dependency", async () => {
         const eip: Spec = { type: types.eip, name: "db-eip", props: { domain: "vpc", instance: "i-db-1" } };
-        expect((await check(noPublicIp, [...strict(), eip])).found).toEqual(["db-1: db-1 (db tier) is reachable from the internet: Elastic IP db-eip is attached to it."]);
-        expect((await check(noPublicIp, [...strict(), { ...eip, props: { instance: UNKNOWN }, deps: { instance: ["db-1"] } }])).flagged).toEqual(["db-1"]);
-        expect((await check(noPublicIp, [...strict(), { ...eip, props: { instance: UNKNOWN }, deps: { instance: ["lb-1"] } }])).flagged).toEqual([]);
+        expect((await check(noPublicIp, [...strict(), eip])).found).toEqual([
+            "db-1: db-1 (db tier) is reachable from the internet: Elastic IP db-eip is attached to it.",
+        ]);
+        expect(
+            (await check(noPublicIp, [...strict(), { ...eip, props: { instance: UNKNOWN }, deps: { instance: ["db-1"] } }])).flagged,
+        ).toEqual(["db-1"]);
+        expect(
+            (await check(noPublicIp, [...strict(), { ...eip, props: { instance: UNKNOWN }, deps: { instance: ["lb-1"] } }])).flagged,
+        ).toEqual([]);
     });
 
     test("a subnet that maps public IPs gives one to instances that do not say otherwise", async () => {
@@ -169,7 +264,9 @@ describe("firewall-no-public-ip", () => {
             "private-a": subnet("private-a", "eu-west-1a", "10.0.128.0/24", { mapPublicIpOnLaunch: true }),
             "web-1": instance("web-1", "web", { subnetId: "subnet-private-a", vpcSecurityGroupIds: ["sg-web-sg"] }),
         });
-        expect((await check(noPublicIp, mapping)).found).toEqual(["web-1: web-1 (web tier) is reachable from the internet: its subnet private-a gives every instance a public IP."]);
+        expect((await check(noPublicIp, mapping)).found).toEqual([
+            "web-1: web-1 (web tier) is reachable from the internet: its subnet private-a gives every instance a public IP.",
+        ]);
     });
 
     test("an unknown association gives no verdict", async () => {
@@ -186,7 +283,10 @@ describe("firewall-admin-ports-closed", () => {
     test("SSH from the admin network passes; SSH, RDP or every port from the internet fails", async () => {
         expect((await check(adminPortsClosed, strict())).found).toEqual([]);
         const exposed = strict({
-            "web-sg": securityGroup("web-sg", "web", [rule({ fromPort: 22, cidrBlocks: ["0.0.0.0/0"] }), rule({ fromPort: 3389, ipv6CidrBlocks: ["::/0"] })]),
+            "web-sg": securityGroup("web-sg", "web", [
+                rule({ fromPort: 22, cidrBlocks: ["0.0.0.0/0"] }),
+                rule({ fromPort: 3389, ipv6CidrBlocks: ["::/0"] }),
+            ]),
             "db-sg": securityGroup("db-sg", "db", [rule({ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] })]),
         });
         expect((await check(adminPortsClosed, exposed)).found).toEqual([
@@ -196,12 +296,20 @@ describe("firewall-admin-ports-closed", () => {
     });
 
     test("standalone rules are judged as they are registered", async () => {
-        const sshRule: Spec = { type: types.ingressRule, name: "ssh", props: { securityGroupId: UNKNOWN, ipProtocol: "tcp", fromPort: 22, toPort: 22, cidrIpv4: "0.0.0.0/0" } };
+        const sshRule: Spec = {
+            type: types.ingressRule,
+            name: "ssh",
+            props: { securityGroupId: UNKNOWN, ipProtocol: "tcp", fromPort: 22, toPort: 22, cidrIpv4: "0.0.0.0/0" },
+        };
         expect((await check(adminPortsClosed, [sshRule])).flagged).toEqual(["ssh"]);
     });
 
     test("unknown ports give no verdict", async () => {
-        expectNoVerdict(await check(adminPortsClosed, [securityGroup("web-sg", "web", [rule({ fromPort: UNKNOWN_NUMBER as never, cidrBlocks: ["0.0.0.0/0"] })])]));
+        expectNoVerdict(
+            await check(adminPortsClosed, [
+                securityGroup("web-sg", "web", [rule({ fromPort: UNKNOWN_NUMBER as never, cidrBlocks: ["0.0.0.0/0"] })]),
+            ]),
+        );
     });
 
     test("an exemption waives a group (e.g. a bastion's)", async () => {

@@ -63,11 +63,22 @@ export interface Outcome extends Evaluation {
 const nameOf = (urn: string) => urn.split("::").pop() ?? urn;
 
 /** Evaluates one or more policies over a synthetic stack with an optional policy config. */
-export async function check(policy: Policy | Policy[], specs: Spec[] | PolicyResource[], config: Record<string, unknown> = {}): Promise<Outcome> {
+export async function check(
+    policy: Policy | Policy[],
+    specs: Spec[] | PolicyResource[],
+    config: Record<string, unknown> = {},
+): Promise<Outcome> {
     const list = Array.isArray(policy) ? policy : [policy];
-    const resources = (specs as unknown[]).every((s) => typeof (s as PolicyResource).isType === "function") ? (specs as PolicyResource[]) : build(specs as Spec[]);
+    const resources = (specs as unknown[]).every((s) => typeof (s as PolicyResource).isType === "function")
+        ? (specs as PolicyResource[])
+        : build(specs as Spec[]);
     const doc = Array.isArray(policy) ? config : Object.keys(config).length > 0 ? { [list[0].name]: config } : {};
-    const result = await evaluate(list, resources, resolvePolicyConfig(doc, list), "urn:pulumi:test::foobar::pulumi:pulumi:Stack::foobar-test");
+    const result = await evaluate(
+        list,
+        resources,
+        resolvePolicyConfig(doc, list),
+        "urn:pulumi:test::foobar::pulumi:pulumi:Stack::foobar-test",
+    );
     return {
         ...result,
         found: result.violations.map((v) => `${nameOf(v.urn)}: ${v.message}`),
@@ -100,7 +111,13 @@ export const haproxyTls = [
     "    server web-1 10.0.128.10:80 check",
 ].join("\n");
 
-export const haproxyPlain = ["frontend www", "    bind :80", "    default_backend web", "backend web", "    server web-1 10.0.128.10:80 check"].join("\n");
+export const haproxyPlain = [
+    "frontend www",
+    "    bind :80",
+    "    default_backend web",
+    "backend web",
+    "    server web-1 10.0.128.10:80 check",
+].join("\n");
 
 // Building blocks of synthetic stacks.
 export const subnet = (name: string, az: string, cidrBlock: string, props: Record<string, unknown> = {}): Spec => ({
@@ -123,7 +140,15 @@ export const instance = (name: string, role: string, props: Record<string, unkno
     ...extra,
 });
 
-export type Rule = { protocol?: string; fromPort: number; toPort?: number; cidrBlocks?: string[]; ipv6CidrBlocks?: string[]; securityGroups?: string[]; self?: boolean };
+export type Rule = {
+    protocol?: string;
+    fromPort: number;
+    toPort?: number;
+    cidrBlocks?: string[];
+    ipv6CidrBlocks?: string[];
+    securityGroups?: string[];
+    self?: boolean;
+};
 
 export const rule = (r: Rule) => ({ protocol: "tcp", toPort: r.fromPort, ...r });
 
@@ -158,7 +183,8 @@ export function asFirstPreview(plan: OfflinePlan, resources: StackResource[]): S
             return from.length > 0 ? UNKNOWN : value;
         }
         if (Array.isArray(value)) return value.map((v) => hide(v, found));
-        if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, hide(v, found)]));
+        if (value !== null && typeof value === "object")
+            return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, hide(v, found)]));
         return value;
     };
     return resources.map((r) => {

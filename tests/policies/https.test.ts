@@ -1,9 +1,28 @@
 /** No HTTPS: judged from the HAProxy configuration the load balancer boots with and the group in front of it. */
 import { gzipSync } from "zlib";
 import { httpsRedirect, tlsTermination } from "../../policies/https";
-import { check, cloudConfig, expectNoVerdict, haproxyPlain, haproxyTls, instance, rule, securityGroup, Spec, UNKNOWN, UNKNOWN_ARRAY, world } from "./helpers";
+import {
+    check,
+    cloudConfig,
+    expectNoVerdict,
+    haproxyPlain,
+    haproxyTls,
+    instance,
+    rule,
+    securityGroup,
+    Spec,
+    UNKNOWN,
+    UNKNOWN_ARRAY,
+    world,
+} from "./helpers";
 
-const lbGroup = (ports: number[], extra: Partial<Spec> = {}) => securityGroup("lb-sg", "lb", ports.map((fromPort) => rule({ fromPort, ...world })), extra);
+const lbGroup = (ports: number[], extra: Partial<Spec> = {}) =>
+    securityGroup(
+        "lb-sg",
+        "lb",
+        ports.map((fromPort) => rule({ fromPort, ...world })),
+        extra,
+    );
 const lb = (haproxy: string | undefined, props: Record<string, unknown> = {}) =>
     instance("lb-1", "lb", {
         vpcSecurityGroupIds: ["sg-lb-sg"],
@@ -60,14 +79,19 @@ describe("https-tls-termination", () => {
 describe("https-redirect", () => {
     test("passes when :80 redirects to https (or nothing listens on :80)", async () => {
         expect((await check(httpsRedirect, [lb(haproxyTls)])).found).toEqual([]);
-        const legacy = haproxyTls.replace("http-request redirect scheme https code 301 unless { ssl_fc }", "redirect scheme https if !{ ssl_fc }");
+        const legacy = haproxyTls.replace(
+            "http-request redirect scheme https code 301 unless { ssl_fc }",
+            "redirect scheme https if !{ ssl_fc }",
+        );
         expect((await check(httpsRedirect, [lb(legacy)])).found).toEqual([]);
         const httpsOnly = haproxyTls.replace("    bind :80\n", "");
         expect((await check(httpsRedirect, [lb(httpsOnly)])).found).toEqual([]);
     });
 
     test("plain HTTP served on :80 fails", async () => {
-        expect((await check(httpsRedirect, [lb(haproxyPlain)])).found).toEqual(["lb-1: lb-1's HAProxy serves plain HTTP on :80 (frontend www) without redirecting to HTTPS."]);
+        expect((await check(httpsRedirect, [lb(haproxyPlain)])).found).toEqual([
+            "lb-1: lb-1's HAProxy serves plain HTTP on :80 (frontend www) without redirecting to HTTPS.",
+        ]);
         const second = `${haproxyTls}\nlisten legacy\n    bind *:80,*:8080\n    server web-1 10.0.128.10:80`;
         expect((await check(httpsRedirect, [lb(second)])).found[0]).toContain("(listen legacy)");
     });

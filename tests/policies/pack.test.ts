@@ -43,7 +43,10 @@ describe("the pack directory", () => {
     test("index.ts constructs the foobar-compliance pack from these policies, advisory by default", () => {
         const constructed: unknown[][] = [];
         jest.isolateModules(() => {
-            jest.doMock("@pulumi/policy", () => ({ ...jest.requireActual("@pulumi/policy"), PolicyPack: jest.fn((...args: unknown[]) => constructed.push(args)) }));
+            jest.doMock("@pulumi/policy", () => ({
+                ...jest.requireActual("@pulumi/policy"),
+                PolicyPack: jest.fn((...args: unknown[]) => constructed.push(args)),
+            }));
             require("../../policies/index");
         });
         expect(constructed).toHaveLength(1);

@@ -1,13 +1,29 @@
 /** Single points of failure: each policy passes once its gap is really closed, fails otherwise, and never guesses. */
 import { databaseWriteFailover, loadBalancerRedundancy, webTierRedundancy } from "../../policies/redundancy";
-import { check, cloudConfig, expectNoVerdict, haproxyTls, instance, Spec, subnet, types, UNKNOWN, UNKNOWN_ARRAY, UNKNOWN_BOOL, UNKNOWN_OBJECT, urnOf } from "./helpers";
+import {
+    check,
+    cloudConfig,
+    expectNoVerdict,
+    haproxyTls,
+    instance,
+    Spec,
+    subnet,
+    types,
+    UNKNOWN,
+    UNKNOWN_ARRAY,
+    UNKNOWN_BOOL,
+    UNKNOWN_OBJECT,
+    urnOf,
+} from "./helpers";
 
 const subnets = [subnet("public-a", "eu-west-1a", "10.0.0.0/24"), subnet("public-b", "eu-west-1b", "10.0.1.0/24")];
 const inA = { subnetId: "subnet-public-a" };
 const inB = { subnetId: "subnet-public-b" };
 
-const lbUserData = (packages: string[] = []) => cloudConfig({ packages: ["haproxy", ...packages], files: { "/etc/haproxy/haproxy.cfg": haproxyTls } });
-const lb = (name: string, placement: Record<string, unknown>, packages: string[] = []) => instance(name, "lb", { ...placement, userData: lbUserData(packages) });
+const lbUserData = (packages: string[] = []) =>
+    cloudConfig({ packages: ["haproxy", ...packages], files: { "/etc/haproxy/haproxy.cfg": haproxyTls } });
+const lb = (name: string, placement: Record<string, unknown>, packages: string[] = []) =>
+    instance(name, "lb", { ...placement, userData: lbUserData(packages) });
 
 describe("load-balancer-redundancy", () => {
     test("one load balancer is the single point of failure", async () => {
@@ -22,7 +38,11 @@ describe("load-balancer-redundancy", () => {
     });
 
     test("two load balancers in one zone, or without a way to move traffic, are not redundant", async () => {
-        const sameZone = await check(loadBalancerRedundancy, [...subnets, lb("lb-1", inA, ["keepalived"]), lb("lb-2", inA, ["keepalived"])]);
+        const sameZone = await check(loadBalancerRedundancy, [
+            ...subnets,
+            lb("lb-1", inA, ["keepalived"]),
+            lb("lb-2", inA, ["keepalived"]),
+        ]);
         expect(sameZone.flagged).toEqual(["lb-1", "lb-2"]);
         expect(sameZone.found[0]).toContain("all run in eu-west-1a");
         const noFailover = await check(loadBalancerRedundancy, [...subnets, lb("lb-1", inA), lb("lb-2", inB)]);
@@ -31,20 +51,32 @@ describe("load-balancer-redundancy", () => {
     });
 
     test("passes with two load balancers in two zones and keepalived on both", async () => {
-        expect((await check(loadBalancerRedundancy, [...subnets, lb("lb-1", inA, ["keepalived"]), lb("lb-2", inB, ["keepalived"])])).found).toEqual([]);
+        expect(
+            (await check(loadBalancerRedundancy, [...subnets, lb("lb-1", inA, ["keepalived"]), lb("lb-2", inB, ["keepalived"])])).found,
+        ).toEqual([]);
     });
 
     test("passes with Route 53 failover records instead of a floating IP", async () => {
         const record: Spec = {
             type: types.route53Record,
             name: "www-primary",
-            props: { name: "www.foobar.com", type: "A", setIdentifier: "primary", failoverRoutingPolicies: [{ type: "PRIMARY" }], healthCheckId: "hc-1" },
+            props: {
+                name: "www.foobar.com",
+                type: "A",
+                setIdentifier: "primary",
+                failoverRoutingPolicies: [{ type: "PRIMARY" }],
+                healthCheckId: "hc-1",
+            },
         };
         expect((await check(loadBalancerRedundancy, [...subnets, lb("lb-1", inA), lb("lb-2", inB), record])).found).toEqual([]);
     });
 
     test("passes with a managed load balancer over two subnets", async () => {
-        const alb: Spec = { type: "aws:lb/loadBalancer:LoadBalancer", name: "alb", props: { subnets: ["subnet-public-a", "subnet-public-b"] } };
+        const alb: Spec = {
+            type: "aws:lb/loadBalancer:LoadBalancer",
+            name: "alb",
+            props: { subnets: ["subnet-public-a", "subnet-public-b"] },
+        };
         expect((await check(loadBalancerRedundancy, [...subnets, alb])).found).toEqual([]);
     });
 
@@ -57,14 +89,24 @@ describe("load-balancer-redundancy", () => {
     });
 
     test("unknown zones or user-data give no verdict, and no crash", async () => {
-        const unknownZone = await check(loadBalancerRedundancy, [...subnets, lb("lb-1", inA), lb("lb-2", { subnetId: UNKNOWN, privateIp: UNKNOWN })]);
+        const unknownZone = await check(loadBalancerRedundancy, [
+            ...subnets,
+            lb("lb-1", inA),
+            lb("lb-2", { subnetId: UNKNOWN, privateIp: UNKNOWN }),
+        ]);
         expectNoVerdict(unknownZone);
-        const unknownUserData = await check(loadBalancerRedundancy, [...subnets, lb("lb-1", inA, ["keepalived"]), instance("lb-2", "lb", { ...inB, userData: UNKNOWN })]);
+        const unknownUserData = await check(loadBalancerRedundancy, [
+            ...subnets,
+            lb("lb-1", inA, ["keepalived"]),
+            instance("lb-2", "lb", { ...inB, userData: UNKNOWN }),
+        ]);
         expectNoVerdict(unknownUserData);
         const unknownFailover: Spec = { type: types.route53Record, name: "www", props: { failoverRoutingPolicies: UNKNOWN_ARRAY } };
         expectNoVerdict(await check(loadBalancerRedundancy, [...subnets, lb("lb-1", inA), lb("lb-2", inB), unknownFailover]));
         // An instance whose tier is unknown may be the second load balancer.
-        expectNoVerdict(await check(loadBalancerRedundancy, [...subnets, lb("lb-1", inA), instance("lb-2", "lb", { tags: UNKNOWN_OBJECT })]));
+        expectNoVerdict(
+            await check(loadBalancerRedundancy, [...subnets, lb("lb-1", inA), instance("lb-2", "lb", { tags: UNKNOWN_OBJECT })]),
+        );
         // What is known still counts: one load balancer is one, whatever its unknown properties.
         const single = await check(loadBalancerRedundancy, [...subnets, instance("lb-1", "lb", { subnetId: UNKNOWN, userData: UNKNOWN })]);
         expect(single.flagged).toEqual(["lb-1"]);
@@ -97,16 +139,28 @@ describe("database-write-failover", () => {
 
     test("a lone database server has nothing to fail over to", async () => {
         const r = await check(databaseWriteFailover, [...subnets, db("db-1", undefined, inA, ["orchestrator"])]);
-        expect(r.found).toEqual(["db-1: db-1 is the only writer: when it fails, writes stop. There is no other database server to take over."]);
+        expect(r.found).toEqual([
+            "db-1: db-1 is the only writer: when it fails, writes stop. There is no other database server to take over.",
+        ]);
     });
 
     test("a failover manager in one zone still loses writes with the zone", async () => {
-        const r = await check(databaseWriteFailover, [...subnets, db("db-primary", "primary", inA, ["orchestrator"]), db("db-replica-1", "replica", inA, ["orchestrator"])]);
-        expect(r.found).toEqual(["db-primary: db-primary is the only writer: when it fails, writes stop. Every database server runs in the same availability zone."]);
+        const r = await check(databaseWriteFailover, [
+            ...subnets,
+            db("db-primary", "primary", inA, ["orchestrator"]),
+            db("db-replica-1", "replica", inA, ["orchestrator"]),
+        ]);
+        expect(r.found).toEqual([
+            "db-primary: db-primary is the only writer: when it fails, writes stop. Every database server runs in the same availability zone.",
+        ]);
     });
 
     test("passes with a failover manager on every server over two zones, or a Galera cluster", async () => {
-        const managed = [...subnets, db("db-primary", "primary", inA, ["orchestrator"]), db("db-replica-1", "replica", inB, ["orchestrator"])];
+        const managed = [
+            ...subnets,
+            db("db-primary", "primary", inA, ["orchestrator"]),
+            db("db-replica-1", "replica", inB, ["orchestrator"]),
+        ];
         expect((await check(databaseWriteFailover, managed)).found).toEqual([]);
         const galera = [...subnets, db("db-1", undefined, inA, ["galera-4"]), db("db-2", undefined, inB, ["galera-4"])];
         expect((await check(databaseWriteFailover, galera)).found).toEqual([]);
@@ -124,16 +178,28 @@ describe("database-write-failover", () => {
     });
 
     test("user-data unknown during the preview (it names the data volume) gives no verdict", async () => {
-        expectNoVerdict(await check(databaseWriteFailover, [...subnets, instance("db-primary", "db", { ...inA, userData: UNKNOWN }), db("db-replica-1", "replica", inB)]));
+        expectNoVerdict(
+            await check(databaseWriteFailover, [
+                ...subnets,
+                instance("db-primary", "db", { ...inA, userData: UNKNOWN }),
+                db("db-replica-1", "replica", inB),
+            ]),
+        );
     });
 
     test("an exemption waives the writer", async () => {
-        const r = await check(databaseWriteFailover, [...subnets, db("db-primary", "primary", inA), db("db-replica-1", "replica", inB)], { exempt: ["db-primary"] });
+        const r = await check(databaseWriteFailover, [...subnets, db("db-primary", "primary", inA), db("db-replica-1", "replica", inB)], {
+            exempt: ["db-primary"],
+        });
         expect([r.flagged, r.waived]).toEqual([[], ["db-primary"]]);
     });
 
     test("the failover packages are configurable", async () => {
-        const stack = [...subnets, db("db-primary", "primary", inA, ["mha4mysql-manager"]), db("db-replica-1", "replica", inB, ["mha4mysql-manager"])];
+        const stack = [
+            ...subnets,
+            db("db-primary", "primary", inA, ["mha4mysql-manager"]),
+            db("db-replica-1", "replica", inB, ["mha4mysql-manager"]),
+        ];
         expect((await check(databaseWriteFailover, stack)).flagged).toEqual(["db-primary"]);
         expect((await check(databaseWriteFailover, stack, { failoverPackages: ["mha4mysql-manager"] })).flagged).toEqual([]);
     });
@@ -141,7 +207,9 @@ describe("database-write-failover", () => {
 
 describe("web-tier-redundancy", () => {
     test("passes with two web servers in two zones", async () => {
-        expect((await check(webTierRedundancy, [...subnets, instance("web-1", "web", inA), instance("web-2", "web", inB)])).found).toEqual([]);
+        expect((await check(webTierRedundancy, [...subnets, instance("web-1", "web", inA), instance("web-2", "web", inB)])).found).toEqual(
+            [],
+        );
     });
 
     test("one web server, or none, is a single point of failure", async () => {
@@ -157,14 +225,23 @@ describe("web-tier-redundancy", () => {
     });
 
     test("the zone of an instance can come from its own output or from the subnet holding its private IP", async () => {
-        const own = [instance("web-1", "web", { availabilityZone: "eu-west-1a" }), instance("web-2", "web", { availabilityZone: "eu-west-1b" })];
+        const own = [
+            instance("web-1", "web", { availabilityZone: "eu-west-1a" }),
+            instance("web-2", "web", { availabilityZone: "eu-west-1b" }),
+        ];
         expect((await check(webTierRedundancy, own)).found).toEqual([]);
-        const byIp = [...subnets, instance("web-1", "web", { subnetId: UNKNOWN, privateIp: "10.0.0.10" }), instance("web-2", "web", { subnetId: UNKNOWN, privateIp: "10.0.0.11" })];
+        const byIp = [
+            ...subnets,
+            instance("web-1", "web", { subnetId: UNKNOWN, privateIp: "10.0.0.10" }),
+            instance("web-2", "web", { subnetId: UNKNOWN, privateIp: "10.0.0.11" }),
+        ];
         expect((await check(webTierRedundancy, byIp)).flagged).toEqual(["web-1", "web-2"]);
     });
 
     test("unknown zones give no verdict", async () => {
-        expectNoVerdict(await check(webTierRedundancy, [...subnets, instance("web-1", "web", inA), instance("web-2", "web", { subnetId: UNKNOWN })]));
+        expectNoVerdict(
+            await check(webTierRedundancy, [...subnets, instance("web-1", "web", inA), instance("web-2", "web", { subnetId: UNKNOWN })]),
+        );
     });
 
     test("an exemption waives a web server", async () => {

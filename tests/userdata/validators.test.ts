@@ -11,7 +11,14 @@ import { devConfig, renderAll, run, tempDir } from "../helpers";
 
 const variants = {
     dev: devConfig(),
-    hardened: devConfig({ firewall: "strict", https: "self-signed", monitoring: "true", webCount: "5", replicaCount: "3", lbAlgorithm: "leastconn" }),
+    hardened: devConfig({
+        firewall: "strict",
+        https: "self-signed",
+        monitoring: "true",
+        webCount: "5",
+        replicaCount: "3",
+        lbAlgorithm: "leastconn",
+    }),
     "no replicas": devConfig({ replicaCount: "0", webCount: "1" }),
 };
 
@@ -52,7 +59,23 @@ test.each(lbCases)("%s: haproxy -c accepts the configuration", (_, r) => {
     if (cfg.includes("ssl crt")) {
         // haproxy -c loads the certificate, so give it a real one at a test path.
         const pem = path.join(dir, "site.pem");
-        const made = run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=www.foobar.com", "-days", "1", "-keyout", pem, "-out", pem]);
+        const made = run("openssl", [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=www.foobar.com",
+            "-days",
+            "1",
+            "-keyout",
+            pem,
+            "-out",
+            pem,
+        ]);
         expect(made.status).toBe(0);
         cfg = cfg.replace("/etc/haproxy/certs/site.pem", pem);
     }
@@ -126,7 +149,14 @@ test("mariadbd rejects an unknown option (the check can fail)", () => {
 test.each(cases)("%s: shellcheck passes every script, and every variable they read is set", (_, r) => {
     const files = doc(r.text).write_files;
     const env = files.filter((f) => f.path.startsWith("/etc/foobar/") && f.path.endsWith(".env"));
-    const defined = new Set(env.flatMap((f) => f.content.split("\n").map((l) => l.split("=")[0]).filter(Boolean)));
+    const defined = new Set(
+        env.flatMap((f) =>
+            f.content
+                .split("\n")
+                .map((l) => l.split("=")[0])
+                .filter(Boolean),
+        ),
+    );
     const scripts = files.filter((f) => f.content.startsWith("#!/bin/sh"));
     expect(scripts.length).toBeGreaterThan(0);
     for (const script of scripts) {
@@ -148,11 +178,14 @@ test("shellcheck flags a broken script (the check can fail)", () => {
     expect(run("shellcheck", ["--shell=sh", path.join(dir, "bad.sh")]).status).not.toBe(0);
 });
 
-test.each(cases.filter(([, r]) => r.target === "aws"))("%s: the SSM secret fetcher compiles, and the role installs what it imports", (_, r) => {
-    const fetcher = file(r.text, "/usr/local/sbin/foobar-fetch-secret");
-    expect(fetcher).toMatch(/^import boto3$/m);
-    expect(doc(r.text).packages).toContain("python3-boto3");
-    const dir = tempDir("fetch");
-    fs.writeFileSync(path.join(dir, "fetch.py"), file(r.text, "/usr/local/sbin/foobar-fetch-secret"));
-    expect(run("/usr/bin/python3", ["-m", "py_compile", path.join(dir, "fetch.py")]).status).toBe(0);
-});
+test.each(cases.filter(([, r]) => r.target === "aws"))(
+    "%s: the SSM secret fetcher compiles, and the role installs what it imports",
+    (_, r) => {
+        const fetcher = file(r.text, "/usr/local/sbin/foobar-fetch-secret");
+        expect(fetcher).toMatch(/^import boto3$/m);
+        expect(doc(r.text).packages).toContain("python3-boto3");
+        const dir = tempDir("fetch");
+        fs.writeFileSync(path.join(dir, "fetch.py"), file(r.text, "/usr/local/sbin/foobar-fetch-secret"));
+        expect(run("/usr/bin/python3", ["-m", "py_compile", path.join(dir, "fetch.py")]).status).toBe(0);
+    },
+);

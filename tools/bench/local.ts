@@ -50,7 +50,11 @@ runTool(async () => {
         await waitUntilProvisioned("web-1", 300_000);
 
         log("replication lag: 200 writes at 20/s through the writer, each polled on the reader");
-        const lagRun = await container.exec("web-2", ["python3", "-c", fs.readFileSync(path.join(__dirname, "replicationLag.py"), "utf8"), "200", "20"], { timeoutMs: 120_000 });
+        const lagRun = await container.exec(
+            "web-2",
+            ["python3", "-c", fs.readFileSync(path.join(__dirname, "replicationLag.py"), "utf8"), "200", "20"],
+            { timeoutMs: 120_000 },
+        );
         const lags = (JSON.parse(lagRun.stdout) as { lagsMs: number[] }).lagsMs.sort((a, b) => a - b);
 
         const report = {
@@ -62,7 +66,12 @@ runTool(async () => {
             straightToOneWebServer: viaWeb,
             ratioRequestsPerSecond: Number((viaLb.requestsPerSecond / viaWeb.requestsPerSecond).toFixed(2)),
             failover: { requests: failover.requests, failed: failover.failed, errors: failover.errors, secondsToMarkDown: markDownSeconds },
-            replicationLagMs: { writes: lags.length, p50: Number(percentile(lags, 50).toFixed(2)), p99: Number(percentile(lags, 99).toFixed(2)), max: Number(lags[lags.length - 1].toFixed(2)) },
+            replicationLagMs: {
+                writes: lags.length,
+                p50: Number(percentile(lags, 50).toFixed(2)),
+                p99: Number(percentile(lags, 99).toFixed(2)),
+                max: Number(lags[lags.length - 1].toFixed(2)),
+            },
         };
         const md = [
             `| figure (${report.date}, ${report.machine}) | value |`,

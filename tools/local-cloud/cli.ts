@@ -39,9 +39,22 @@ runTool(async () => {
                 console.log("no local instances (start them with npm run local:up -- --stack dev)");
                 return 0;
             }
-            console.log(["NAME".padEnd(14), "ROLE".padEnd(11), "ADDRESS".padEnd(15), "RUNNING".padEnd(8), "CLOUD-INIT".padEnd(11), "SERVICE"].join(" "));
+            console.log(
+                ["NAME".padEnd(14), "ROLE".padEnd(11), "ADDRESS".padEnd(15), "RUNNING".padEnd(8), "CLOUD-INIT".padEnd(11), "SERVICE"].join(
+                    " ",
+                ),
+            );
             for (const r of rows) {
-                console.log([r.name.padEnd(14), r.role.padEnd(11), r.address.padEnd(15), String(r.running).padEnd(8), r.cloudInit.padEnd(11), r.service].join(" "));
+                console.log(
+                    [
+                        r.name.padEnd(14),
+                        r.role.padEnd(11),
+                        r.address.padEnd(15),
+                        String(r.running).padEnd(8),
+                        r.cloudInit.padEnd(11),
+                        r.service,
+                    ].join(" "),
+                );
             }
             return 0;
         }

@@ -5,7 +5,7 @@ import type { LocalSite } from "./site";
 import { statsPort } from "../../userdata/loadBalancer";
 
 // The site's certificate is self-signed by design: these clients ask whether it answers, not whom to trust
-// (tests/local-cloud/https.test.ts checks the certificate itself).
+// (tests/tools/local-cloud/https.test.ts checks the certificate itself).
 const httpScript = `
 import json, ssl, sys, urllib.request, urllib.error
 method, url, body, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
@@ -20,7 +20,11 @@ print(json.dumps({"status": status, "body": text}))
 `;
 
 /** One HTTP request from inside the VPC namespace; throws when no answer comes (refused, timed out). */
-export async function httpRequest(method: string, url: string, opts: { body?: string; timeoutSeconds?: number } = {}): Promise<{ status: number; text: string }> {
+export async function httpRequest(
+    method: string,
+    url: string,
+    opts: { body?: string; timeoutSeconds?: number } = {},
+): Promise<{ status: number; text: string }> {
     const timeout = opts.timeoutSeconds ?? 10;
     const r = await inVpc(["python3", "-c", httpScript, method, url, opts.body ?? "", String(timeout)], (timeout + 20) * 1000);
     if (r.code !== 0) throw new Error(`${method} ${url} failed: ${r.stderr.trim().split("\n").slice(-1)[0]}`);
@@ -57,9 +61,17 @@ export async function haproxyServerStates(site: LocalSite): Promise<Record<strin
     } catch {
         return {};
     }
-    const [header, ...rows] = csv.replace(/^# /, "").trim().split("\n").map((l) => l.split(","));
+    const [header, ...rows] = csv
+        .replace(/^# /, "")
+        .trim()
+        .split("\n")
+        .map((l) => l.split(","));
     const col = (name: string) => header.indexOf(name);
-    return Object.fromEntries(rows.filter((row) => row[col("pxname")] === "web" && row[col("svname")] !== "BACKEND").map((row) => [row[col("svname")], row[col("status")].split(" ")[0]]));
+    return Object.fromEntries(
+        rows
+            .filter((row) => row[col("pxname")] === "web" && row[col("svname")] !== "BACKEND")
+            .map((row) => [row[col("svname")], row[col("status")].split(" ")[0]]),
+    );
 }
 
 export interface WrkResult {
@@ -91,7 +103,11 @@ export async function wrk(url: string, opts: { seconds: number; connections: num
     return {
         requests: num(/(\d+) requests in/),
         failed: socketErrors + num(/Non-2xx or 3xx responses: (\d+)/),
-        errors: out.split("\n").filter((l) => /Socket errors|Non-2xx/.test(l)).map((l) => l.trim()).join("; "),
+        errors: out
+            .split("\n")
+            .filter((l) => /Socket errors|Non-2xx/.test(l))
+            .map((l) => l.trim())
+            .join("; "),
         requestsPerSecond: num(/Requests\/sec:\s+([\d.]+)/),
         latencyMs: { p50: toMs(/^\s+50%\s+(\S+)$/m.exec(out)?.[1] ?? ""), p99: toMs(/^\s+99%\s+(\S+)$/m.exec(out)?.[1] ?? "") },
     };

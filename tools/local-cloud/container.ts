@@ -13,8 +13,21 @@ import { imageRoot } from "./image";
 import { attach, destroyAllNetworks, detach, netnsPath, Vpc, vpcNetns } from "./network";
 import { localSecretsDir } from "../../userdata/target";
 import {
-    cloudName, isAlive, log, nspawnEnv, nspawnMarker, processes, removeTree, run, RunResult, signal, sleep, stateDir, tail,
-    unmountAllUnder, waitForExit,
+    cloudName,
+    isAlive,
+    log,
+    nspawnEnv,
+    nspawnMarker,
+    processes,
+    removeTree,
+    run,
+    RunResult,
+    signal,
+    sleep,
+    stateDir,
+    tail,
+    unmountAllUnder,
+    waitForExit,
 } from "./util";
 
 /** Where the seed is bind-mounted: cloud-init's NoCloud datasource reads it there. */
@@ -96,18 +109,25 @@ export async function start(spec: ContainerSpec): Promise<ContainerInfo> {
     const netns = attach(name, spec.address, spec.vpc);
 
     const args = [
-        "--boot", "--volatile=overlay", "--read-only",
+        "--boot",
+        "--volatile=overlay",
+        "--read-only",
         // No systemd on the host to register with or to make a scope unit.
-        "--register=no", "--keep-unit",
+        "--register=no",
+        "--keep-unit",
         nspawnMarker(),
-        `--machine=${machineName(name)}`, `--hostname=${name}`, `--directory=${root}`,
+        `--machine=${machineName(name)}`,
+        `--hostname=${name}`,
+        `--directory=${root}`,
         `--network-namespace-path=${netns}`,
         `--bind-ro=${seed}:${SEED_MOUNT}`,
         ...(spec.secretsDir ? [`--bind-ro=${path.resolve(spec.secretsDir)}:${localSecretsDir}`] : []),
         // Output only: nobody types into a detached console.
         "--console=read-only",
         // The image's own resolver (none), time zone (UTC) and journal stay as on EC2.
-        "--resolv-conf=off", "--timezone=off", "--link-journal=no",
+        "--resolv-conf=off",
+        "--timezone=off",
+        "--link-journal=no",
     ];
     fs.mkdirSync(path.dirname(consoleLog(name)), { recursive: true });
     const out = fs.openSync(consoleLog(name), "w");
@@ -132,16 +152,20 @@ export async function start(spec: ContainerSpec): Promise<ContainerInfo> {
 /** Containers known to the state dir, running or not. */
 export function list(): ContainerInfo[] {
     if (!fs.existsSync(machinesDir())) return [];
-    return fs.readdirSync(machinesDir()).sort().map((name) => {
-        const pid = readPidFile(name) ?? 0;
-        let address = "";
-        try {
-            address = (JSON.parse(fs.readFileSync(path.join(machineDir(name), "container.json"), "utf8")) as { address: string }).address;
-        } catch {
-            // written right after the pid file; a crash in between leaves no address
-        }
-        return { name, address, pid, running: nspawnPid(name) !== undefined, consoleLog: consoleLog(name) };
-    });
+    return fs
+        .readdirSync(machinesDir())
+        .sort()
+        .map((name) => {
+            const pid = readPidFile(name) ?? 0;
+            let address = "";
+            try {
+                address = (JSON.parse(fs.readFileSync(path.join(machineDir(name), "container.json"), "utf8")) as { address: string })
+                    .address;
+            } catch {
+                // written right after the pid file; a crash in between leaves no address
+            }
+            return { name, address, pid, running: nspawnPid(name) !== undefined, consoleLog: consoleLog(name) };
+        });
 }
 
 export interface ExecOptions {
@@ -156,7 +180,9 @@ export async function exec(name: string, cmd: readonly string[], opts: ExecOptio
     const leader = pid === undefined ? undefined : leaderPid(pid);
     if (leader === undefined) throw new Error(`container ${name} is not running`);
     return run("nsenter", ["-t", String(leader), "-a", "-r", "-w", "--", ...cmd], {
-        env: CONTAINER_ENV, check: opts.check, timeoutMs: opts.timeoutMs,
+        env: CONTAINER_ENV,
+        check: opts.check,
+        timeoutMs: opts.timeoutMs,
     });
 }
 
@@ -177,7 +203,7 @@ export async function waitForCloudInit(name: string, timeoutMs: number): Promise
                 if (FINAL_STATES.has(status.status)) return status;
                 // cloud-init reads "disabled" from the absence of its generator's marker, which
                 // is also the case early in the boot: final only once the boot is over.
-                if (status.status === "disabled" && await bootFinished(name)) return status;
+                if (status.status === "disabled" && (await bootFinished(name))) return status;
                 last = `${status.status}: ${status.detail}`;
             } catch {
                 // Early in the boot cloud-init may not answer yet.
@@ -289,7 +315,10 @@ function leaderPid(nspawn: number): number | undefined {
     for (const p of processes()) {
         if (p.ppid !== nspawn) continue;
         try {
-            const nspid = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${p.pid}/status`, "utf8"))?.[1].trim().split(/\s+/);
+            const nspid = /^NSpid:\s+(.*)$/m
+                .exec(fs.readFileSync(`/proc/${p.pid}/status`, "utf8"))?.[1]
+                .trim()
+                .split(/\s+/);
             if (nspid && nspid.length > 1 && nspid[nspid.length - 1] === "1") return p.pid;
         } catch {
             // gone meanwhile

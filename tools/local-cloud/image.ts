@@ -10,9 +10,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { allRolePackages } from "../../userdata/packages";
-import {
-    cacheDir, cloudName, isAlive, log, nspawnEnv, nspawnMarker, processes, removeTree, run, signal, waitForExit,
-} from "./util";
+import { cacheDir, cloudName, isAlive, log, nspawnEnv, nspawnMarker, processes, removeTree, run, signal, waitForExit } from "./util";
 
 /** Bump when the build steps below change in a way the other inputs don't show. */
 const BUILDER_VERSION = 4;
@@ -26,9 +24,7 @@ export const LOCAL_APT_DIR = "/srv/local-apt";
  * does not pick providers of virtual packages, so cloud-init's python3-cffi-backend is
  * named explicitly; apt-utils provides apt-ftparchive to index the offline repository.
  */
-const BASE_PACKAGES = [
-    "apt-utils", "cloud-init", "dbus", "iproute2", "netbase", "python3-cffi-backend", "systemd", "systemd-sysv",
-];
+const BASE_PACKAGES = ["apt-utils", "cloud-init", "dbus", "iproute2", "netbase", "python3-cffi-backend", "systemd", "systemd-sysv"];
 
 /**
  * Image-level cloud-init settings (never in the user-data, which must stay the same on EC2).
@@ -81,7 +77,12 @@ export interface Image {
 export function hostDebianMirrors(): { mirror: string; securityMirror: string } {
     const sources: { uri: string; suites: string[] }[] = [];
     const dir = "/etc/apt/sources.list.d";
-    for (const file of fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".sources")).sort() : []) {
+    for (const file of fs.existsSync(dir)
+        ? fs
+              .readdirSync(dir)
+              .filter((f) => f.endsWith(".sources"))
+              .sort()
+        : []) {
         for (const stanza of fs.readFileSync(path.join(dir, file), "utf8").split(/\n\s*\n/)) {
             const field = (name: string) => new RegExp(`^${name}:[ \\t]*(.+)$`, "mi").exec(stanza)?.[1].trim().split(/\s+/) ?? [];
             if (!field("Types").includes("deb")) continue;
@@ -154,7 +155,9 @@ export async function ensureImage(): Promise<Image> {
         if (cachedHash(root) === hash) return { root, hash, built: false };
         const users = processes().filter((p) => p.argv.includes(`--directory=${root}`));
         if (users.length > 0) {
-            throw new Error(`the image at ${root} is stale but containers still use it (pids ${users.map((p) => p.pid).join(", ")}); run local:down first`);
+            throw new Error(
+                `the image at ${root} is stale but containers still use it (pids ${users.map((p) => p.pid).join(", ")}); run local:down first`,
+            );
         }
         await removeLeftovers();
         const started = Date.now();
@@ -182,7 +185,9 @@ async function build(dir: string, inputs: ImageInputs): Promise<void> {
     const progress = (step: string) => {
         let shown = 0;
         return (line: string): void => {
-            const milestone = /^(I: (?!Retrieving|Validating|Extracting|Unpacking|Configuring)|E:|W:|Err:|Error|Valid cloud-config)/.test(line);
+            const milestone = /^(I: (?!Retrieving|Validating|Extracting|Unpacking|Configuring)|E:|W:|Err:|Error|Valid cloud-config)/.test(
+                line,
+            );
             const busy = /^(I: |Get:|Unpacking|Setting up)/.test(line);
             if (milestone || (busy && Date.now() - shown > 10_000)) {
                 shown = Date.now();
@@ -192,61 +197,85 @@ async function build(dir: string, inputs: ImageInputs): Promise<void> {
     };
 
     log("debootstrap: minimal Debian with systemd and cloud-init");
-    await run("debootstrap", [
-        "--variant=minbase", `--include=${inputs.basePackages.join(",")}`, inputs.suite, dir, inputs.mirror,
-    ], { onLine: progress("debootstrap") });
+    await run("debootstrap", ["--variant=minbase", `--include=${inputs.basePackages.join(",")}`, inputs.suite, dir, inputs.mirror], {
+        onLine: progress("debootstrap"),
+    });
 
     // Debian's cloud images take updates from these suites too; the role packages must match.
-    fs.writeFileSync(path.join(dir, "etc/apt/sources.list"), [
-        `deb ${inputs.mirror} ${inputs.suite} main`,
-        `deb ${inputs.mirror} ${inputs.suite}-updates main`,
-        `deb ${inputs.securityMirror} ${inputs.suite}-security main`,
-        "",
-    ].join("\n"));
+    fs.writeFileSync(
+        path.join(dir, "etc/apt/sources.list"),
+        [
+            `deb ${inputs.mirror} ${inputs.suite} main`,
+            `deb ${inputs.mirror} ${inputs.suite}-updates main`,
+            `deb ${inputs.securityMirror} ${inputs.suite}-security main`,
+            "",
+        ].join("\n"),
+    );
 
     log(`apt: upgrade, then fetch ${inputs.rolePackages.join(" ")} with every dependency not in the image`);
     // Check-Valid-Until is off because a mirror may serve a dated snapshot of the archive.
     const apt = "apt-get -q -y -o Acquire::Check-Valid-Until=false";
-    await inImage(dir, [
-        "apt-get -q -o Acquire::Check-Valid-Until=false update",
-        `${apt} dist-upgrade`,
-        `${apt} check`,
-        "apt-get clean",
-        // Same resolution (recommends included) as cloud-init's `apt-get install` at boot.
-        `${apt} install --download-only ${inputs.rolePackages.join(" ")}`,
-        `mkdir -p ${LOCAL_APT_DIR}`,
-        `mv /var/cache/apt/archives/*.deb ${LOCAL_APT_DIR}/`,
-        `cd ${LOCAL_APT_DIR}`,
-        "apt-ftparchive packages . > Packages",
-        "gzip -9nk Packages",
-        // Written aside first: apt-ftparchive would otherwise list the half-written Release itself.
-        "apt-ftparchive release . > /tmp/Release",
-        "mv /tmp/Release Release",
-    ].join("\n"), progress("apt"));
+    await inImage(
+        dir,
+        [
+            "apt-get -q -o Acquire::Check-Valid-Until=false update",
+            `${apt} dist-upgrade`,
+            `${apt} check`,
+            "apt-get clean",
+            // Same resolution (recommends included) as cloud-init's `apt-get install` at boot.
+            `${apt} install --download-only ${inputs.rolePackages.join(" ")}`,
+            `mkdir -p ${LOCAL_APT_DIR}`,
+            `mv /var/cache/apt/archives/*.deb ${LOCAL_APT_DIR}/`,
+            `cd ${LOCAL_APT_DIR}`,
+            "apt-ftparchive packages . > Packages",
+            "gzip -9nk Packages",
+            // Written aside first: apt-ftparchive would otherwise list the half-written Release itself.
+            "apt-ftparchive release . > /tmp/Release",
+            "mv /tmp/Release Release",
+        ].join("\n"),
+        progress("apt"),
+    );
 
     log("configuring the image for read-only boots");
     configure(dir, inputs);
-    await inImage(dir, [
-        // Index the offline source now, so apt works in a container even without package_update.
-        "rm -rf /var/lib/apt/lists/*",
-        "apt-get -q update",
-        // cloud-init ignores what its schema rejects, with only a warning: fail the build instead.
-        `{ echo '#cloud-config'; cat /etc/cloud/cloud.cfg.d/${CLOUD_CFG_FILE}; } > /tmp/image.cfg`,
-        "cloud-init schema --config-file /tmp/image.cfg",
-        "rm /tmp/image.cfg",
-    ].join("\n"), progress("check"));
+    await inImage(
+        dir,
+        [
+            // Index the offline source now, so apt works in a container even without package_update.
+            "rm -rf /var/lib/apt/lists/*",
+            "apt-get -q update",
+            // cloud-init ignores what its schema rejects, with only a warning: fail the build instead.
+            `{ echo '#cloud-config'; cat /etc/cloud/cloud.cfg.d/${CLOUD_CFG_FILE}; } > /tmp/image.cfg`,
+            "cloud-init schema --config-file /tmp/image.cfg",
+            "rm /tmp/image.cfg",
+        ].join("\n"),
+        progress("check"),
+    );
 }
 
 /** Runs a shell script inside the image under construction, with the host's network. */
 function inImage(dir: string, script: string, onLine: (line: string) => void): Promise<unknown> {
-    return run("systemd-nspawn", [
-        "--quiet", "--register=no", "--keep-unit", "--as-pid2", nspawnMarker(),
-        `--machine=${cloudName()}-image-build`, `--directory=${dir}`,
-        // Leave no trace of the host's resolver or time zone in the image.
-        "--resolv-conf=bind-host", "--timezone=off", "--link-journal=no",
-        "--setenv=DEBIAN_FRONTEND=noninteractive",
-        "/bin/sh", "-euxc", script,
-    ], { env: nspawnEnv(), onLine });
+    return run(
+        "systemd-nspawn",
+        [
+            "--quiet",
+            "--register=no",
+            "--keep-unit",
+            "--as-pid2",
+            nspawnMarker(),
+            `--machine=${cloudName()}-image-build`,
+            `--directory=${dir}`,
+            // Leave no trace of the host's resolver or time zone in the image.
+            "--resolv-conf=bind-host",
+            "--timezone=off",
+            "--link-journal=no",
+            "--setenv=DEBIAN_FRONTEND=noninteractive",
+            "/bin/sh",
+            "-euxc",
+            script,
+        ],
+        { env: nspawnEnv(), onLine },
+    );
 }
 
 /** Image-level settings written directly into the tree. */

@@ -142,13 +142,15 @@ export function processesIn(netns: string): number[] {
     } catch {
         return [];
     }
-    return processes().map((p) => p.pid).filter((pid) => {
-        try {
-            return fs.readlinkSync(`/proc/${pid}/ns/net`) === `net:[${inode}]`;
-        } catch {
-            return false;
-        }
-    });
+    return processes()
+        .map((p) => p.pid)
+        .filter((pid) => {
+            try {
+                return fs.readlinkSync(`/proc/${pid}/ns/net`) === `net:[${inode}]`;
+            } catch {
+                return false;
+            }
+        });
 }
 
 /**

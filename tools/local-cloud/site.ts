@@ -65,13 +65,34 @@ function writeSecrets(config: StackConfig): string {
     const names = parameterNames(config.stack);
     const write = (parameter: string, value: string) =>
         fs.writeFileSync(path.join(dir, localSecretFileName(parameter)), value, { mode: 0o600 });
-    const password = () => crypto.randomBytes(24).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 32);
+    const password = () =>
+        crypto
+            .randomBytes(24)
+            .toString("base64")
+            .replace(/[^A-Za-z0-9]/g, "")
+            .slice(0, 32);
     write(names.appPassword, password());
     write(names.replicationPassword, password());
     if (config.https !== "none") {
         const key = path.join(dir, "tls.key");
         const cert = path.join(dir, "tls.crt");
-        runSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj", "/CN=www.foobar.com", "-keyout", key, "-out", cert]);
+        runSync("openssl", [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=www.foobar.com",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ]);
         write(names.tlsPem, fs.readFileSync(cert, "utf8") + fs.readFileSync(key, "utf8"));
         fs.rmSync(key);
         fs.rmSync(cert);
@@ -166,7 +187,9 @@ export async function waitUntilProvisioned(name: string, timeoutMs: number, sinc
     const status = await container.waitForCloudInit(name, timeoutMs);
     if (status.status !== "done" || status.errors.length > 0 || Object.keys(status.recoverable_errors).length > 0) {
         const output = await container.exec(name, ["tail", "-n", "40", "/var/log/cloud-init-output.log"], { check: false });
-        throw new Error(`${name}: cloud-init ${status.status}: ${[...status.errors, ...Object.values(status.recoverable_errors).flat()].join("; ")}\n${output.stdout}`);
+        throw new Error(
+            `${name}: cloud-init ${status.status}: ${[...status.errors, ...Object.values(status.recoverable_errors).flat()].join("; ")}\n${output.stdout}`,
+        );
     }
     log(`${name}: ready (cloud-init done after ${elapsed(since)})`);
 }
@@ -215,7 +238,10 @@ export async function status(): Promise<InstanceStatus[]> {
                 const ci = await container.exec(c.name, ["cloud-init", "status"], { check: false, timeoutMs: 15_000 });
                 cloudInit = ci.stdout.replace(/^status:\s*/, "").trim() || "unknown";
                 if (role) {
-                    const s = await container.exec(c.name, ["systemctl", "is-active", roleService[role]], { check: false, timeoutMs: 15_000 });
+                    const s = await container.exec(c.name, ["systemctl", "is-active", roleService[role]], {
+                        check: false,
+                        timeoutMs: 15_000,
+                    });
                     service = `${roleService[role]} ${s.stdout.trim()}`;
                 }
             }

@@ -80,14 +80,26 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
             partial = lines.pop() ?? "";
             lines.forEach(onLine);
         };
-        child.stdout.on("data", (c: Buffer) => { out.push(c); feed(c); });
-        child.stderr.on("data", (c: Buffer) => { err.push(c); feed(c); });
+        child.stdout.on("data", (c: Buffer) => {
+            out.push(c);
+            feed(c);
+        });
+        child.stderr.on("data", (c: Buffer) => {
+            err.push(c);
+            feed(c);
+        });
         let timedOut = false;
-        const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
-            timedOut = true;
-            child.kill("SIGKILL");
-        }, timeoutMs);
-        child.on("error", (e) => { clearTimeout(timer); reject(e); });
+        const timer =
+            timeoutMs === undefined
+                ? undefined
+                : setTimeout(() => {
+                      timedOut = true;
+                      child.kill("SIGKILL");
+                  }, timeoutMs);
+        child.on("error", (e) => {
+            clearTimeout(timer);
+            reject(e);
+        });
         child.on("close", (code, signal) => {
             clearTimeout(timer);
             if (onLine && partial) onLine(partial);
@@ -190,13 +202,16 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
 /** Mount points at or below `dir` in the host's mount namespace, deepest first. */
 export function mountsUnder(dir: string): string[] {
     const root = path.resolve(dir);
-    return fs.readFileSync("/proc/self/mountinfo", "utf8")
-        .split("\n")
-        .filter(Boolean)
-        // Field 5 is the mount point, with spaces etc. octal-escaped.
-        .map((line) => line.split(" ")[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-        .filter((m) => m === root || m.startsWith(root + "/"))
-        .sort((a, b) => b.length - a.length);
+    return (
+        fs
+            .readFileSync("/proc/self/mountinfo", "utf8")
+            .split("\n")
+            .filter(Boolean)
+            // Field 5 is the mount point, with spaces etc. octal-escaped.
+            .map((line) => line.split(" ")[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+            .filter((m) => m === root || m.startsWith(root + "/"))
+            .sort((a, b) => b.length - a.length)
+    );
 }
 
 /** Lazily unmounts everything at or below `dir`, so it can be deleted safely. */
@@ -220,5 +235,7 @@ export function unsupportedReason(): string | undefined {
     const missing = ["systemd-nspawn", "debootstrap", "ip", "nsenter"].filter(
         (tool) => !["/usr/bin", "/usr/sbin", "/bin", "/sbin"].some((dir) => fs.existsSync(path.join(dir, tool))),
     );
-    return missing.length > 0 ? `missing host tools: ${missing.join(", ")} (apt-get install systemd-container debootstrap iproute2 util-linux)` : undefined;
+    return missing.length > 0
+        ? `missing host tools: ${missing.join(", ")} (apt-get install systemd-container debootstrap iproute2 util-linux)`
+        : undefined;
 }

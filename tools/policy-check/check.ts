@@ -28,7 +28,11 @@ export function defaultPolicyConfig(policies: Policies = packPolicies): Resolved
     return resolvePolicyConfig({}, policies);
 }
 
-export async function checkStack(file: StackFile, config: ResolvedConfig = defaultPolicyConfig(), policies: Policies = packPolicies): Promise<CheckResult> {
+export async function checkStack(
+    file: StackFile,
+    config: ResolvedConfig = defaultPolicyConfig(),
+    policies: Policies = packPolicies,
+): Promise<CheckResult> {
     const plan = await planProgram(file);
     const resources = policyResources(stackResources(plan));
     const stackUrn = resources.find((r) => r.type === "pulumi:pulumi:Stack")?.urn ?? "";
@@ -37,5 +41,13 @@ export async function checkStack(file: StackFile, config: ResolvedConfig = defau
     const unusedExemptions = Object.entries(config).flatMap(([policy, s]) =>
         ((s.properties.exempt as string[] | undefined) ?? []).filter((entry) => !known.has(entry)).map((entry) => ({ policy, entry })),
     );
-    return { ...evaluation, pack: packName, version: packVersion(), stack: file.stack, stackUrn, resourceCount: resources.length, unusedExemptions };
+    return {
+        ...evaluation,
+        pack: packName,
+        version: packVersion(),
+        stack: file.stack,
+        stackUrn,
+        resourceCount: resources.length,
+        unusedExemptions,
+    };
 }

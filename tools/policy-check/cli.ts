@@ -10,7 +10,11 @@ import { loadPolicyConfig } from "./config";
 import { renderReport, reportJson } from "./report";
 
 runTool(async () => {
-    const opts = parseToolArgs(process.argv.slice(2), "npm run policy:check -- --stack <name> [--json] [--config <policy-config.json>]", true);
+    const opts = parseToolArgs(
+        process.argv.slice(2),
+        "npm run policy:check -- --stack <name> [--json] [--config <policy-config.json>]",
+        true,
+    );
     // Both are checked before the (slower) plan, so a typo fails at once.
     const config = opts.config ? loadPolicyConfig(opts.config, policies) : defaultPolicyConfig();
     const file = loadStackConfig(opts.stack);
@@ -18,6 +22,13 @@ runTool(async () => {
     for (const { policy, entry } of result.unusedExemptions) {
         console.error(`warning: ${policy} exempts "${entry}", which names no resource of stack ${result.stack}`);
     }
-    console.log(opts.json ? JSON.stringify(reportJson(result), null, 2) : renderReport(result, policies.map((p) => p.name)));
+    console.log(
+        opts.json
+            ? JSON.stringify(reportJson(result), null, 2)
+            : renderReport(
+                  result,
+                  policies.map((p) => p.name),
+              ),
+    );
     return result.violations.some((v) => v.enforcementLevel === "mandatory") ? 1 : 0;
 });

@@ -68,7 +68,9 @@ export function resolvePolicyConfig(doc: unknown, policies: Policies, source = "
         if (key !== "all" && !names.includes(key)) {
             const near = names.filter((n) => distance(n, key) <= 3);
             const hint = near.length > 0 ? `did you mean "${near[0]}"? ` : "";
-            throw new UsageError(`${source}: "${key}" is not a policy of this pack; ${hint}Fix the name or remove the entry. Policies: ${names.join(", ")}`);
+            throw new UsageError(
+                `${source}: "${key}" is not a policy of this pack; ${hint}Fix the name or remove the entry. Policies: ${names.join(", ")}`,
+            );
         }
     }
     const all = entries.all === undefined ? undefined : level(entries.all, `${source}: all`);
@@ -76,21 +78,29 @@ export function resolvePolicyConfig(doc: unknown, policies: Policies, source = "
     for (const policy of policies) {
         const entry = entries[policy.name];
         const schema = policy.configSchema?.properties ?? {};
-        const defaults = Object.fromEntries(Object.entries(schema).filter(([, s]) => s.default !== undefined).map(([k, s]) => [k, s.default]));
+        const defaults = Object.fromEntries(
+            Object.entries(schema)
+                .filter(([, s]) => s.default !== undefined)
+                .map(([k, s]) => [k, s.default]),
+        );
         let properties: Record<string, unknown> = {};
         let own: EnforcementLevel | undefined;
         if (typeof entry === "string") {
             own = level(entry, `${source}: ${policy.name}`);
         } else if (entry !== undefined) {
             if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
-                throw new UsageError(`${source}: ${policy.name} must be an enforcement level or an object with "enforcementLevel" and settings`);
+                throw new UsageError(
+                    `${source}: ${policy.name} must be an enforcement level or an object with "enforcementLevel" and settings`,
+                );
             }
             const { enforcementLevel, ...settings } = entry as Record<string, unknown>;
             if (enforcementLevel !== undefined) own = level(enforcementLevel, `${source}: ${policy.name}.enforcementLevel`);
             for (const [key, value] of Object.entries(settings)) {
                 const s = schema[key];
                 if (!s) {
-                    throw new UsageError(`${source}: ${policy.name} has no setting "${key}"; its settings: enforcementLevel, ${Object.keys(schema).join(", ")}`);
+                    throw new UsageError(
+                        `${source}: ${policy.name} has no setting "${key}"; its settings: enforcementLevel, ${Object.keys(schema).join(", ")}`,
+                    );
                 }
                 const problem = typeError(value, s);
                 if (problem) throw new UsageError(`${source}: ${policy.name}.${key} ${problem}`);

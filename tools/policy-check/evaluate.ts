@@ -41,7 +41,12 @@ const notApplicable = (reason?: string): never => {
 
 const isTypeOf = (type: string, cls: unknown) => (cls as { __pulumiType?: string } | undefined)?.__pulumiType === type;
 
-export async function evaluate(policies: Policies, resources: PolicyResource[], config: ResolvedConfig, stackUrn = ""): Promise<Evaluation> {
+export async function evaluate(
+    policies: Policies,
+    resources: PolicyResource[],
+    config: ResolvedConfig,
+    stackUrn = "",
+): Promise<Evaluation> {
     const result: Evaluation = { violations: [], exempted: [], notes: [] };
     const stackTags: ReadonlyMap<string, string> = new Map();
     for (const policy of policies) {

@@ -70,7 +70,9 @@ export function policyResources(resources: StackResource[]): PolicyResource[] {
         const parent = r.parent ? byUrn.get(r.parent) : undefined;
         if (parent) resource.parent = parent;
         resource.dependencies = link(r.dependencies);
-        resource.propertyDependencies = Object.fromEntries(Object.entries(r.propertyDependencies).map(([prop, urns]) => [prop, link(urns)]));
+        resource.propertyDependencies = Object.fromEntries(
+            Object.entries(r.propertyDependencies).map(([prop, urns]) => [prop, link(urns)]),
+        );
     });
     return built;
 }

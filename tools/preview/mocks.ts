@@ -28,19 +28,37 @@ export class AwsMocks implements pulumi.runtime.Mocks {
                 return { id: `i-${hash(args.name)}`, state };
             case "aws:ec2/eip:Eip":
                 // Documentation range (RFC 5737): never a real address.
-                return { id: `eipalloc-${hash(args.name)}`, state: { ...state, publicIp: `203.0.113.${parseInt(hash(args.name, 2), 16) % 254 + 1}` } };
+                return {
+                    id: `eipalloc-${hash(args.name)}`,
+                    state: { ...state, publicIp: `203.0.113.${(parseInt(hash(args.name, 2), 16) % 254) + 1}` },
+                };
             case "aws:ebs/volume:Volume":
                 return { id: `vol-${hash(args.name)}`, state };
             case "aws:ssm/parameter:Parameter":
-                return { id: String(inputs.name), state: { ...state, arn: `arn:aws:ssm:${this.region}:${this.account}:parameter${inputs.name}` } };
+                return {
+                    id: String(inputs.name),
+                    state: { ...state, arn: `arn:aws:ssm:${this.region}:${this.account}:parameter${inputs.name}` },
+                };
             case "aws:route53/zone:Zone":
-                return { id: `Z${hash(args.name, 13).toUpperCase()}`, state: { ...state, zoneId: `Z${hash(args.name, 13).toUpperCase()}` } };
+                return {
+                    id: `Z${hash(args.name, 13).toUpperCase()}`,
+                    state: { ...state, zoneId: `Z${hash(args.name, 13).toUpperCase()}` },
+                };
             case "random:index/randomPassword:RandomPassword":
                 return { id, state: { ...state, result: mockSecret(args.name) } };
             case "tls:index/privateKey:PrivateKey":
-                return { id, state: { ...state, privateKeyPem: `-----BEGIN PRIVATE KEY-----\n${mockSecret(args.name)}\n-----END PRIVATE KEY-----\n` } };
+                return {
+                    id,
+                    state: {
+                        ...state,
+                        privateKeyPem: `-----BEGIN PRIVATE KEY-----\n${mockSecret(args.name)}\n-----END PRIVATE KEY-----\n`,
+                    },
+                };
             case "tls:index/selfSignedCert:SelfSignedCert":
-                return { id, state: { ...state, certPem: `-----BEGIN CERTIFICATE-----\n${hash(args.name, 40)}\n-----END CERTIFICATE-----\n` } };
+                return {
+                    id,
+                    state: { ...state, certPem: `-----BEGIN CERTIFICATE-----\n${hash(args.name, 40)}\n-----END CERTIFICATE-----\n` },
+                };
             case "aws:iam/role:Role":
             case "aws:iam/instanceProfile:InstanceProfile":
                 return { id: args.name, state: { ...state, name: inputs.name ?? args.name } };

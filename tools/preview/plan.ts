@@ -69,6 +69,7 @@ export async function planProgram(file: StackFile, root = projectRoot): Promise<
     // Fail on a bad value before the Pulumi runtime starts, as `pulumi up` fails before registering anything.
     parseStackConfig(file.project, file.stack, file.config);
     // The program exports a function, as Pulumi's own runtime allows: call it again for each plan.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the program's path is only known at run time
     const program = require(path.join(root, "index.ts")) as () => Promise<Record<string, unknown>>;
     return recordPlan(file, program);
 }
@@ -78,7 +79,10 @@ export async function planProgram(file: StackFile, root = projectRoot): Promise<
  * the mocks and records what it registers. The Pulumi runtime is
  * process-global, so plans run one at a time.
  */
-export async function recordPlan({ project, stack, config }: StackFile, program: () => Promise<Record<string, unknown> | void>): Promise<OfflinePlan> {
+export async function recordPlan(
+    { project, stack, config }: StackFile,
+    program: () => Promise<Record<string, unknown> | void>,
+): Promise<OfflinePlan> {
     if (running) throw new Error("a plan is already running in this process");
     running = true;
     // A program that throws inside the Pulumi runtime becomes an unhandled rejection: keep it out, fail the plan with it.
@@ -86,7 +90,13 @@ export async function recordPlan({ project, stack, config }: StackFile, program:
     try {
         const region = config["aws:region"] ?? "us-east-1";
         const mocks = new AwsMocks(region);
-        const recorded: { type: string; name: string; inputs: Record<string, unknown>; custom: boolean; outputs: Record<string, unknown> }[] = [];
+        const recorded: {
+            type: string;
+            name: string;
+            inputs: Record<string, unknown>;
+            custom: boolean;
+            outputs: Record<string, unknown>;
+        }[] = [];
         const newResource = mocks.newResource.bind(mocks);
         mocks.newResource = (args) => {
             const result = newResource(args);
@@ -143,7 +153,15 @@ export async function recordPlan({ project, stack, config }: StackFile, program:
         const secrets = new Set<string>();
         const resources: PlannedResource[] = recorded.map((rec) => {
             if (rec.type === "pulumi:pulumi:Stack") {
-                return { urn: stackUrn, type: rec.type, name: rec.name, custom: false, inputs: {}, outputs: {}, options: { protect: false, ignoreChanges: [] } };
+                return {
+                    urn: stackUrn,
+                    type: rec.type,
+                    name: rec.name,
+                    custom: false,
+                    inputs: {},
+                    outputs: {},
+                    options: { protect: false, ignoreChanges: [] },
+                };
             }
             const res = byKey.get(`${rec.type}::${rec.name}`);
             const reg = res ? registrations.get(res) : undefined;

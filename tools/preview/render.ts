@@ -38,7 +38,13 @@ function details(r: PlannedResource): string[] {
     if (r.options.protect) lines.push("protect: true");
     if (r.options.ignoreChanges.length > 0) lines.push(`ignoreChanges: ${r.options.ignoreChanges.join(", ")}`);
     if (typeof r.inputs.userData === "string") {
-        lines.push(`userData: (${Buffer.byteLength(r.inputs.userData)} bytes, decoded)`, ...r.inputs.userData.trimEnd().split("\n").map((l) => `  | ${l}`));
+        lines.push(
+            `userData: (${Buffer.byteLength(r.inputs.userData)} bytes, decoded)`,
+            ...r.inputs.userData
+                .trimEnd()
+                .split("\n")
+                .map((l) => `  | ${l}`),
+        );
     }
     return lines;
 }
@@ -72,7 +78,13 @@ export function renderPlan(plan: OfflinePlan): string {
 /** The `--json` shape: resources with user-data decoded in `inputs`, and the stack outputs. */
 export function planJson(plan: OfflinePlan) {
     return {
-        resources: plan.resources.map(({ urn, type, name, parent, inputs }) => ({ urn, type, name, parent, inputs: maskSecrets(type, inputs) })),
+        resources: plan.resources.map(({ urn, type, name, parent, inputs }) => ({
+            urn,
+            type,
+            name,
+            parent,
+            inputs: maskSecrets(type, inputs),
+        })),
         outputs: plan.outputs,
     };
 }

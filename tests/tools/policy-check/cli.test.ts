@@ -3,14 +3,14 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { StackValidationPolicy } from "@pulumi/policy";
-import { policies } from "../../policies/pack";
-import { checkStack } from "../../tools/policy-check/check";
-import { evaluate } from "../../tools/policy-check/evaluate";
-import { loadPolicyConfig, resolvePolicyConfig } from "../../tools/policy-check/config";
-import { UsageError } from "../../tools/preview/stackConfig";
-import { devStackFile, tempDir } from "../helpers";
+import { policies } from "../../../policies/pack";
+import { checkStack } from "../../../tools/policy-check/check";
+import { evaluate } from "../../../tools/policy-check/evaluate";
+import { loadPolicyConfig, resolvePolicyConfig } from "../../../tools/policy-check/config";
+import { UsageError } from "../../../tools/preview/stackConfig";
+import { devStackFile, tempDir } from "../../helpers";
 
-const root = path.resolve(__dirname, "..", "..");
+const root = path.resolve(__dirname, "..", "..", "..");
 // Each run starts ts-node and plans the stack: seconds each, more on a loaded machine.
 jest.setTimeout(180000);
 
@@ -26,14 +26,22 @@ afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true }
 
 /** The script `npm run policy:check` runs (the first test goes through npm itself). */
 function policyCheck(...args: string[]) {
-    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tools/policy-check/cli.ts", ...args], { cwd: root, encoding: "utf8", timeout: 120000 });
+    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tools/policy-check/cli.ts", ...args], {
+        cwd: root,
+        encoding: "utf8",
+        timeout: 120000,
+    });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: `${r.stdout}${r.stderr}` };
 }
 const summary = (output: string) => output.split("\n").find((line) => /^\d+ violations? \(/.test(line));
 
 describe("npm run policy:check", () => {
     test("dev: a report like pulumi preview's, every finding advisory, exit 0", () => {
-        const r = spawnSync("npm", ["run", "--silent", "policy:check", "--", "--stack", "dev"], { cwd: root, encoding: "utf8", timeout: 120000 });
+        const r = spawnSync("npm", ["run", "--silent", "policy:check", "--", "--stack", "dev"], {
+            cwd: root,
+            encoding: "utf8",
+            timeout: 120000,
+        });
         expect(r.status).toBe(0);
         expect(r.stdout).toContain("Policies:\n    foobar-compliance@v0.1.0 (local: policies): advisory findings\n");
         expect(r.stdout).toContain(
@@ -74,7 +82,9 @@ describe("npm run policy:check", () => {
         const file = configFile("exempt.json", JSON.stringify(config));
         const human = policyCheck("--stack", "dev", "--config", file);
         expect(human.status).toBe(0);
-        expect(human.output).toContain("Exempted (by the exempt setting of the policy config):\n    - firewall-no-world-ingress  (aws:ec2/securityGroup:SecurityGroup: db-sg)\n");
+        expect(human.output).toContain(
+            "Exempted (by the exempt setting of the policy config):\n    - firewall-no-world-ingress  (aws:ec2/securityGroup:SecurityGroup: db-sg)\n",
+        );
         expect(human.stderr).toContain('warning: firewall-no-world-ingress exempts "old-sg", which names no resource of stack dev');
         expect(summary(human.output)).toBe("21 violations (0 mandatory, 21 advisory), 2 exempted");
         const json = JSON.parse(policyCheck("--stack", "dev", "--config", file, "--json").stdout);
@@ -98,13 +108,17 @@ describe("npm run policy:check", () => {
         const file = configFile("typo.json", JSON.stringify({ "firewall-no-world-ingres": "mandatory" }));
         const r = policyCheck("--stack", "dev", "--config", file);
         expect(r.status).toBe(2);
-        expect(r.stderr).toContain(`error: ${file}: "firewall-no-world-ingres" is not a policy of this pack; did you mean "firewall-no-world-ingress"?`);
+        expect(r.stderr).toContain(
+            `error: ${file}: "firewall-no-world-ingres" is not a policy of this pack; did you mean "firewall-no-world-ingress"?`,
+        );
     });
 });
 
 describe("program errors (exit 2 through runTool)", () => {
     test("an invalid stack config fails the check with the program's own message", async () => {
-        await expect(checkStack(devStackFile({ firewall: "closed" }))).rejects.toThrow('invalid config firewall="closed": must be one of strict, open');
+        await expect(checkStack(devStackFile({ firewall: "closed" }))).rejects.toThrow(
+            'invalid config firewall="closed": must be one of strict, open',
+        );
     });
 
     test("a policy that fails (other than on an unknown value) fails the check, naming the policy", async () => {
@@ -125,13 +139,18 @@ describe("policy config files", () => {
     test("levels per policy, objects with settings, and `all`, as pulumi reads them", () => {
         const r = resolve({ all: "mandatory", "web-tier-redundancy": "advisory", "firewall-no-public-ip": { exempt: ["web-1"] } });
         expect(r["web-tier-redundancy"].enforcementLevel).toBe("advisory");
-        expect(r["firewall-no-public-ip"]).toEqual({ enforcementLevel: "mandatory", properties: { exempt: ["web-1"], privateRoles: ["web", "db"] } });
+        expect(r["firewall-no-public-ip"]).toEqual({
+            enforcementLevel: "mandatory",
+            properties: { exempt: ["web-1"], privateRoles: ["web", "db"] },
+        });
         expect(r["load-balancer-redundancy"]).toEqual({ enforcementLevel: "mandatory", properties: {} });
         expect(resolve({})["load-balancer-redundancy"].enforcementLevel).toBe("advisory");
     });
 
     test("a missing or malformed file is a usage error", () => {
-        expect(() => loadPolicyConfig("policies/config/nope.json", policies)).toThrow("cannot read policy config policies/config/nope.json");
+        expect(() => loadPolicyConfig("policies/config/nope.json", policies)).toThrow(
+            "cannot read policy config policies/config/nope.json",
+        );
         const file = configFile("broken.json", "{ all: mandatory }");
         expect(() => loadPolicyConfig(file, policies)).toThrow(`policy config ${file} is not valid JSON`);
     });
@@ -141,9 +160,15 @@ describe("policy config files", () => {
         [{ "no-such-policy": "advisory" }, '"no-such-policy" is not a policy of this pack; Fix the name'],
         [{ all: "strict" }, 'all: enforcement level "strict" is not one of advisory, mandatory, remediate, disabled'],
         [{ "https-redirect": { enforcementLevel: "warn" } }, 'https-redirect.enforcementLevel: enforcement level "warn" is not one of'],
-        [{ "https-redirect": { exempts: ["lb-1"] } }, 'https-redirect has no setting "exempts"; its settings: enforcementLevel, exempt, haproxyConfigPath'],
+        [
+            { "https-redirect": { exempts: ["lb-1"] } },
+            'https-redirect has no setting "exempts"; its settings: enforcementLevel, exempt, haproxyConfigPath',
+        ],
         [{ "https-redirect": { exempt: "lb-1" } }, "https-redirect.exempt must be an array"],
-        [{ "firewall-database-from-web-only": { databasePorts: ["3306"] } }, 'firewall-database-from-web-only.databasePorts must be an array of integers ("3306" is not)'],
+        [
+            { "firewall-database-from-web-only": { databasePorts: ["3306"] } },
+            'firewall-database-from-web-only.databasePorts must be an array of integers ("3306" is not)',
+        ],
         [{ "https-redirect": 3 }, "https-redirect must be an enforcement level or an object"],
     ])("rejects %j", (doc, message) => {
         expect(() => resolve(doc)).toThrow(UsageError);

@@ -1,11 +1,12 @@
 /** The offline preview, as a user runs it. */
 import * as fs from "fs";
 import * as path from "path";
-import { planStack } from "../tools/preview/plan";
-import { run, tempDir } from "./helpers";
+import { planStack } from "../../../tools/preview/plan";
+import { run, tempDir } from "../../helpers";
 
-const root = path.join(__dirname, "..");
-const preview = (...args: string[]) => run("npx", ["ts-node", "--transpile-only", path.join(root, "tools/preview/cli.ts"), ...args], { cwd: root });
+const root = path.join(__dirname, "..", "..", "..");
+const preview = (...args: string[]) =>
+    run("npx", ["ts-node", "--transpile-only", path.join(root, "tools/preview/cli.ts"), ...args], { cwd: root });
 
 test("--json: component resources with their children, user-data decoded, outputs", () => {
     const result = preview("--stack", "dev", "--json");
@@ -22,7 +23,8 @@ test("--json: component resources with their children, user-data decoded, output
         expect(instance.inputs.userData).toMatch(/^#cloud-config\n/);
         expect(Object.keys(instance)).toEqual(["urn", "type", "name", "parent", "inputs"]);
     }
-    for (const p of plan.resources.filter((r: { type: string }) => r.type === "aws:ssm/parameter:Parameter")) expect(p.inputs.value).toBe("[secret]");
+    for (const p of plan.resources.filter((r: { type: string }) => r.type === "aws:ssm/parameter:Parameter"))
+        expect(p.inputs.value).toBe("[secret]");
     expect(plan.outputs).toHaveProperty("url");
 }, 60000);
 
@@ -39,23 +41,34 @@ test.each([
     [["--stack", "nosuch"], /no stack file Pulumi\.nosuch\.yaml; stacks in this project: .*dev/],
     [[], /--stack is required/],
     [["--stack", "dev", "--frobnicate"], /Unknown option '--frobnicate'/],
-])("%j exits 2 with a message naming the fix", (args, message) => {
-    const result = preview(...args);
-    expect(result.status).toBe(2);
-    expect(result.output).toMatch(message);
-}, 60000);
+])(
+    "%j exits 2 with a message naming the fix",
+    (args, message) => {
+        const result = preview(...args);
+        expect(result.status).toBe(2);
+        expect(result.output).toMatch(message);
+    },
+    60000,
+);
 
 describe("any stack file a user adds", () => {
     const dir = tempDir("stacks");
     for (const f of ["Pulumi.yaml"]) fs.copyFileSync(path.join(root, f), path.join(dir, f));
     fs.symlinkSync(path.join(root, "index.ts"), path.join(dir, "index.ts"));
     const stack = (name: string, config: Record<string, string | number>) =>
-        fs.writeFileSync(path.join(dir, `Pulumi.${name}.yaml`), `config:\n${Object.entries(config).map(([k, v]) => `  ${k}: ${v}\n`).join("")}`);
+        fs.writeFileSync(
+            path.join(dir, `Pulumi.${name}.yaml`),
+            `config:\n${Object.entries(config)
+                .map(([k, v]) => `  ${k}: ${v}\n`)
+                .join("")}`,
+        );
 
     test("plans with its own counts", async () => {
         stack("staging", { "aws:region": "us-east-2", "foobar:webCount": 4, "foobar:replicaCount": 2 });
         const plan = await planStack("staging", dir);
-        const roles = plan.resources.filter((r) => r.type === "aws:ec2/instance:Instance").map((r) => (r.inputs.tags as { Role: string }).Role);
+        const roles = plan.resources
+            .filter((r) => r.type === "aws:ec2/instance:Instance")
+            .map((r) => (r.inputs.tags as { Role: string }).Role);
         expect(roles.filter((r) => r === "web")).toHaveLength(4);
         expect(roles.filter((r) => r === "db")).toHaveLength(3);
         expect(plan.resources.find((r) => r.name === "lb-1")!.inputs.userData).toMatch(/AWS_DEFAULT_REGION="us-east-2"/);

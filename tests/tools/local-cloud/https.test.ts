@@ -3,8 +3,8 @@
  * certificate the setup fetched from the secret store, serves the site over
  * TLS and redirects plain HTTP. Bounded like the dev suite.
  */
-import * as container from "../../tools/local-cloud/container";
-import { inVpc } from "../../tools/local-cloud/network";
+import * as container from "../../../tools/local-cloud/container";
+import { inVpc } from "../../../tools/local-cloud/network";
 import { describeLocalSite } from "./describeLocalCloud";
 
 const probe = `
@@ -26,7 +26,6 @@ print(json.dumps({"plainStatus": r.status, "location": r.getheader("Location"), 
 `;
 
 describeLocalSite("the prod topology on the local cloud", "prod", "fbprodtest", (site) => {
-
     test("HTTPS on 443 with the generated certificate; plain HTTP redirects to it", async () => {
         const r = await inVpc(["python3", "-c", probe, site().plan.lb.privateIp]);
         expect(r.stderr).toBe("");

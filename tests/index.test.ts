@@ -4,7 +4,15 @@ import { OfflinePlan, planProgram, PlannedResource } from "../tools/preview/plan
 import { CloudConfig } from "../userdata/cloudConfig";
 import { devStackFile } from "./helpers";
 
-type Rule = { protocol: string; fromPort: number; toPort: number; cidrBlocks?: string[]; ipv6CidrBlocks?: string[]; securityGroups?: string[]; self?: boolean };
+type Rule = {
+    protocol: string;
+    fromPort: number;
+    toPort: number;
+    cidrBlocks?: string[];
+    ipv6CidrBlocks?: string[];
+    securityGroups?: string[];
+    self?: boolean;
+};
 
 const plans: Record<string, OfflinePlan> = {};
 const variants: Record<string, Record<string, string>> = {
@@ -30,7 +38,13 @@ const byName = (plan: OfflinePlan, name: string) => {
 const cloudConfig = (r: PlannedResource) => parse(r.inputs.userData as string) as CloudConfig;
 const writtenFile = (r: PlannedResource, p: string) => cloudConfig(r).write_files.find((f) => f.path === p)?.content ?? "";
 const env = (r: PlannedResource) =>
-    Object.fromEntries(writtenFile(r, "/etc/foobar/foobar.env").trim().split("\n").map((l) => l.split("=")).map(([k, v]) => [k, JSON.parse(v)]));
+    Object.fromEntries(
+        writtenFile(r, "/etc/foobar/foobar.env")
+            .trim()
+            .split("\n")
+            .map((l) => l.split("="))
+            .map(([k, v]) => [k, JSON.parse(v)]),
+    );
 const ingress = (plan: OfflinePlan, sg: string) => byName(plan, sg).inputs.ingress as Rule[];
 const world = (r: Rule) => (r.cidrBlocks ?? []).includes("0.0.0.0/0") || (r.ipv6CidrBlocks ?? []).includes("::/0");
 
@@ -48,9 +62,14 @@ describe("components", () => {
         for (const c of components) {
             const children = plan.resources.filter((r) => r.parent === c.urn);
             expect(children.length).toBeGreaterThan(0);
-            for (const child of children) expect(child.name.startsWith(`${c.name}-`) || /^(web|db)-(\d+|primary|replica-\d+)/.test(child.name)).toBe(true);
+            for (const child of children)
+                expect(child.name.startsWith(`${c.name}-`) || /^(web|db)-(\d+|primary|replica-\d+)/.test(child.name)).toBe(true);
         }
-        for (const [role, type] of [["lb", "LoadBalancer"], ["web", "WebTier"], ["db", "Database"]]) {
+        for (const [role, type] of [
+            ["lb", "LoadBalancer"],
+            ["web", "WebTier"],
+            ["db", "Database"],
+        ]) {
             for (const i of instances(plan, role)) expect(i.parent).toMatch(new RegExp(`foobar:\\w+:${type}::`));
         }
     });
@@ -74,7 +93,11 @@ describe.each([
     test("the HAProxy backend lists exactly the web instances", () => {
         const cfg = writtenFile(instances(plan(), "lb")[0], "/etc/haproxy/haproxy.cfg");
         const servers = [...cfg.matchAll(/^\s+server (\S+) (\S+):80 check$/gm)].map((m) => `${m[1]} ${m[2]}`);
-        expect(servers.sort()).toEqual(instances(plan(), "web").map((w) => `${w.name} ${w.inputs.privateIp}`).sort());
+        expect(servers.sort()).toEqual(
+            instances(plan(), "web")
+                .map((w) => `${w.name} ${w.inputs.privateIp}`)
+                .sort(),
+        );
     });
 
     test("web instances spread over the availability zones", () => {
@@ -92,7 +115,8 @@ describe.each([
         expect(primaryCnf).toMatch(/^log_bin = mysql-bin$/m);
         expect(primaryCnf).not.toMatch(/read_only/);
         const ids = new Set<string>();
-        for (const r of [primary, ...replicas]) ids.add(/^server_id = (\d+)$/m.exec(writtenFile(r, "/etc/mysql/mariadb.conf.d/60-foobar.cnf"))![1]);
+        for (const r of [primary, ...replicas])
+            ids.add(/^server_id = (\d+)$/m.exec(writtenFile(r, "/etc/mysql/mariadb.conf.d/60-foobar.cnf"))![1]);
         expect(ids.size).toBe(1 + replicaCount);
         for (const r of replicas) {
             expect(env(r)).toMatchObject({ DB_ROLE: "replica", DB_WRITER_HOST: "db-writer.foobar.internal" });
@@ -135,7 +159,8 @@ describe("security", () => {
     });
 
     test("stateless tiers are replaced on new user-data; databases ignore user-data and AMI drift and are protected", () => {
-        for (const i of [...instances(plans.dev, "lb"), ...instances(plans.dev, "web")]) expect(i.inputs.userDataReplaceOnChange).toBe(true);
+        for (const i of [...instances(plans.dev, "lb"), ...instances(plans.dev, "web")])
+            expect(i.inputs.userDataReplaceOnChange).toBe(true);
         for (const i of instances(plans.dev, "db")) {
             expect(i.options.ignoreChanges).toEqual(expect.arrayContaining(["ami", "userData", "userDataBase64"]));
             expect(i.options.protect).toBe(true);
@@ -152,16 +177,23 @@ describe("security", () => {
                 if (world(rule)) expect([80, 443]).toContain(rule.fromPort);
             }
         }
-        expect(ingress(plan, "web-sg").filter((r) => r.fromPort === 80)).toEqual([expect.objectContaining({ securityGroups: [expect.stringMatching(/^lb-sg-/)] })]);
+        expect(ingress(plan, "web-sg").filter((r) => r.fromPort === 80)).toEqual([
+            expect.objectContaining({ securityGroups: [expect.stringMatching(/^lb-sg-/)] }),
+        ]);
         const db = ingress(plan, "db-sg").filter((r) => r.fromPort === 3306);
-        expect(db).toEqual([expect.objectContaining({ securityGroups: [expect.stringMatching(/^web-sg-/)] }), expect.objectContaining({ self: true })]);
+        expect(db).toEqual([
+            expect.objectContaining({ securityGroups: [expect.stringMatching(/^web-sg-/)] }),
+            expect.objectContaining({ self: true }),
+        ]);
         for (const i of [...instances(plan, "web"), ...instances(plan, "db")]) expect(i.inputs.associatePublicIpAddress).toBe(false);
         expect(ofType(plan, "aws:ec2/natGateway:NatGateway")).toHaveLength(1);
     });
 
     test("SSH is open only to adminCidr, and closed without it", () => {
         for (const sg of ofType(plans.hardened, "aws:ec2/securityGroup:SecurityGroup")) {
-            expect((sg.inputs.ingress as Rule[]).filter((r) => r.fromPort === 22)).toEqual([expect.objectContaining({ cidrBlocks: ["198.51.100.0/24"] })]);
+            expect((sg.inputs.ingress as Rule[]).filter((r) => r.fromPort === 22)).toEqual([
+                expect.objectContaining({ cidrBlocks: ["198.51.100.0/24"] }),
+            ]);
         }
         for (const sg of ofType(plans.dev, "aws:ec2/securityGroup:SecurityGroup")) {
             expect((sg.inputs.ingress as Rule[]).some((r) => r.fromPort === 22)).toBe(false);
@@ -178,9 +210,13 @@ describe("security", () => {
 
     test("each tier's role reads only its own SSM parameters", () => {
         const plan = plans.hardened;
-        const allowed = (name: string) => (JSON.parse(byName(plan, name).inputs.policy as string).Statement as { Resource: string[] }[]).flatMap((s) => s.Resource);
+        const allowed = (name: string) =>
+            (JSON.parse(byName(plan, name).inputs.policy as string).Statement as { Resource: string[] }[]).flatMap((s) => s.Resource);
         expect(allowed("web-read-parameters")).toEqual([expect.stringMatching(/parameter\/foobar\/dev\/db\/app-password$/)]);
-        expect(allowed("db-read-parameters").sort()).toEqual([expect.stringMatching(/app-password$/), expect.stringMatching(/replication-password$/)]);
+        expect(allowed("db-read-parameters").sort()).toEqual([
+            expect.stringMatching(/app-password$/),
+            expect.stringMatching(/replication-password$/),
+        ]);
         expect(allowed("lb-read-parameters")).toEqual([expect.stringMatching(/parameter\/foobar\/dev\/lb\/tls-pem$/)]);
         expect(plans.dev.resources.some((r) => r.name === "lb-read-parameters")).toBe(false);
     });
@@ -208,7 +244,10 @@ describe("https and monitoring", () => {
             expect(a.inputs).toMatchObject({ metricName: "StatusCheckFailed", namespace: "AWS/EC2" });
             expect(a.inputs.alarmActions).toEqual([expect.stringContaining(topic.name)]);
         }
-        expect(ofType(plan, "aws:sns/topicSubscription:TopicSubscription")[0].inputs).toMatchObject({ protocol: "email", endpoint: "ops@foobar.com" });
+        expect(ofType(plan, "aws:sns/topicSubscription:TopicSubscription")[0].inputs).toMatchObject({
+            protocol: "email",
+            endpoint: "ops@foobar.com",
+        });
         expect(ofType(plans.dev, "aws:cloudwatch/metricAlarm:MetricAlarm")).toHaveLength(0);
     });
 });
@@ -219,8 +258,14 @@ describe("outputs", () => {
         expect(o.url).toMatch(/^http:\/\/203\.0\.113\.\d+\/$/);
         expect(o.loadBalancerPublicIp).toMatch(/^203\.0\.113\.\d+$/);
         expect(o.webPrivateIps).toEqual(instances(plans.dev, "web").map((w) => w.inputs.privateIp));
-        expect(o).toMatchObject({ databaseWriterEndpoint: "db-writer.foobar.internal", databaseReaderEndpoint: "db-reader.foobar.internal" });
-        expect(o.ssmParameterNames).toEqual({ appPassword: "/foobar/dev/db/app-password", replicationPassword: "/foobar/dev/db/replication-password" });
+        expect(o).toMatchObject({
+            databaseWriterEndpoint: "db-writer.foobar.internal",
+            databaseReaderEndpoint: "db-reader.foobar.internal",
+        });
+        expect(o.ssmParameterNames).toEqual({
+            appPassword: "/foobar/dev/db/app-password",
+            replicationPassword: "/foobar/dev/db/replication-password",
+        });
     });
 
     test("a domain gets a www record on the load balancer and an https url", () => {

@@ -3,9 +3,9 @@
  * can (root, systemd-nspawn, debootstrap), is skipped with the reason
  * elsewhere, and fails instead of skipping under REQUIRE_LOCAL_CLOUD=1 (CI).
  */
-import * as container from "../../tools/local-cloud/container";
-import { down, LocalSite, up } from "../../tools/local-cloud/site";
-import { unsupportedReason } from "../../tools/local-cloud/util";
+import * as container from "../../../tools/local-cloud/container";
+import { down, LocalSite, up } from "../../../tools/local-cloud/site";
+import { unsupportedReason } from "../../../tools/local-cloud/util";
 
 const MINUTE = 60_000;
 

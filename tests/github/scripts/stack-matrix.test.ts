@@ -1,0 +1,131 @@
+// The per-stack jobs take their matrix from the Pulumi.<stack>.yaml files
+// present. These tests run the workflows' own steps (the `run:` text taken from
+// the workflow files) here, with $GITHUB_OUTPUT as on a runner, and compare
+// the result with the stack files found independently.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import {
+    REPO_ROOT,
+    SCRIPTS_DIR,
+    StackEntry,
+    jobOf,
+    loadWorkflow,
+    must,
+    runStep,
+    stackFilesIn,
+    stackMatrixModule,
+    stepById,
+} from "../helpers";
+
+const prWorkflow = loadWorkflow("pull-request.yml");
+const deployWorkflow = loadWorkflow("deploy.yml");
+/** The `run:` of the matrix step of the pull-request workflow. */
+const matrixStep = must(stepById(jobOf(prWorkflow, "stacks"), "matrix").run, "matrix step run");
+/** The `run:` of the deploy workflow's stack resolution. */
+const resolveStep = must(stepById(jobOf(deployWorkflow, "up"), "stack").run, "resolve step run");
+
+function matrixOf(outputs: Record<string, string>): StackEntry[] {
+    const m = JSON.parse(must(outputs.matrix, "matrix output")) as { include: StackEntry[] };
+    return m.include;
+}
+
+describe("stack matrix of this repository", () => {
+    test("the matrix step lists exactly the Pulumi.<stack>.yaml files present", () => {
+        const r = runStep(matrixStep, { cwd: REPO_ROOT });
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+        const expected = stackFilesIn(REPO_ROOT);
+        expect(expected).toContain("dev");
+        const include = matrixOf(r.outputs);
+        expect(include.map((e) => e.stack)).toEqual(expected);
+        expect(JSON.parse(must(r.outputs.stacks, "stacks output"))).toEqual(expected);
+        expect(r.outputs.count).toBe(String(expected.length));
+        // the same derivation as the module the test can call directly
+        expect(include).toEqual(stackMatrixModule().stackEntries(REPO_ROOT));
+    });
+
+    test("every stack gets a policy config file that exists", () => {
+        for (const e of stackMatrixModule().stackEntries(REPO_ROOT)) {
+            expect([e.stack, fs.existsSync(path.join(REPO_ROOT, e.policyConfig))]).toEqual([e.stack, true]);
+            const own = `policies/config/${e.stack}.json`;
+            expect(e.policyConfig).toBe(fs.existsSync(path.join(REPO_ROOT, own)) ? own : "policies/config/dev.json");
+        }
+    });
+
+    test("the matrix output is one line (a valid $GITHUB_OUTPUT value)", () => {
+        const r = runStep(matrixStep, { cwd: REPO_ROOT });
+        expect(r.outputs.matrix).not.toContain("\n");
+        expect(r.stdout.split("\n").filter((l) => l.startsWith("matrix=")).length).toBe(1);
+    });
+});
+
+describe("stack matrix in a scratch repository", () => {
+    let dir: string;
+
+    beforeEach(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-matrix-"));
+        fs.mkdirSync(path.join(dir, ".github", "scripts"), { recursive: true });
+        fs.copyFileSync(path.join(SCRIPTS_DIR, "stack-matrix.js"), path.join(dir, ".github", "scripts", "stack-matrix.js"));
+        fs.mkdirSync(path.join(dir, "policies", "config"), { recursive: true });
+        fs.writeFileSync(path.join(dir, "policies", "config", "dev.json"), "{}\n");
+        fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: scratch\nruntime: nodejs\n");
+        fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), "config:\n  aws:region: eu-west-1\n");
+    });
+
+    afterEach(() => {
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("adding a stack file adds the stack to the matrix, no workflow edit needed", () => {
+        const before = runStep(matrixStep, { cwd: dir });
+        expect(before.status).toBe(0);
+        expect(matrixOf(before.outputs).map((e) => e.stack)).toEqual(["dev"]);
+
+        fs.writeFileSync(path.join(dir, "Pulumi.prod.yaml"), 'config:\n  "aws:region": "us-west-2" # prod\n');
+        fs.writeFileSync(path.join(dir, "Pulumi.staging-eu.yml"), "config:\n  foobar:instanceType: t3.micro\n");
+        fs.writeFileSync(path.join(dir, "policies", "config", "prod.json"), "{}\n");
+        // not stack files
+        fs.writeFileSync(path.join(dir, "Pulumi.yml"), "");
+        fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml.bak"), "");
+        fs.mkdirSync(path.join(dir, "Pulumi.dir.yaml"));
+
+        const after = runStep(matrixStep, { cwd: dir });
+        expect(after.status).toBe(0);
+        expect(stackFilesIn(dir).filter((s) => s !== "dir")).toEqual(["dev", "prod", "staging-eu"]);
+        expect(matrixOf(after.outputs)).toEqual([
+            { stack: "dev", file: "Pulumi.dev.yaml", policyConfig: "policies/config/dev.json", region: "eu-west-1" },
+            { stack: "prod", file: "Pulumi.prod.yaml", policyConfig: "policies/config/prod.json", region: "us-west-2" },
+            { stack: "staging-eu", file: "Pulumi.staging-eu.yml", policyConfig: "policies/config/dev.json", region: "" },
+        ]);
+        expect(JSON.parse(must(after.outputs.stacks, "stacks output"))).toEqual(["dev", "prod", "staging-eu"]);
+    });
+
+    test("no stack file at all fails the matrix job with an error annotation", () => {
+        fs.rmSync(path.join(dir, "Pulumi.dev.yaml"));
+        const r = runStep(matrixStep, { cwd: dir });
+        expect(r.status).toBe(1);
+        expect(r.stdout).toContain("::error::");
+        expect(r.outputs.matrix).toBeUndefined();
+    });
+
+    test("the deploy job resolves a dispatched stack only when its stack file exists", () => {
+        fs.writeFileSync(path.join(dir, "Pulumi.prod.yaml"), "config:\n  aws:region: us-west-2\n");
+        fs.writeFileSync(path.join(dir, "policies", "config", "prod.json"), "{}\n");
+
+        const prod = runStep(resolveStep, { cwd: dir, env: { STACK: "prod" } });
+        expect(prod.status).toBe(0);
+        expect(prod.outputs).toEqual({
+            stack: "prod",
+            "policy-config": "policies/config/prod.json",
+            region: "us-west-2",
+        });
+
+        for (const bad of ["qa", "prod ", "../prod", ""]) {
+            const r = runStep(resolveStep, { cwd: dir, env: { STACK: bad } });
+            expect([bad, r.status]).toEqual([bad, 1]);
+            expect(r.stdout).toContain("::error::no stack file");
+            expect(r.outputs).toEqual({});
+        }
+    });
+});

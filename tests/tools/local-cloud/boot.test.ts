@@ -1,0 +1,166 @@
+/**
+ * End-to-end check of the local cloud's low-level layer: the cached image, the VPC network,
+ * two booted containers running real cloud-init (with packages from the offline apt
+ * repository), traffic between them over the bridge, and a `down` that leaves nothing behind.
+ *
+ * Needs root and systemd-nspawn; skipped otherwise, unless REQUIRE_LOCAL_CLOUD=1 makes that a failure.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { CloudInitStatus, downAll, exec, list, start, waitForCloudInit } from "../../../tools/local-cloud/container";
+import { ensureImage, imageIsCurrent, LOCAL_APT_DIR } from "../../../tools/local-cloud/image";
+import { createVpc, ourNetns, vpcCommand, Vpc } from "../../../tools/local-cloud/network";
+import { isAlive, mountsUnder, nspawnMarker, processes, run, sleep, stateDir } from "../../../tools/local-cloud/util";
+import { describeLocalCloud } from "./describeLocalCloud";
+
+// A cloud of its own, so this suite runs beside `local:up` or the topology suite without
+// touching them (jest gives each test file its own copy of process.env).
+process.env.LOCAL_CLOUD_NAME = "lctest";
+
+const MINUTE = 60_000;
+const VPC_CIDR = "10.0.0.0/16";
+const A = { name: "node-a", address: "10.0.1.11" };
+const B = { name: "node-b", address: "10.0.2.12" };
+
+function userData(name: string): string {
+    return [
+        "#cloud-config",
+        "write_files:",
+        "  - path: /srv/probe/greeting",
+        `    content: "hello from ${name}\\n"`,
+        "package_update: true",
+        "packages: [haproxy]",
+        "runcmd:",
+        "  - [sh, -c, 'cat /srv/probe/greeting > /run/foobar-test-marker']",
+        "",
+    ].join("\n");
+}
+
+/** Fetches a URL with the image's (or host's) python3, printing the body. */
+function fetchCommand(url: string): string[] {
+    return [
+        "python3",
+        "-c",
+        `import urllib.request; print(urllib.request.urlopen(${JSON.stringify(url)}, timeout=5).read().decode(), end="")`,
+    ];
+}
+
+function liveNspawns(): number[] {
+    return processes()
+        .filter((p) => p.argv.includes(nspawnMarker()) && isAlive(p.pid))
+        .map((p) => p.pid);
+}
+
+describeLocalCloud("local cloud: image, network, two containers", () => {
+    let vpc: Vpc;
+    let secrets: string;
+
+    beforeAll(async () => {
+        // Whatever a crashed earlier run of this suite left in its cloud.
+        await downAll();
+        secrets = fs.mkdtempSync(path.join(os.tmpdir(), "lctest-secrets-"));
+        fs.writeFileSync(path.join(secrets, "db-password"), "not-a-real-secret\n");
+    }, 2 * MINUTE);
+
+    afterAll(async () => {
+        await downAll();
+        fs.rmSync(secrets, { recursive: true, force: true });
+    }, 2 * MINUTE);
+
+    test(
+        "the image is built once and then served from the cache",
+        async () => {
+            const cold = Date.now();
+            const image = await ensureImage();
+            console.log(`image ${image.built ? "built" : "already cached"} in ${Date.now() - cold} ms`);
+            const warm = Date.now();
+            const again = await ensureImage();
+            console.log(`warm image check in ${Date.now() - warm} ms`);
+            expect(again).toEqual({ ...image, built: false });
+            expect(imageIsCurrent()).toBe(true);
+            expect(fs.readFileSync(path.join(image.root, "etc/apt/sources.list"), "utf8")).toBe(
+                `deb [trusted=yes] file:${LOCAL_APT_DIR} ./\n`,
+            );
+        },
+        15 * MINUTE,
+    );
+
+    test(
+        "two containers boot and cloud-init finishes without errors, offline",
+        async () => {
+            vpc = createVpc(VPC_CIDR);
+            expect(createVpc(VPC_CIDR)).toEqual(vpc); // idempotent
+            const boot = async (c: typeof A, secretsDir?: string): Promise<CloudInitStatus> => {
+                const t = Date.now();
+                await start({ ...c, vpc, userData: userData(c.name), secretsDir });
+                const status = await waitForCloudInit(c.name, 2 * MINUTE);
+                console.log(`${c.name}: boot to cloud-init ${status.status} in ${Date.now() - t} ms`);
+                return status;
+            };
+            const [a, b] = await Promise.all([boot(A, secrets), boot(B)]);
+            for (const status of [a, b]) {
+                expect(status).toMatchObject({ status: "done", errors: [], recoverable_errors: {}, datasource: "nocloud" });
+            }
+            for (const c of [A, B]) {
+                const marker = await exec(c.name, ["cat", "/run/foobar-test-marker"]);
+                expect(marker.stdout).toBe(`hello from ${c.name}\n`);
+                // Installed by cloud-init from the offline repository, the only apt source.
+                const pkg = await exec(c.name, ["dpkg-query", "-W", "-f", "${Status}", "haproxy"]);
+                expect(pkg.stdout).toBe("install ok installed");
+                const sources = await exec(c.name, ["cat", "/etc/apt/sources.list"]);
+                expect(sources.stdout).toBe(`deb [trusted=yes] file:${LOCAL_APT_DIR} ./\n`);
+                expect((await exec(c.name, ["hostname"])).stdout.trim()).toBe(c.name);
+            }
+            const secret = await exec(A.name, ["cat", "/run/foobar-secrets/db-password"]);
+            expect(secret.stdout).toBe("not-a-real-secret\n");
+            const write = await exec(A.name, ["touch", "/run/foobar-secrets/x"], { check: false });
+            expect(write.code).not.toBe(0);
+            const warnings = await exec(A.name, ["grep", "WARNING", "/var/log/cloud-init.log"], { check: false });
+            if (warnings.stdout) console.log(`cloud-init warnings in ${A.name} (not errors):\n${warnings.stdout}`);
+        },
+        5 * MINUTE,
+    );
+
+    test(
+        "containers reach each other, and the VPC namespace reaches them, over the bridge",
+        async () => {
+            await exec(B.name, [
+                "systemd-run",
+                "--unit=probe-http",
+                "--working-directory=/srv/probe",
+                "python3",
+                "-m",
+                "http.server",
+                "8080",
+                "--bind",
+                B.address,
+            ]);
+            const url = `http://${B.address}:8080/greeting`;
+            let fromA = await exec(A.name, fetchCommand(url), { check: false });
+            for (let i = 0; i < 50 && fromA.code !== 0; i++) {
+                await sleep(200);
+                fromA = await exec(A.name, fetchCommand(url), { check: false });
+            }
+            expect(fromA).toMatchObject({ code: 0, stdout: `hello from ${B.name}\n` });
+            const [cmd, ...args] = vpcCommand(fetchCommand(url));
+            expect((await run(cmd, args)).stdout).toBe(`hello from ${B.name}\n`);
+            // The VPC is a closed world: its only routes are the bridge's own subnet.
+            const [ipCmd, ...ipArgs] = vpcCommand(["ip", "-4", "route"]);
+            expect((await run(ipCmd, ipArgs)).stdout.trim()).toBe(`${VPC_CIDR} dev vpc0 proto kernel scope link src ${vpc.gateway}`);
+        },
+        2 * MINUTE,
+    );
+
+    test(
+        "downAll removes every process, namespace and mount the local cloud made",
+        async () => {
+            await downAll();
+            expect(liveNspawns()).toEqual([]);
+            expect(ourNetns()).toEqual([]);
+            expect(mountsUnder(stateDir())).toEqual([]);
+            expect(list()).toEqual([]);
+        },
+        2 * MINUTE,
+    );
+});

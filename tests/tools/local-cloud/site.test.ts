@@ -1,0 +1,194 @@
+/**
+ * The dev topology booted from its exact user-data on the local cloud, exercised
+ * end to end: provisioning, round robin, replication, and failures of a web
+ * server, the replica and the primary. Every check is bounded in time and requests.
+ *
+ * Needs root and systemd-nspawn; skipped otherwise, unless REQUIRE_LOCAL_CLOUD=1 makes that a failure.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import * as container from "../../../tools/local-cloud/container";
+import { startInstance, up, waitUntilProvisioned } from "../../../tools/local-cloud/site";
+import { statsPort } from "../../../userdata/loadBalancer";
+import { stateDir } from "../../../tools/local-cloud/util";
+import { haproxyServerStates, httpJson, httpRequest, replicationStatus, sqlOn, wrk } from "../../../tools/local-cloud/clients";
+import { describeLocalSite } from "./describeLocalCloud";
+
+const MINUTE = 60_000;
+
+describeLocalSite("the dev topology on the local cloud", "dev", "fbdevtest", (site) => {
+    const acknowledged: number[] = [];
+    const lb = () => site().plan.lb.privateIp;
+    const primary = () => site().plan.dbPrimary.name;
+    const replica = () => site().plan.dbReplicas[0].name;
+
+    async function write(body: string): Promise<{ status: number; json: Record<string, unknown> }> {
+        const r = await httpJson("POST", `http://${lb()}/api/entries`, { body });
+        if (r.status === 201) acknowledged.push(Number(r.json.id));
+        return r;
+    }
+
+    test("every instance reports cloud-init done with no errors and no degraded module", async () => {
+        for (const c of container.list()) {
+            const status = await container.waitForCloudInit(c.name, 30_000);
+            expect({ name: c.name, status: status.status, errors: status.errors, recoverable: status.recoverable_errors }).toEqual({
+                name: c.name,
+                status: "done",
+                errors: [],
+                recoverable: {},
+            });
+        }
+        expect(
+            container
+                .list()
+                .map((c) => c.name)
+                .sort(),
+        ).toEqual(["db-primary", "db-replica-1", "lb-1", "web-1", "web-2"]);
+    });
+
+    test(
+        "up is idempotent, refuses a second run while one holds the lock, and rejects an unknown stack without touching the site",
+        async () => {
+            const pids = container.list().map((c) => c.pid);
+            const started = Date.now();
+            expect((await up("dev")).url).toBe(site().url);
+            expect(Date.now() - started).toBeLessThan(15_000);
+            expect(container.list().map((c) => c.pid)).toEqual(pids);
+
+            const holder = spawn("sleep", ["30"]);
+            fs.writeFileSync(path.join(stateDir(), "up.lock"), String(holder.pid));
+            try {
+                await expect(up("dev")).rejects.toThrow(new RegExp(`another local:up \\(pid ${holder.pid}\\) is running`));
+            } finally {
+                holder.kill();
+                fs.rmSync(path.join(stateDir(), "up.lock"), { force: true });
+            }
+            await expect(up("nosuch")).rejects.toThrow(/no stack file Pulumi\.nosuch\.yaml/);
+            expect(container.list().map((c) => c.pid)).toEqual(pids);
+        },
+        2 * MINUTE,
+    );
+
+    test("requests through the load balancer alternate between both web servers (round robin)", async () => {
+        const hosts: string[] = [];
+        for (let i = 0; i < 10; i++) hosts.push(String((await httpJson("GET", `http://${lb()}/api/status`)).json.host));
+        expect(new Set(hosts)).toEqual(new Set(["web-1", "web-2"]));
+        for (let i = 1; i < hosts.length; i++) expect(hosts[i]).not.toBe(hosts[i - 1]);
+    });
+
+    test("HAProxy's Prometheus exporter answers on the stats port inside the VPC, with both web servers up", async () => {
+        const r = await httpRequest("GET", `http://${lb()}:${statsPort}/metrics`);
+        expect(r.status).toBe(200);
+        for (const server of ["web-1", "web-2"]) {
+            expect(r.text).toMatch(new RegExp(`^haproxy_server_status\\{proxy="web",server="${server}",state="UP"\\} 1$`, "m"));
+        }
+    });
+
+    test("a row written through the app is readable from the replica within one second; both replication threads run", async () => {
+        const r = await write("hello from the integration suite");
+        expect(r.status).toBe(201);
+        const id = Number(r.json.id);
+        const deadline = Date.now() + 1000;
+        let seen = "";
+        while (Date.now() < deadline && seen !== "1") {
+            seen = (await sqlOn(replica(), `SELECT COUNT(*) FROM foobar.entries WHERE id = ${id}`)).trim();
+        }
+        expect(seen).toBe("1");
+        expect(await replicationStatus(replica())).toMatchObject({ Slave_IO_Running: "Yes", Slave_SQL_Running: "Yes" });
+        const status = await httpJson("GET", `http://${lb()}/api/status`);
+        expect(status.json.database).toMatchObject({ readFrom: "replica", replicaLagSeconds: expect.any(Number) });
+    });
+
+    test(
+        "a web server stops under load: zero failed requests, marked down within 3 s, rejoins when it comes back",
+        async () => {
+            const load = wrk(`http://${lb()}/`, { seconds: 15, connections: 8 });
+            await new Promise((resolve) => setTimeout(resolve, 3000));
+            const stoppedAt = Date.now();
+            const stopping = container.stop("web-1", 10_000);
+            let markedDownMs = -1;
+            while (Date.now() - stoppedAt < 10_000) {
+                if ((await haproxyServerStates(site()))["web-1"] === "DOWN") {
+                    markedDownMs = Date.now() - stoppedAt;
+                    break;
+                }
+                await new Promise((resolve) => setTimeout(resolve, 100));
+            }
+            await stopping;
+            const result = await load;
+            console.log(
+                `failover: ${result.requests} requests, ${result.failed} failed (${result.errors || "no errors"}), web-1 marked down after ${markedDownMs} ms`,
+            );
+            expect(result.requests).toBeGreaterThan(100);
+            expect(result.failed).toBe(0);
+            expect(markedDownMs).toBeGreaterThanOrEqual(0);
+            expect(markedDownMs).toBeLessThanOrEqual(3000);
+
+            await startInstance(site(), "web-1");
+            await waitUntilProvisioned("web-1", 5 * MINUTE);
+            const deadline = Date.now() + 10_000;
+            while (Date.now() < deadline && (await haproxyServerStates(site()))["web-1"] !== "UP") {
+                await new Promise((resolve) => setTimeout(resolve, 200));
+            }
+            expect((await haproxyServerStates(site()))["web-1"]).toBe("UP");
+            const hosts = new Set<string>();
+            for (let i = 0; i < 4; i++) hosts.add(String((await httpJson("GET", `http://${lb()}/api/status`)).json.host));
+            expect(hosts).toEqual(new Set(["web-1", "web-2"]));
+        },
+        8 * MINUTE,
+    );
+
+    test(
+        "replica stopped: pages still render, reading from the primary",
+        async () => {
+            await container.exec(replica(), ["systemctl", "stop", "mariadb"]);
+            try {
+                for (let i = 0; i < 4; i++) {
+                    const page = await httpJson("GET", `http://${lb()}/api/entries`);
+                    expect(page.status).toBe(200);
+                    expect(page.json.readFrom).toBe("primary");
+                }
+                expect((await write("written while the replica is down")).status).toBe(201);
+            } finally {
+                await container.exec(replica(), ["systemctl", "start", "mariadb"]);
+            }
+        },
+        2 * MINUTE,
+    );
+
+    test(
+        "primary stopped: writes answer 503 with a clear message while reads continue; afterwards replication catches up with no acknowledged write missing",
+        async () => {
+            await container.exec(primary(), ["systemctl", "stop", "mariadb"]);
+            try {
+                const refused = await write("written while the primary is down");
+                expect(refused.status).toBe(503);
+                expect(String(refused.json.error)).toMatch(
+                    /writes are unavailable: the primary database \(db-writer\.foobar\.internal\) does not answer/,
+                );
+                const page = await httpJson("GET", `http://${lb()}/api/entries`);
+                expect(page.status).toBe(200);
+                expect(page.json.readFrom).toBe("replica");
+            } finally {
+                await container.exec(primary(), ["systemctl", "start", "mariadb"]);
+            }
+            expect((await write("written after the primary came back")).status).toBe(201);
+            const ids = acknowledged.join(",");
+            const deadline = Date.now() + 30_000;
+            let onReplica = "";
+            while (Date.now() < deadline) {
+                onReplica = (await sqlOn(replica(), `SELECT COUNT(*) FROM foobar.entries WHERE id IN (${ids})`)).trim();
+                if (onReplica === String(acknowledged.length)) break;
+                await new Promise((resolve) => setTimeout(resolve, 250));
+            }
+            expect(acknowledged.length).toBeGreaterThanOrEqual(3);
+            expect((await sqlOn(primary(), `SELECT COUNT(*) FROM foobar.entries WHERE id IN (${ids})`)).trim()).toBe(
+                String(acknowledged.length),
+            );
+            expect(onReplica).toBe(String(acknowledged.length));
+            expect(await replicationStatus(replica())).toMatchObject({ Slave_IO_Running: "Yes", Slave_SQL_Running: "Yes" });
+        },
+        3 * MINUTE,
+    );
+});
