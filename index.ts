@@ -11,13 +11,31 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { debianAmi } from "./components/ami";
 import { Database, DatabaseCredentials } from "./components/database";
+import { TierMonitoring } from "./components/instance";
 import { LoadBalancer } from "./components/loadBalancer";
 import { Monitoring } from "./components/monitoring";
 import { Network } from "./components/network";
+import { IngressSource } from "./components/securityGroup";
 import { WebTier } from "./components/webTier";
-import { parseStackConfig } from "./config";
-import { endpointAddresses, planTopology } from "./topology";
+import { FirewallMode, parseStackConfig } from "./config";
+import { endpointAddresses, InstancePlan, planTopology } from "./topology";
 import { parameterNames, siteSettings } from "./userdata/site";
+
+/**
+ * What `firewall` means for every tier, decided once: `strict` lets each tier
+ * in only from the tier in front, keeps servers private and reaches the
+ * internet through a NAT gateway; `open` (the whiteboard's "no firewall")
+ * gives every server a public address and opens its port to anyone.
+ */
+function exposure(firewall: FirewallMode) {
+    const strict = firewall === "strict";
+    return {
+        natGateway: strict,
+        publicAddresses: !strict,
+        onlyFrom: (securityGroupId: pulumi.Input<string>): IngressSource =>
+            strict ? { from: "securityGroup", securityGroupId } : { from: "anywhere" },
+    };
+}
 
 export = async () => {
     const config = parseStackConfig(pulumi.getProject(), pulumi.getStack(), pulumi.runtime.allConfig());
@@ -27,20 +45,34 @@ export = async () => {
 
     const zones = aws.getAvailabilityZonesOutput({ state: "available" }).names;
     const ami = debianAmi(config.architecture, config.amiId);
-    const strict = config.firewall === "strict";
+    const firewall = exposure(config.firewall);
 
     const network = new Network("vpc", {
         stack: config.stack,
         cidrBlock: config.vpcCidr,
         subnets: plan.subnets,
         availabilityZones: zones,
-        natGateway: strict,
+        natGateway: firewall.natGateway,
         internalZone: config.internalZone,
     });
-    const subnetId = (subnet: { name: string }) => network.subnetIds[subnet.name];
-    const zoneOf = (subnet: { az: number }) => zones.apply((z) => z[subnet.az]);
+    const placement = (server: InstancePlan) => ({
+        name: server.name,
+        privateIp: server.privateIp,
+        subnetId: network.subnetIds[server.subnet.name],
+    });
+    const databasePlacement = (server: InstancePlan) => ({
+        name: server.name,
+        settings: settings.db[server.name],
+        subnetId: network.subnetIds[server.subnet.name],
+        availabilityZone: zones.apply((z) => z[server.subnet.az]),
+    });
 
-    const monitoring = config.monitoring ? new Monitoring("monitoring", { stack: config.stack, alarmEmail: config.alarmEmail }) : undefined;
+    const monitoring: TierMonitoring = config.monitoring
+        ? {
+              enabled: true,
+              alarmTopicArn: new Monitoring("monitoring", { stack: config.stack, alarmEmail: config.alarmEmail }).alarmTopicArn,
+          }
+        : { enabled: false };
 
     // What every tier takes (TierArgs).
     const common = {
@@ -51,7 +83,7 @@ export = async () => {
         ami,
         adminCidr: config.adminCidr,
         keyName: config.keyName,
-        alarmTopicArn: monitoring?.alarmTopicArn,
+        monitoring,
     };
 
     const credentials = new DatabaseCredentials("db-credentials", {
@@ -62,8 +94,7 @@ export = async () => {
 
     const lb = new LoadBalancer("lb", {
         ...common,
-        subnetId: subnetId(plan.lb.subnet),
-        privateIp: plan.lb.privateIp,
+        server: placement(plan.lb),
         instanceType: config.lbInstanceType,
         settings: settings.lb,
     });
@@ -72,10 +103,10 @@ export = async () => {
         "web",
         {
             ...common,
-            servers: plan.web.map((w) => ({ name: w.name, privateIp: w.privateIp, subnetId: subnetId(w.subnet) })),
+            servers: plan.web.map(placement),
             instanceType: config.webInstanceType,
-            loadBalancerSecurityGroupId: strict ? lb.securityGroupId : undefined,
-            publicAddresses: !strict,
+            appIngress: firewall.onlyFrom(lb.securityGroupId),
+            publicAddresses: firewall.publicAddresses,
             settings: settings.web,
             passwordParameterArn: credentials.appPassword.arn,
         },
@@ -84,17 +115,13 @@ export = async () => {
 
     const db = new Database("db", {
         ...common,
-        servers: [plan.dbPrimary, ...plan.dbReplicas].map((s) => ({
-            name: s.name,
-            settings: settings.db[s.name],
-            subnetId: subnetId(s.subnet),
-            availabilityZone: zoneOf(s.subnet),
-        })),
+        primary: databasePlacement(plan.dbPrimary),
+        replicas: plan.dbReplicas.map(databasePlacement),
         instanceType: config.dbInstanceType,
         volumeSizeGiB: config.dbVolumeSizeGiB,
         credentials,
-        clientSecurityGroupId: strict ? web.securityGroupId : undefined,
-        publicAddresses: !strict,
+        clientIngress: firewall.onlyFrom(web.securityGroupId),
+        publicAddresses: firewall.publicAddresses,
         internalZoneId: network.internalZoneId,
         endpoints: endpointAddresses(plan),
         deletionProtection: config.dbDeletionProtection,

@@ -6,11 +6,11 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { DatabaseUserDataArgs, mysqlPort, renderDatabaseUserData } from "../userdata/database";
-import { WithoutTarget } from "../userdata/site";
-import { createTierInstance, resourceTags, TierArgs } from "./instance";
+import { DatabaseRole, DatabaseServerSettings, mysqlPort, renderDatabaseUserData } from "../userdata/database";
+import { createTierInstance, TierArgs } from "./instance";
 import { createInstanceProfile, createSecretParameter } from "./instanceRole";
-import { anywhere, createTierSecurityGroup, tcpIngress } from "./securityGroup";
+import { createTierSecurityGroup, IngressSource, serviceIngress, tcpIngress } from "./securityGroup";
+import { resourceTags } from "./tags";
 
 export interface SecretParameter {
     name: pulumi.Output<string>;
@@ -37,7 +37,12 @@ export class DatabaseCredentials extends pulumi.ComponentResource {
         const tags = resourceTags("db", name, args.stack);
         const parameter = (kind: string, parameterName: string): SecretParameter => {
             // Alphanumeric only: the value is embedded in SQL by the setup script.
-            const password = new random.RandomPassword(`${name}-${kind}`, { length: 32, special: false }, { parent: this });
+            // Named apart from its parameter (names are unique across types); the alias keeps the generated value.
+            const password = new random.RandomPassword(
+                `${name}-${kind}-value`,
+                { length: 32, special: false },
+                { parent: this, aliases: [{ name: `${name}-${kind}` }] },
+            );
             const p = createSecretParameter(`${name}-${kind}`, parameterName, password.result, tags, { parent: this });
             return { name: p.name, arn: p.arn, resource: p };
         };
@@ -48,27 +53,40 @@ export class DatabaseCredentials extends pulumi.ComponentResource {
 }
 
 export interface DatabaseServerPlacement {
+    /** As the topology plan names it. */
     name: string;
     /** Role, address, grants and parameter names of this server. */
-    settings: WithoutTarget<DatabaseUserDataArgs>;
+    settings: DatabaseServerSettings;
     subnetId: pulumi.Input<string>;
+    /** The data volume's zone: the subnet's. */
     availabilityZone: pulumi.Input<string>;
 }
 
 export interface DatabaseArgs extends TierArgs {
-    /** The primary first, then the replicas. */
-    servers: DatabaseServerPlacement[];
+    /** The writer: its settings' role is `primary`. */
+    primary: DatabaseServerPlacement;
+    /** Read replicas of the primary: their settings' role is `replica`. */
+    replicas: DatabaseServerPlacement[];
     volumeSizeGiB: number;
     credentials: DatabaseCredentials;
-    /** The web tier's security group: the only client; from anywhere when unset (the whiteboard's "no firewall"). */
-    clientSecurityGroupId?: pulumi.Input<string>;
+    /** Who may reach MySQL: the web tier's group, or anyone (the whiteboard's "no firewall"). */
+    clientIngress: IngressSource;
     /** Whiteboard mode: servers get public addresses. */
     publicAddresses: boolean;
     internalZoneId: pulumi.Input<string>;
     /** Private DNS names and the addresses behind them (writer, reader). */
     endpoints: Record<string, string[]>;
     deletionProtection: boolean;
-    alarmTopicArn?: pulumi.Input<string>;
+}
+
+/** A placement whose settings' role contradicts its place in the arguments is an argument error. */
+function checkRole(server: DatabaseServerPlacement, role: DatabaseRole, propertyPath: string): void {
+    if (server.settings.role !== role) {
+        throw new pulumi.InputPropertyError({
+            propertyPath: `${propertyPath}.settings.role`,
+            reason: `${server.name} is placed as a ${role}, but its settings say ${server.settings.role}`,
+        });
+    }
 }
 
 export class Database extends pulumi.ComponentResource {
@@ -79,21 +97,19 @@ export class Database extends pulumi.ComponentResource {
 
     constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:database:Database", name, {}, opts);
+        checkRole(args.primary, "primary", "primary");
+        args.replicas.forEach((replica, i) => checkRole(replica, "replica", `replicas[${i}]`));
         const parent = { parent: this };
         const tags = resourceTags("db", name, args.stack);
-        if (args.servers[0]?.settings.role !== "primary") throw new Error("the database tier needs its primary first");
 
-        const clients =
-            args.clientSecurityGroupId !== undefined
-                ? tcpIngress(mysqlPort, "MySQL from the web tier", { securityGroups: [args.clientSecurityGroupId] })
-                : tcpIngress(mysqlPort, "MySQL from anywhere", anywhere);
+        const clients = serviceIngress(mysqlPort, "MySQL", args.clientIngress, "the web tier");
         const peers = tcpIngress(mysqlPort, "MySQL replication between database servers", { self: true });
         const securityGroup = createTierSecurityGroup(`${name}-sg`, "db", [clients, peers], args, parent);
         const { appPassword, replicationPassword } = args.credentials;
         const profile = createInstanceProfile(name, [appPassword.arn, replicationPassword.arn], tags, parent);
         const protect = args.deletionProtection;
 
-        const instances = args.servers.map((server) => {
+        const createServer = (server: DatabaseServerPlacement) => {
             const volume = new aws.ebs.Volume(
                 `${server.name}-data`,
                 {
@@ -133,13 +149,16 @@ export class Database extends pulumi.ComponentResource {
                     dependsOn: [appPassword.resource, replicationPassword.resource],
                 },
             );
+            // Named apart from its volume (names are unique across types); the alias keeps the existing attachment.
             new aws.ec2.VolumeAttachment(
-                `${server.name}-data`,
+                `${server.name}-data-attachment`,
                 { instanceId: instance.id, volumeId: volume.id, deviceName: "/dev/sdf" },
-                parent,
+                { parent: this, aliases: [{ name: `${server.name}-data` }] },
             );
             return instance;
-        });
+        };
+        const primary = createServer(args.primary);
+        const replicas = args.replicas.map(createServer);
 
         for (const [endpoint, addresses] of Object.entries(args.endpoints)) {
             new aws.route53.Record(
@@ -150,8 +169,8 @@ export class Database extends pulumi.ComponentResource {
         }
 
         this.endpoints = Object.keys(args.endpoints);
-        this.primaryInstanceId = instances[0].id;
-        this.replicaInstanceIds = instances.slice(1).map((i) => i.id);
+        this.primaryInstanceId = primary.id;
+        this.replicaInstanceIds = replicas.map((i) => i.id);
         this.securityGroupId = securityGroup.id;
         this.registerOutputs({
             endpoints: this.endpoints,

@@ -6,7 +6,16 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { TierRole } from "../roles";
 import { encodeUserData } from "../userdata/cloudConfig";
+import { resourceTags } from "./tags";
+
+/**
+ * Whether a tier is watched: detailed monitoring and a status-check alarm per
+ * instance notifying the topic. Required, so leaving it out is a type error
+ * rather than a silently unwatched tier.
+ */
+export type TierMonitoring = { enabled: true; alarmTopicArn: pulumi.Input<string> } | { enabled: false };
 
 /** What every tier component takes besides its own settings. */
 export interface TierArgs {
@@ -19,14 +28,18 @@ export interface TierArgs {
     /** SSH is open only to this CIDR, and closed when it is unset. */
     adminCidr?: string;
     keyName?: pulumi.Input<string>;
-    /** Detailed monitoring and status-check alarms notifying this topic; none when unset. */
-    alarmTopicArn?: pulumi.Input<string>;
+    monitoring: TierMonitoring;
+}
+
+/** Where one server of a tier goes: its name (from the topology plan), fixed address and subnet. */
+export interface ServerPlacement {
+    name: string;
+    privateIp: string;
+    subnetId: pulumi.Input<string>;
 }
 
 /** What differs between instances of a tier. */
-export interface TierInstanceArgs {
-    subnetId: pulumi.Input<string>;
-    privateIp: string;
+export interface TierInstanceArgs extends Omit<ServerPlacement, "name"> {
     securityGroupIds: pulumi.Input<string>[];
     userData: pulumi.Input<string>;
     instanceProfile?: pulumi.Input<string>;
@@ -38,10 +51,6 @@ export interface TierInstanceArgs {
     replaceOnUserDataChange: boolean;
 }
 
-export function resourceTags(role: string, name: string, stack: string): Record<string, string> {
-    return { Name: name, Role: role, Stack: stack };
-}
-
 export interface TierInstance {
     instance: aws.ec2.Instance;
     alarm?: aws.cloudwatch.MetricAlarm;
@@ -49,7 +58,7 @@ export interface TierInstance {
 
 export function createTierInstance(
     name: string,
-    role: string,
+    role: TierRole,
     tier: TierArgs,
     args: TierInstanceArgs,
     opts: pulumi.CustomResourceOptions,
@@ -69,7 +78,7 @@ export function createTierInstance(
             userData: userData.apply((u) => u.userData),
             userDataBase64: userData.apply((u) => u.userDataBase64),
             userDataReplaceOnChange: args.replaceOnUserDataChange,
-            monitoring: tier.alarmTopicArn !== undefined,
+            monitoring: tier.monitoring.enabled,
             disableApiTermination: args.disableApiTermination,
             metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
             rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: args.rootVolumeGiB ?? 8 },
@@ -77,7 +86,8 @@ export function createTierInstance(
         },
         opts,
     );
-    if (tier.alarmTopicArn === undefined) return { instance };
+    if (!tier.monitoring.enabled) return { instance };
+    const { alarmTopicArn } = tier.monitoring;
     const alarm = new aws.cloudwatch.MetricAlarm(
         `${name}-status-check`,
         {
@@ -91,8 +101,8 @@ export function createTierInstance(
             threshold: 1,
             comparisonOperator: "GreaterThanOrEqualToThreshold",
             treatMissingData: "missing",
-            alarmActions: [tier.alarmTopicArn],
-            okActions: [tier.alarmTopicArn],
+            alarmActions: [alarmTopicArn],
+            okActions: [alarmTopicArn],
             tags: resourceTags(role, `${name}-status-check`, tier.stack),
         },
         { parent: opts.parent },

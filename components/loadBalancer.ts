@@ -2,17 +2,17 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { LoadBalancerUserDataArgs, renderLoadBalancerUserData, statsPort } from "../userdata/loadBalancer";
-import { WithoutTarget } from "../userdata/site";
-import { createTierInstance, resourceTags, TierArgs } from "./instance";
+import { LoadBalancerSettings, renderLoadBalancerUserData, statsPort } from "../userdata/loadBalancer";
+import { createTierInstance, ServerPlacement, TierArgs } from "./instance";
 import { createInstanceProfile, createSecretParameter } from "./instanceRole";
 import { anywhere, createTierSecurityGroup, tcpIngress } from "./securityGroup";
+import { resourceTags } from "./tags";
 
 export interface LoadBalancerArgs extends TierArgs {
-    subnetId: pulumi.Input<string>;
-    privateIp: string;
+    /** The HAProxy instance, named as the topology plan names it. */
+    server: ServerPlacement;
     /** HAProxy settings: algorithm, the web servers, HTTPS (with a generated self-signed certificate). */
-    settings: WithoutTarget<LoadBalancerUserDataArgs>;
+    settings: LoadBalancerSettings;
 }
 
 export class LoadBalancer extends pulumi.ComponentResource {
@@ -24,9 +24,15 @@ export class LoadBalancer extends pulumi.ComponentResource {
 
     constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:loadBalancer:LoadBalancer", name, {}, opts);
+        const { https, siteName, tlsParameter: tlsParameterName } = args.settings;
+        if (https !== (tlsParameterName !== undefined)) {
+            throw new pulumi.InputPropertyError({
+                propertyPath: "settings.tlsParameter",
+                reason: "must name the certificate's SSM parameter when settings.https is on, and only then",
+            });
+        }
         const parent = { parent: this };
         const tags = resourceTags("lb", name, args.stack);
-        const { https, siteName, tlsParameter: tlsParameterName } = args.settings;
 
         const ingress = [
             tcpIngress(80, "HTTP from anywhere", anywhere),
@@ -36,7 +42,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
         const securityGroup = createTierSecurityGroup(`${name}-sg`, "lb", ingress, args, parent);
 
         let tlsParameter: aws.ssm.Parameter | undefined;
-        if (https && tlsParameterName) {
+        if (tlsParameterName !== undefined) {
             const key = new tls.PrivateKey(`${name}-tls-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, parent);
             const certificate = new tls.SelfSignedCert(
                 `${name}-tls-cert`,
@@ -62,12 +68,12 @@ export class LoadBalancer extends pulumi.ComponentResource {
 
         const userData = renderLoadBalancerUserData({ ...args.settings, target: { kind: "aws", region: args.region } });
         const { instance } = createTierInstance(
-            `${name}-1`,
+            args.server.name,
             "lb",
             args,
             {
-                subnetId: args.subnetId,
-                privateIp: args.privateIp,
+                subnetId: args.server.subnetId,
+                privateIp: args.server.privateIp,
                 securityGroupIds: [securityGroup.id],
                 userData,
                 instanceProfile: profile?.name,

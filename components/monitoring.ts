@@ -1,7 +1,7 @@
 /** Where alarms go: an SNS topic per stack, with an optional email subscription. */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { resourceTags } from "./instance";
+import { resourceTags } from "./tags";
 
 export interface MonitoringArgs {
     stack: string;

@@ -2,7 +2,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { SubnetPlan } from "../topology";
-import { resourceTags } from "./instance";
+import { resourceTags } from "./tags";
 
 export interface NetworkArgs {
     stack: string;
@@ -57,17 +57,29 @@ export class Network extends pulumi.ComponentResource {
             subnets[plan.name] = subnet;
             this.subnetIds[plan.name] = subnet.id;
         }
+        // Named apart from their subnets (names are unique across types); the alias keeps the existing association.
+        const associate = (plans: SubnetPlan[], routeTable: aws.ec2.RouteTable) => {
+            for (const plan of plans) {
+                new aws.ec2.RouteTableAssociation(
+                    `${name}-${plan.name}-routes`,
+                    { subnetId: subnets[plan.name].id, routeTableId: routeTable.id },
+                    { parent: this, aliases: [{ name: `${name}-${plan.name}` }] },
+                );
+            }
+        };
         const publicPlans = args.subnets.filter((s) => s.public);
         const privatePlans = args.subnets.filter((s) => !s.public);
-        for (const plan of publicPlans) {
-            new aws.ec2.RouteTableAssociation(
-                `${name}-${plan.name}`,
-                { subnetId: subnets[plan.name].id, routeTableId: publicRoutes.id },
-                parent,
-            );
-        }
+        associate(publicPlans, publicRoutes);
         if (args.natGateway) {
-            const eip = new aws.ec2.Eip(`${name}-nat`, { domain: "vpc", tags: tags(`${name}-nat`) }, parent);
+            if (publicPlans.length === 0) {
+                throw new pulumi.InputPropertyError({ propertyPath: "subnets", reason: "a NAT gateway needs a public subnet" });
+            }
+            // Named apart from the gateway (names are unique across types); the alias keeps the existing address.
+            const eip = new aws.ec2.Eip(
+                `${name}-nat-eip`,
+                { domain: "vpc", tags: tags(`${name}-nat-eip`) },
+                { parent: this, aliases: [{ name: `${name}-nat` }] },
+            );
             const nat = new aws.ec2.NatGateway(
                 `${name}-nat`,
                 { allocationId: eip.id, subnetId: subnets[publicPlans[0].name].id, tags: tags(`${name}-nat`) },
@@ -78,13 +90,7 @@ export class Network extends pulumi.ComponentResource {
                 { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat.id }], tags: tags(`${name}-private`) },
                 parent,
             );
-            for (const plan of privatePlans) {
-                new aws.ec2.RouteTableAssociation(
-                    `${name}-${plan.name}`,
-                    { subnetId: subnets[plan.name].id, routeTableId: privateRoutes.id },
-                    parent,
-                );
-            }
+            associate(privatePlans, privateRoutes);
         }
 
         const zone = new aws.route53.Zone(

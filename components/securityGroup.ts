@@ -1,9 +1,18 @@
 /** The security group every tier uses: its own ingress, SSH only from the admin CIDR, narrow egress. */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { resourceTags, TierArgs } from "./instance";
+import { TierRole } from "../roles";
+import { TierArgs } from "./instance";
+import { resourceTags } from "./tags";
 
 export type IngressRule = aws.types.input.ec2.SecurityGroupIngress;
+
+/**
+ * Who may reach a tier's service port: the security group of the tier in
+ * front, or (the whiteboard's "no firewall") anyone. Required wherever it is
+ * taken, so leaving it out is a type error, never an open port.
+ */
+export type IngressSource = { from: "securityGroup"; securityGroupId: pulumi.Input<string> } | { from: "anywhere" };
 
 export const anywhere = { cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] };
 
@@ -11,9 +20,19 @@ export function tcpIngress(port: number, description: string, from: Partial<Ingr
     return { protocol: "tcp", fromPort: port, toPort: port, description, ...from };
 }
 
+/** A service port open to `source`; `sourceName` says in the rule's description which tier the group is. */
+export function serviceIngress(port: number, service: string, source: IngressSource, sourceName: string): IngressRule {
+    switch (source.from) {
+        case "securityGroup":
+            return tcpIngress(port, `${service} from ${sourceName}`, { securityGroups: [source.securityGroupId] });
+        case "anywhere":
+            return tcpIngress(port, `${service} from anywhere`, anywhere);
+    }
+}
+
 export function createTierSecurityGroup(
     name: string,
-    role: string,
+    role: TierRole,
     ingress: IngressRule[],
     args: Pick<TierArgs, "stack" | "vpcId" | "vpcCidr" | "adminCidr">,
     opts: pulumi.CustomResourceOptions,

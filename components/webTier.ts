@@ -1,28 +1,22 @@
 /** The web/app tier: nginx + gunicorn + the app on each instance, spread over the AZs. */
 import * as pulumi from "@pulumi/pulumi";
-import { WithoutTarget } from "../userdata/site";
-import { renderWebServerUserData, WebServerUserDataArgs } from "../userdata/webServer";
-import { createTierInstance, resourceTags, TierArgs } from "./instance";
+import { renderWebServerUserData, WebServerSettings } from "../userdata/webServer";
+import { createTierInstance, ServerPlacement, TierArgs } from "./instance";
 import { createInstanceProfile } from "./instanceRole";
-import { anywhere, createTierSecurityGroup, tcpIngress } from "./securityGroup";
-
-export interface WebServerPlacement {
-    name: string;
-    privateIp: string;
-    subnetId: pulumi.Input<string>;
-}
+import { createTierSecurityGroup, IngressSource, serviceIngress } from "./securityGroup";
+import { resourceTags } from "./tags";
 
 export interface WebTierArgs extends TierArgs {
-    servers: WebServerPlacement[];
-    /** App traffic only from this security group; from anywhere when unset (the whiteboard's "no firewall"). */
-    loadBalancerSecurityGroupId?: pulumi.Input<string>;
+    /** One instance per entry, named as the topology plan names it. */
+    servers: ServerPlacement[];
+    /** Who may reach the app port: the load balancer's group, or anyone (the whiteboard's "no firewall"). */
+    appIngress: IngressSource;
     /** Whiteboard mode: servers get public addresses. */
     publicAddresses: boolean;
     /** The app's settings: site name, database endpoints and the password parameter. */
-    settings: WithoutTarget<WebServerUserDataArgs>;
+    settings: WebServerSettings;
     /** The parameter named in the settings; the tier's role may read it and nothing else. */
     passwordParameterArn: pulumi.Input<string>;
-    alarmTopicArn?: pulumi.Input<string>;
 }
 
 export class WebTier extends pulumi.ComponentResource {
@@ -32,13 +26,13 @@ export class WebTier extends pulumi.ComponentResource {
 
     constructor(name: string, args: WebTierArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:webTier:WebTier", name, {}, opts);
+        if (args.servers.length === 0) {
+            throw new pulumi.InputPropertyError({ propertyPath: "servers", reason: "the web tier needs at least one server" });
+        }
         const parent = { parent: this };
         const tags = resourceTags("web", name, args.stack);
 
-        const appFrom =
-            args.loadBalancerSecurityGroupId !== undefined
-                ? tcpIngress(80, "HTTP from the load balancer", { securityGroups: [args.loadBalancerSecurityGroupId] })
-                : tcpIngress(80, "HTTP from anywhere", anywhere);
+        const appFrom = serviceIngress(80, "HTTP", args.appIngress, "the load balancer");
         const securityGroup = createTierSecurityGroup(`${name}-sg`, "web", [appFrom], args, parent);
         const profile = createInstanceProfile(name, [args.passwordParameterArn], tags, parent);
         const userData = renderWebServerUserData({ ...args.settings, target: { kind: "aws", region: args.region } });

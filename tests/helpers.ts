@@ -1,4 +1,4 @@
-/** Shared fixtures: stack configs, rendered user-data, and running real validators. */
+/** Shared fixtures: stack configs, reading offline plans, rendered user-data, and running real validators. */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -7,6 +7,7 @@ import { parseConfig, projectSettings, RawConfig, StackConfig } from "../config"
 import { allInstances, endpointAddresses, InstancePlan, planTopology, TopologyPlan } from "../topology";
 import { renderInstanceUserData, siteSettings } from "../userdata/site";
 import { Target } from "../userdata/target";
+import { OfflinePlan, PlannedResource } from "../tools/preview/plan";
 import { loadStackConfig, StackFile } from "../tools/preview/stackConfig";
 
 /** The dev stack's config with overrides, as the program would parse it. */
@@ -22,6 +23,30 @@ export function devStackFile(overrides: Record<string, string> = {}): StackFile 
     for (const [k, v] of Object.entries(overrides)) config[k.includes(":") ? k : `foobar:${k}`] = v;
     return { ...file, config };
 }
+
+/** An ingress rule as a security group's inputs record it. */
+export interface Rule {
+    protocol: string;
+    fromPort: number;
+    toPort: number;
+    cidrBlocks?: string[];
+    ipv6CidrBlocks?: string[];
+    securityGroups?: string[];
+    self?: boolean;
+}
+
+export const ofType = (plan: OfflinePlan, type: string): PlannedResource[] => plan.resources.filter((r) => r.type === type);
+
+export function byName(plan: OfflinePlan, name: string): PlannedResource {
+    const found = plan.resources.filter((r) => r.name === name);
+    if (found.length !== 1) throw new Error(`${found.length} resources named ${name}`);
+    return found[0];
+}
+
+export const childrenOf = (plan: OfflinePlan, name: string): PlannedResource[] =>
+    plan.resources.filter((r) => r.parent === byName(plan, name).urn);
+
+export const ingress = (plan: OfflinePlan, securityGroup: string): Rule[] => byName(plan, securityGroup).inputs.ingress as Rule[];
 
 export const localTarget = (plan: TopologyPlan): Target => ({ kind: "local", hosts: endpointAddresses(plan) });
 export const awsTarget = (instance: InstancePlan): Target => ({

@@ -1,18 +1,8 @@
 /** The whole program under Pulumi's mocks: what `pulumi up` would ask AWS for. */
 import { parse } from "yaml";
-import { OfflinePlan, planProgram, PlannedResource } from "../tools/preview/plan";
+import { OfflinePlan, planProgram, PlannedResource, planStack } from "../tools/preview/plan";
 import { CloudConfig } from "../userdata/cloudConfig";
-import { devStackFile } from "./helpers";
-
-type Rule = {
-    protocol: string;
-    fromPort: number;
-    toPort: number;
-    cidrBlocks?: string[];
-    ipv6CidrBlocks?: string[];
-    securityGroups?: string[];
-    self?: boolean;
-};
+import { byName, devStackFile, ingress, ofType, Rule } from "./helpers";
 
 const plans: Record<string, OfflinePlan> = {};
 const variants: Record<string, Record<string, string>> = {
@@ -23,18 +13,16 @@ const variants: Record<string, Record<string, string>> = {
     domain: { domain: "foobar.com", hostedZoneId: "Z0123456789ABC", https: "self-signed" },
 };
 
+/** The shipped stacks, as their stack files say. */
+const stacks: Record<string, OfflinePlan> = {};
+
 beforeAll(async () => {
     for (const [name, overrides] of Object.entries(variants)) plans[name] = await planProgram(devStackFile(overrides));
+    for (const stack of ["dev", "prod"]) stacks[stack] = await planStack(stack);
 }, 120000);
 
-const ofType = (plan: OfflinePlan, type: string) => plan.resources.filter((r) => r.type === type);
 const instances = (plan: OfflinePlan, role?: string) =>
     ofType(plan, "aws:ec2/instance:Instance").filter((i) => !role || (i.inputs.tags as Record<string, string>).Role === role);
-const byName = (plan: OfflinePlan, name: string) => {
-    const r = plan.resources.find((x) => x.name === name);
-    if (!r) throw new Error(`no resource ${name}`);
-    return r;
-};
 const cloudConfig = (r: PlannedResource) => parse(r.inputs.userData as string) as CloudConfig;
 const writtenFile = (r: PlannedResource, p: string) => cloudConfig(r).write_files.find((f) => f.path === p)?.content ?? "";
 const env = (r: PlannedResource) =>
@@ -45,7 +33,6 @@ const env = (r: PlannedResource) =>
             .map((l) => l.split("="))
             .map(([k, v]) => [k, JSON.parse(v)]),
     );
-const ingress = (plan: OfflinePlan, sg: string) => byName(plan, sg).inputs.ingress as Rule[];
 const world = (r: Rule) => (r.cidrBlocks ?? []).includes("0.0.0.0/0") || (r.ipv6CidrBlocks ?? []).includes("::/0");
 
 describe("components", () => {
@@ -71,6 +58,38 @@ describe("components", () => {
             ["db", "Database"],
         ]) {
             for (const i of instances(plan, role)) expect(i.parent).toMatch(new RegExp(`foobar:\\w+:${type}::`));
+        }
+    });
+
+    test.each(["dev", "prod"])("stack %s: no two resources share a name, whatever their types (exemptions match by name)", (stack) => {
+        for (const plan of [stacks[stack], ...Object.values(plans)]) {
+            const typesByName = new Map<string, string[]>();
+            for (const r of plan.resources) typesByName.set(r.name, [...(typesByName.get(r.name) ?? []), r.type]);
+            expect([...typesByName].filter(([, types]) => types.length > 1)).toEqual([]);
+        }
+    });
+
+    test("resources renamed to make names unique carry their old names as aliases, so existing stacks keep them", () => {
+        const plan = stacks.prod;
+        const oldNames = Object.fromEntries(
+            plan.resources
+                .filter((r) => r.options.aliases.length > 0)
+                .map((r) => [r.name, r.options.aliases.map((a) => a.split("::").pop())]),
+        );
+        expect(oldNames).toEqual({
+            "vpc-nat-eip": ["vpc-nat"],
+            "vpc-public-a-routes": ["vpc-public-a"],
+            "vpc-public-b-routes": ["vpc-public-b"],
+            "vpc-private-a-routes": ["vpc-private-a"],
+            "vpc-private-b-routes": ["vpc-private-b"],
+            "db-credentials-app-password-value": ["db-credentials-app-password"],
+            "db-credentials-replication-password-value": ["db-credentials-replication-password"],
+            "db-primary-data-attachment": ["db-primary-data"],
+            "db-replica-1-data-attachment": ["db-replica-1-data"],
+        });
+        for (const r of plan.resources) {
+            // Each alias is the resource's own URN (same parent, same type) under its old name.
+            for (const alias of r.options.aliases) expect(alias.replace(/::[^:]*$/, "")).toBe(r.urn.replace(/::[^:]*$/, ""));
         }
     });
 });

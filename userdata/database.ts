@@ -37,8 +37,8 @@ export function renderMariadbConfig(role: DatabaseRole, serverId: number): strin
     return lines.join("\n") + "\n";
 }
 
-export interface DatabaseUserDataArgs {
-    target: Target;
+/** What a database server is told, whatever the target. */
+export interface DatabaseServerSettings {
     role: DatabaseRole;
     privateIp: string;
     /** The writer endpoint: replicas replicate from it. */
@@ -52,6 +52,10 @@ export interface DatabaseUserDataArgs {
     replicaHosts: string[];
     appPasswordParameter: string;
     replicationPasswordParameter: string;
+}
+
+export interface DatabaseUserDataArgs extends DatabaseServerSettings {
+    target: Target;
 }
 
 const identifierPattern = /^[a-z][a-z0-9_]{0,31}$/;

@@ -84,10 +84,14 @@ export function renderHaproxyConfig(args: HaproxyConfigArgs): string {
     ].join("\n");
 }
 
-export interface LoadBalancerUserDataArgs extends HaproxyConfigArgs {
-    target: Target;
+/** What the load balancer is told, whatever the target. */
+export interface LoadBalancerSettings extends HaproxyConfigArgs {
     /** SSM parameter holding certificate and key (PEM), when https is on. */
     tlsParameter?: string;
+}
+
+export interface LoadBalancerUserDataArgs extends LoadBalancerSettings {
+    target: Target;
 }
 
 export function renderLoadBalancerUserData(args: LoadBalancerUserDataArgs): string {

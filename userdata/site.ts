@@ -6,12 +6,10 @@
  */
 import { StackConfig } from "../config";
 import { InstancePlan, TopologyPlan } from "../topology";
-import { DatabaseUserDataArgs, renderDatabaseUserData } from "./database";
-import { LoadBalancerUserDataArgs, renderLoadBalancerUserData } from "./loadBalancer";
+import { DatabaseServerSettings, renderDatabaseUserData } from "./database";
+import { LoadBalancerSettings, renderLoadBalancerUserData } from "./loadBalancer";
 import { Target } from "./target";
-import { renderWebServerUserData, WebServerUserDataArgs } from "./webServer";
-
-export type WithoutTarget<T> = Omit<T, "target">;
+import { renderWebServerUserData, WebServerSettings } from "./webServer";
 
 export const databaseName = "foobar";
 export const appUser = "app";
@@ -27,10 +25,10 @@ export function parameterNames(stack: string) {
 }
 
 export interface SiteSettings {
-    lb: WithoutTarget<LoadBalancerUserDataArgs>;
-    web: WithoutTarget<WebServerUserDataArgs>;
+    lb: LoadBalancerSettings;
+    web: WebServerSettings;
     /** By instance name, the primary first. */
-    db: Record<string, WithoutTarget<DatabaseUserDataArgs>>;
+    db: Record<string, DatabaseServerSettings>;
 }
 
 export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSettings {

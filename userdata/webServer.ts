@@ -70,8 +70,8 @@ export function renderGunicornUnit(): string {
     ].join("\n");
 }
 
-export interface WebServerUserDataArgs {
-    target: Target;
+/** What a web server is told, whatever the target. */
+export interface WebServerSettings {
     siteName: string;
     dbWriterHost: string;
     dbReaderHost: string;
@@ -79,6 +79,10 @@ export interface WebServerUserDataArgs {
     dbUser: string;
     /** SSM parameter holding the app user's database password. */
     appPasswordParameter: string;
+}
+
+export interface WebServerUserDataArgs extends WebServerSettings {
+    target: Target;
 }
 
 export function renderWebServerUserData(args: WebServerUserDataArgs): string {

@@ -1,22 +1,22 @@
-import { Network } from "../../components/network";
+import * as pulumi from "@pulumi/pulumi";
+import { Network, NetworkArgs } from "../../components/network";
 import { planTopology } from "../../topology";
-import { devConfig } from "../helpers";
-import { named, ofType, planComponent } from "./helpers";
+import { byName, devConfig, ofType } from "../helpers";
+import { planComponent } from "./helpers";
 
 const subnets = planTopology(devConfig()).subnets;
+const args = (overrides: Partial<NetworkArgs> = {}): NetworkArgs => ({
+    stack: "test",
+    cidrBlock: "10.0.0.0/16",
+    subnets,
+    availabilityZones: ["eu-west-1a", "eu-west-1b"],
+    natGateway: true,
+    internalZone: "foobar.internal",
+    ...overrides,
+});
 
 test.each([true, false])("natGateway %s: four subnets over two AZs, public ones routed to the internet gateway", async (natGateway) => {
-    const plan = await planComponent(
-        () =>
-            new Network("vpc", {
-                stack: "test",
-                cidrBlock: "10.0.0.0/16",
-                subnets,
-                availabilityZones: ["eu-west-1a", "eu-west-1b"],
-                natGateway,
-                internalZone: "foobar.internal",
-            }),
-    );
+    const plan = await planComponent(() => new Network("vpc", args({ natGateway })));
     expect(
         ofType(plan, "aws:ec2/subnet:Subnet").map((s) => [
             s.name,
@@ -30,11 +30,47 @@ test.each([true, false])("natGateway %s: four subnets over two AZs, public ones 
         ["vpc-private-a", "10.0.128.0/18", "eu-west-1a", false],
         ["vpc-private-b", "10.0.192.0/18", "eu-west-1b", false],
     ]);
-    expect(named(plan, "vpc-public").inputs.routes).toEqual([{ cidrBlock: "0.0.0.0/0", gatewayId: named(plan, "vpc-igw").outputs.id }]);
+    expect(byName(plan, "vpc-public").inputs.routes).toEqual([{ cidrBlock: "0.0.0.0/0", gatewayId: byName(plan, "vpc-igw").outputs.id }]);
     expect(ofType(plan, "aws:ec2/natGateway:NatGateway")).toHaveLength(natGateway ? 1 : 0);
-    expect(ofType(plan, "aws:ec2/routeTableAssociation:RouteTableAssociation")).toHaveLength(natGateway ? 4 : 2);
-    expect(named(plan, "vpc-internal").inputs).toMatchObject({
+    const routed = natGateway ? subnets : subnets.filter((s) => s.public);
+    expect(
+        ofType(plan, "aws:ec2/routeTableAssociation:RouteTableAssociation").map((a) => [a.name, a.inputs.subnetId, a.inputs.routeTableId]),
+    ).toEqual(
+        routed.map((s) => [
+            `vpc-${s.name}-routes`,
+            byName(plan, `vpc-${s.name}`).outputs.id,
+            byName(plan, s.public ? "vpc-public" : "vpc-private").outputs.id,
+        ]),
+    );
+    expect(byName(plan, "vpc-internal").inputs).toMatchObject({
         name: "foobar.internal",
-        vpcs: [{ vpcId: named(plan, "vpc-vpc").outputs.id }],
+        vpcs: [{ vpcId: byName(plan, "vpc-vpc").outputs.id }],
     });
+});
+
+test("the NAT gateway's address is named apart from the gateway", async () => {
+    const plan = await planComponent(() => new Network("vpc", args()));
+    const eip = byName(plan, "vpc-nat-eip");
+    expect(eip.type).toBe("aws:ec2/eip:Eip");
+    expect(byName(plan, "vpc-nat").inputs.allocationId).toBe(eip.outputs.id);
+});
+
+test("renamed resources carry their old names as aliases, so existing stacks keep them", async () => {
+    const plan = await planComponent(() => new Network("vpc", args()));
+    const aliases = Object.fromEntries(plan.resources.filter((r) => r.options.aliases.length > 0).map((r) => [r.name, r.options.aliases]));
+    const parent = "urn:pulumi:test::foobar::foobar:network:Network$";
+    expect(aliases).toEqual({
+        "vpc-nat-eip": [`${parent}aws:ec2/eip:Eip::vpc-nat`],
+        ...Object.fromEntries(
+            subnets.map((s) => [`vpc-${s.name}-routes`, [`${parent}aws:ec2/routeTableAssociation:RouteTableAssociation::vpc-${s.name}`]]),
+        ),
+    });
+});
+
+test("a NAT gateway without a public subnet is an input property error", async () => {
+    const error = await planComponent(() => new Network("vpc", args({ subnets: subnets.filter((s) => !s.public) }))).catch(
+        (e: unknown) => e,
+    );
+    expect(pulumi.InputPropertyError.isInstance(error)).toBe(true);
+    expect(error).toMatchObject({ propertyPath: "subnets" });
 });

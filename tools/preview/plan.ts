@@ -21,8 +21,8 @@ export interface PlannedResource {
     inputs: Record<string, unknown>;
     /** What the mocks returned beyond the inputs (ids, ARNs, generated values), as `pulumi up` would learn them. */
     outputs: Record<string, unknown>;
-    /** The resource options a policy may read. */
-    options: { protect: boolean; ignoreChanges: string[] };
+    /** The resource options a policy may read; aliases as URNs (the names a renamed resource had). */
+    options: { protect: boolean; ignoreChanges: string[]; aliases: string[] };
 }
 
 export interface OfflinePlan {
@@ -54,8 +54,11 @@ interface Registration {
     type: string;
     name: string;
     parent?: pulumi.Resource;
-    options: PlannedResource["options"];
+    options: Omit<PlannedResource["options"], "aliases">;
+    aliases: (string | pulumi.Alias)[];
 }
+
+const noOptions: PlannedResource["options"] = { protect: false, ignoreChanges: [], aliases: [] };
 
 let running = false;
 
@@ -119,6 +122,8 @@ export async function recordPlan(
                         name: args.name,
                         parent: args.opts.parent,
                         options: { protect: args.opts.protect === true, ignoreChanges: args.opts.ignoreChanges ?? [] },
+                        // Plain values only: the program passes its aliases as literals.
+                        aliases: (args.opts.aliases ?? []) as (string | pulumi.Alias)[],
                     });
                     return undefined;
                 });
@@ -147,6 +152,15 @@ export async function recordPlan(
             urnOf.set(r, u);
             return u;
         };
+        // An alias names what the resource was: a URN, or (the program's renames) its own URN under an old name.
+        const aliasUrns = (r: pulumi.Resource, reg: Registration): string[] =>
+            reg.aliases.map((alias) => {
+                if (typeof alias === "string") return alias;
+                if (typeof alias.name !== "string" || Object.keys(alias).some((k) => k !== "name")) {
+                    throw new Error(`${reg.name}: the offline plan records aliases by URN or by name only`);
+                }
+                return `${urn(r).slice(0, -reg.name.length)}${alias.name}`;
+            });
         const byKey = new Map<string, pulumi.Resource>();
         for (const [res, reg] of registrations) byKey.set(`${reg.type}::${reg.name}`, res);
 
@@ -160,7 +174,7 @@ export async function recordPlan(
                     custom: false,
                     inputs: {},
                     outputs: {},
-                    options: { protect: false, ignoreChanges: [] },
+                    options: noOptions,
                 };
             }
             const res = byKey.get(`${rec.type}::${rec.name}`);
@@ -179,7 +193,7 @@ export async function recordPlan(
                 custom: rec.custom,
                 inputs,
                 outputs: unwrapSecrets(rec.outputs, secrets) as Record<string, unknown>,
-                options: reg?.options ?? { protect: false, ignoreChanges: [] },
+                options: res && reg ? { ...reg.options, aliases: aliasUrns(res, reg) } : noOptions,
             };
         });
         // Generated secrets: the values of random passwords and private keys.
