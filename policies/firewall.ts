@@ -4,6 +4,7 @@
  * the load balancer from the internet.
  */
 import { PolicyResource } from "@pulumi/policy";
+import type { TierRole } from "../roles";
 import { coversPort, describePorts, groupsOpenedBy, IngressRule, ingressOf, isWorld, onlyPorts, Source } from "./lib/ingress";
 import { gaps, list, resourcePolicy, stackPolicy } from "./lib/policy";
 import { StackGraph, types } from "./lib/resources";
@@ -15,7 +16,7 @@ const ports = (description: string, defaults: number[]) => ({
     default: defaults,
     description,
 });
-const roles = (description: string, defaults: string[]) => ({
+const roles = (description: string, defaults: TierRole[]) => ({
     type: "array" as const,
     items: { type: "string" as const },
     default: defaults,
@@ -78,9 +79,9 @@ function sourceAllowed(stack: StackGraph, rule: IngressRule, s: Source, allowedR
 function onlyFrom(
     stack: StackGraph,
     report: (r: PolicyResource, findings: string[]) => void,
-    tier: string,
+    tier: TierRole,
     covered: (p: { protocol: string; from: number; to: number }) => boolean,
-    allowedRoles: readonly string[],
+    allowedRoles: readonly TierRole[],
     allowSelf: boolean,
 ) {
     for (const [declaredBy, rules] of byDeclarer(stack)) {
@@ -98,7 +99,7 @@ function onlyFrom(
     }
 }
 
-export const noWorldIngress = stackPolicy<{ allowedPorts: number[]; publicRoles: string[] }>(
+export const noWorldIngress = stackPolicy<{ allowedPorts: number[]; publicRoles: TierRole[] }>(
     {
         name: "firewall-no-world-ingress",
         description: "Nothing is open to the internet (0.0.0.0/0 or ::/0) except HTTP and HTTPS to the load balancer.",
@@ -187,7 +188,7 @@ export const databaseFromWebOnly = stackPolicy<{ databasePorts: number[] }>(
     },
 );
 
-export const noPublicIp = stackPolicy<{ privateRoles: string[] }>(
+export const noPublicIp = stackPolicy<{ privateRoles: TierRole[] }>(
     {
         name: "firewall-no-public-ip",
         description: "Web and database servers have no public IP address: they are reached only through the load balancer.",

@@ -7,7 +7,7 @@
 import { coversPort, groupsOpenedBy, ingressOf } from "./lib/ingress";
 import { bindsOf, bindsPort, parseHaproxy, proxies, redirectsToHttps, Section } from "./lib/haproxy";
 import { Context, gaps, list, resourcePolicy, stackPolicy } from "./lib/policy";
-import { Res, roleOf, types } from "./lib/resources";
+import { hasRole, Res, types } from "./lib/resources";
 import { known, need, unknown } from "./lib/unknowns";
 import { cloudConfigOf } from "./lib/userData";
 
@@ -104,7 +104,7 @@ export const httpsRedirect = resourcePolicy<HttpsConfig>(
     },
     [types.instance],
     (instance, ctx) => {
-        if (roleOf(instance) !== "lb") return;
+        if (!hasRole(instance, "lb")) return;
         const sections = haproxyOf(instance, ctx);
         // Nothing on :80 serves nothing in clear text; that is compliant too.
         const plain = (sections ?? []).filter((s) => bindsOf(s).some((b) => bindsPort(b, 80) && !b.ssl) && !redirectsToHttps(s));

@@ -3,7 +3,7 @@
  * keep, so a later change cannot quietly undo it.
  */
 import { gaps, list, resourcePolicy, stackPolicy } from "./lib/policy";
-import { roleOf, types } from "./lib/resources";
+import { hasRole, types } from "./lib/resources";
 import { known, knownBool, knownList, knownString, need, unknown } from "./lib/unknowns";
 import { cloudConfigOf, userDataOf } from "./lib/userData";
 
@@ -116,7 +116,7 @@ export const databaseProtection = resourcePolicy(
     },
     [types.instance, types.volume],
     (r, ctx) => {
-        if (roleOf(r) !== "db") return;
+        if (!hasRole(r, "db")) return;
         const risks: string[] = [];
         if (!r.opts.protect) risks.push("it is not protected (protect: false)");
         if (r.type === types.instance) {

@@ -4,6 +4,7 @@
  * and the web tier the design doubled to avoid one.
  */
 import { PolicyResource } from "@pulumi/policy";
+import type { TierRole } from "../roles";
 import { gaps, list, stackPolicy } from "./lib/policy";
 import { roleOf, StackGraph, types } from "./lib/resources";
 import { anyOf, Known, knownBool, knownList, knownString, need, Undecidable, unknown } from "./lib/unknowns";
@@ -14,7 +15,7 @@ const failoverPackages = (description: string, defaults: string[]) => ({
 });
 
 /** The instances of a tier; counting them is the point, so undecidable while any instance's tier is unknown. */
-function tier(stack: StackGraph, role: string): PolicyResource[] {
+function tier(stack: StackGraph, role: TierRole): PolicyResource[] {
     if (stack.ofType(types.instance).some((i) => roleOf(i) === unknown)) throw new Undecidable();
     return stack.instancesWithRole(role);
 }
@@ -51,7 +52,7 @@ function dnsFailover(stack: StackGraph): Known<boolean> {
 
 export const loadBalancerRedundancy = stackPolicy<{ failoverPackages: string[] }>(
     {
-        name: "load-balancer-redundancy",
+        name: "redundancy-load-balancer",
         description:
             "The load balancer is not a single point of failure: at least two load-balancer instances in different availability zones, with a way to move traffic between them.",
         severity: "high",
@@ -92,7 +93,7 @@ export const loadBalancerRedundancy = stackPolicy<{ failoverPackages: string[] }
 
 export const databaseWriteFailover = stackPolicy<{ failoverPackages: string[] }>(
     {
-        name: "database-write-failover",
+        name: "redundancy-database-write-failover",
         description:
             "Writes survive the loss of the database primary: a failover path promotes another server in another availability zone.",
         severity: "high",
@@ -144,7 +145,7 @@ export const databaseWriteFailover = stackPolicy<{ failoverPackages: string[] }>
 
 export const webTierRedundancy = stackPolicy(
     {
-        name: "web-tier-redundancy",
+        name: "redundancy-web-tier",
         description: "The web tier survives losing a server or a zone: at least two web instances, in at least two availability zones.",
         severity: "high",
         gap: gaps.spof,

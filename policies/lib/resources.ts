@@ -9,6 +9,8 @@
  * come from there. When neither tells, the answer is `unknown`.
  */
 import { PolicyResource, PolicyResourceOptions } from "@pulumi/policy";
+// Type only: the tag values the program writes (roles.ts at the root); nothing outside the pack is loaded at run time.
+import type { TierRole } from "../../roles";
 import { Known, knownList, knownString, unknown } from "./unknowns";
 
 export const types = {
@@ -47,6 +49,11 @@ export function roleOf(r: Res): Known<string | undefined> {
     return knownString(() => r.props.tags?.Role);
 }
 
+/** Whether a resource's `Role` tag is known to be `role`. */
+export function hasRole(r: Res, role: TierRole): boolean {
+    return roleOf(r) === role;
+}
+
 export function ipv4ToInt(ip: string): number | undefined {
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
     if (!m || m.slice(1).some((o) => Number(o) > 255)) return undefined;
@@ -73,8 +80,8 @@ export class StackGraph {
     }
 
     /** Instances whose Role tag is known to be `role`. */
-    instancesWithRole(role: string): PolicyResource[] {
-        return this.ofType(types.instance).filter((r) => roleOf(r) === role);
+    instancesWithRole(role: TierRole): PolicyResource[] {
+        return this.ofType(types.instance).filter((r) => hasRole(r, role));
     }
 
     /**

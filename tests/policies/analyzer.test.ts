@@ -141,5 +141,5 @@ test("over a first preview (unknown ids and user-data), the analyzer neither fai
     expect(verdicts).toEqual(await offline(preview));
     // No "can't run policy during preview" diagnostics: every policy judged what it could.
     expect(verdicts.filter((d) => d.includes("during preview"))).toEqual([]);
-    expect(verdicts.some((d) => d.startsWith("database-write-failover"))).toBe(false);
+    expect(verdicts.some((d) => d.startsWith("redundancy-database-write-failover"))).toBe(false);
 }, 120000);

@@ -18,8 +18,8 @@ import { asFirstPreview } from "./helpers";
  * infrastructure") it represents. The README holds the same table.
  */
 const devFindings: [policy: string, resource: string, gap: string][] = [
-    ["load-balancer-redundancy", "lb-1", gaps.spof], // "If the load balancer fails, the entire site becomes inaccessible"
-    ["database-write-failover", "db-primary", gaps.spof], // "Primary Database: if Primary fails, no writes possible"
+    ["redundancy-load-balancer", "lb-1", gaps.spof], // "If the load balancer fails, the entire site becomes inaccessible"
+    ["redundancy-database-write-failover", "db-primary", gaps.spof], // "Primary Database: if Primary fails, no writes possible"
     ["firewall-no-world-ingress", "db-sg", gaps.firewall], // "No firewall: servers exposed directly to internet attacks"
     ["firewall-no-world-ingress", "web-sg", gaps.firewall],
     ["firewall-web-from-load-balancer-only", "web-sg", gaps.firewall],
@@ -106,14 +106,14 @@ describe("each config knob closes exactly its gap", () => {
     });
 
     test("all closed, only the two single points of failure no config builds yet remain", () => {
-        expect(found(results.closed)).toEqual(["database-write-failover db-primary", "load-balancer-redundancy lb-1"]);
+        expect(found(results.closed)).toEqual(["redundancy-database-write-failover db-primary", "redundancy-load-balancer lb-1"]);
     });
 
     test("regressions are caught: one web server, unprotected databases, SSH open to the world", () => {
         const added = found(results.regressed).filter((f) => !found(results.dev).includes(f));
         expect(added).toEqual(
             [
-                "web-tier-redundancy web-1",
+                "redundancy-web-tier web-1",
                 "hygiene-database-protection db-primary",
                 "hygiene-database-protection db-primary-data",
                 "hygiene-database-protection db-replica-1",
@@ -130,12 +130,14 @@ describe("each config knob closes exactly its gap", () => {
 describe("a first preview, where nothing exists yet and every id is unknown", () => {
     test("dev: the same verdicts, except the database's, whose user-data names a volume not yet created", () => {
         expect(results.devFirstPreview.notes).toEqual([]);
-        expect(found(results.devFirstPreview)).toEqual(found(results.dev).filter((f) => f !== "database-write-failover db-primary"));
+        expect(found(results.devFirstPreview)).toEqual(
+            found(results.dev).filter((f) => f !== "redundancy-database-write-failover db-primary"),
+        );
     });
 
     test("closed: references resolve through dependencies, so nothing is flagged falsely", () => {
         expect(results.closedFirstPreview.notes).toEqual([]);
-        expect(found(results.closedFirstPreview)).toEqual(["load-balancer-redundancy lb-1"]);
+        expect(found(results.closedFirstPreview)).toEqual(["redundancy-load-balancer lb-1"]);
     });
 });
 

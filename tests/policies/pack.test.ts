@@ -1,6 +1,7 @@
 /** The pack's shape: what `pulumi preview --policy-pack policies` loads, and the config files shipped with it. */
 import * as fs from "fs";
 import * as path from "path";
+import { Policy } from "@pulumi/policy";
 import { parse } from "yaml";
 import { gaps } from "../../policies/lib/policy";
 import { packName, policies } from "../../policies/pack";
@@ -14,6 +15,20 @@ describe("the policies", () => {
         const names = policies.map((p) => p.name);
         for (const name of names) expect(name).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
         expect(new Set(names).size).toBe(names.length);
+    });
+
+    test("each is named after the module that defines it, and the pack has every module's policies", () => {
+        const modules = fs
+            .readdirSync(path.join(root, "policies"))
+            .filter((f) => f.endsWith(".ts") && !["index.ts", "pack.ts"].includes(f))
+            .map((f) => path.basename(f, ".ts"));
+        const defined = modules.flatMap((module) => {
+            const exported = Object.entries(require(path.join(root, "policies", module)) as Record<string, unknown>);
+            const [[, list]] = exported.filter(([name]) => name === `${module}Policies`);
+            return (list as Policy[]).map((p) => [module, p.name]);
+        });
+        for (const [module, name] of defined) expect(name.startsWith(`${module}-`)).toBe(true);
+        expect(defined.map(([, name]) => name).sort()).toEqual(policies.map((p) => p.name).sort());
     });
 
     test.each(policies.map((p) => [p.name, p]))("%s: description, severity, gap tag, advisory by default, exempt setting", (_, p) => {
@@ -65,10 +80,11 @@ describe("the pack directory", () => {
     test.each([
         ["dev.json", "advisory"],
         ["mandatory.json", "mandatory"],
-    ])("config/%s names every policy, %s", (file, level) => {
+    ])("config/%s sets every policy %s with `all`", (file, level) => {
         const doc = JSON.parse(fs.readFileSync(path.join(root, "policies", "config", file), "utf8"));
-        expect(Object.keys(doc).sort()).toEqual(policies.map((p) => p.name).sort());
+        expect(doc).toEqual({ all: level });
         const resolved = loadPolicyConfig(path.join(root, "policies", "config", file), policies);
+        expect(Object.keys(resolved).sort()).toEqual(policies.map((p) => p.name).sort());
         expect(new Set(Object.values(resolved).map((s) => s.enforcementLevel))).toEqual(new Set([level]));
     });
 });

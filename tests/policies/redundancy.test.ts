@@ -25,7 +25,7 @@ const lbUserData = (packages: string[] = []) =>
 const lb = (name: string, placement: Record<string, unknown>, packages: string[] = []) =>
     instance(name, "lb", { ...placement, userData: lbUserData(packages) });
 
-describe("load-balancer-redundancy", () => {
+describe("redundancy-load-balancer", () => {
     test("one load balancer is the single point of failure", async () => {
         const r = await check(loadBalancerRedundancy, [...subnets, lb("lb-1", inA)]);
         expect(r.found).toEqual(["lb-1: lb-1 is the only load balancer: when it fails, the whole site is down."]);
@@ -130,7 +130,7 @@ const db = (name: string, role: "primary" | "replica" | undefined, placement: Re
         }),
     });
 
-describe("database-write-failover", () => {
+describe("redundancy-database-write-failover", () => {
     test("a primary with a replica but nothing to promote it: writes stop when the primary fails", async () => {
         const r = await check(databaseWriteFailover, [...subnets, db("db-primary", "primary", inA), db("db-replica-1", "replica", inB)]);
         expect(r.flagged).toEqual(["db-primary"]);
@@ -205,7 +205,7 @@ describe("database-write-failover", () => {
     });
 });
 
-describe("web-tier-redundancy", () => {
+describe("redundancy-web-tier", () => {
     test("passes with two web servers in two zones", async () => {
         expect((await check(webTierRedundancy, [...subnets, instance("web-1", "web", inA), instance("web-2", "web", inB)])).found).toEqual(
             [],

@@ -60,7 +60,7 @@ function level(value: unknown, where: string): EnforcementLevel {
 /** Validates a parsed config file and resolves every policy's level and settings. */
 export function resolvePolicyConfig(doc: unknown, policies: Policies, source = "policy config"): ResolvedConfig {
     if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
-        throw new UsageError(`${source}: must be a JSON object of policy names, e.g. {"web-tier-redundancy": "mandatory"}`);
+        throw new UsageError(`${source}: must be a JSON object of policy names, e.g. {"redundancy-web-tier": "mandatory"}`);
     }
     const entries = doc as Record<string, unknown>;
     const names = policies.map((p) => p.name);

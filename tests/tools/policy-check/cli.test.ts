@@ -46,7 +46,7 @@ describe("npm run policy:check", () => {
         expect(r.stdout).toContain("Policies:\n    foobar-compliance@v0.1.0 (local: policies): advisory findings\n");
         expect(r.stdout).toContain(
             [
-                "        - [advisory]  [severity: high]  load-balancer-redundancy  (aws:ec2/instance:Instance: lb-1)",
+                "        - [advisory]  [severity: high]  redundancy-load-balancer  (aws:ec2/instance:Instance: lb-1)",
                 "          The load balancer is not a single point of failure: at least two load-balancer instances in different availability zones, with a way to move traffic between them.",
                 "          lb-1 is the only load balancer: when it fails, the whole site is down.",
             ].join("\n"),
@@ -62,7 +62,7 @@ describe("npm run policy:check", () => {
         expect(report.violations).toHaveLength(23);
         for (const v of report.violations) expect(Object.keys(v)).toEqual(["policy", "enforcementLevel", "urn", "message"]);
         expect(report.violations[0]).toEqual({
-            policy: "load-balancer-redundancy",
+            policy: "redundancy-load-balancer",
             enforcementLevel: "advisory",
             urn: "urn:pulumi:dev::foobar::foobar:loadBalancer:LoadBalancer$aws:ec2/instance:Instance::lb-1",
             message: "lb-1 is the only load balancer: when it fails, the whole site is down.",
@@ -137,14 +137,14 @@ describe("policy config files", () => {
     const resolve = (doc: unknown) => resolvePolicyConfig(doc, policies, "config.json");
 
     test("levels per policy, objects with settings, and `all`, as pulumi reads them", () => {
-        const r = resolve({ all: "mandatory", "web-tier-redundancy": "advisory", "firewall-no-public-ip": { exempt: ["web-1"] } });
-        expect(r["web-tier-redundancy"].enforcementLevel).toBe("advisory");
+        const r = resolve({ all: "mandatory", "redundancy-web-tier": "advisory", "firewall-no-public-ip": { exempt: ["web-1"] } });
+        expect(r["redundancy-web-tier"].enforcementLevel).toBe("advisory");
         expect(r["firewall-no-public-ip"]).toEqual({
             enforcementLevel: "mandatory",
             properties: { exempt: ["web-1"], privateRoles: ["web", "db"] },
         });
-        expect(r["load-balancer-redundancy"]).toEqual({ enforcementLevel: "mandatory", properties: {} });
-        expect(resolve({})["load-balancer-redundancy"].enforcementLevel).toBe("advisory");
+        expect(r["redundancy-load-balancer"]).toEqual({ enforcementLevel: "mandatory", properties: {} });
+        expect(resolve({})["redundancy-load-balancer"].enforcementLevel).toBe("advisory");
     });
 
     test("a missing or malformed file is a usage error", () => {
