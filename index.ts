@@ -11,7 +11,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { debianAmi } from "./components/ami";
 import { Database, DatabaseCredentials } from "./components/database";
-import { TierMonitoring } from "./components/instance";
+import { TierArgs, TierMonitoring } from "./components/instance";
 import { LoadBalancer } from "./components/loadBalancer";
 import { Monitoring } from "./components/monitoring";
 import { Network } from "./components/network";
@@ -74,8 +74,8 @@ export = async () => {
           }
         : { enabled: false };
 
-    // What every tier takes (TierArgs).
-    const common = {
+    // What every tier takes; each adds its instance type.
+    const common: Omit<TierArgs, "instanceType"> = {
         stack: config.stack,
         region: config.region,
         vpcId: network.vpcId,
