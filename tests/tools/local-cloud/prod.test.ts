@@ -10,7 +10,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as container from "../../../tools/local-cloud/container";
-import { httpJson, httpRequest, replicationStatus, sqlOn, tcpConnect } from "../../../tools/local-cloud/clients";
+import { haproxyServerStates, httpJson, httpRequest, replicationStatus, sqlOn, tcpConnect } from "../../../tools/local-cloud/clients";
 import { enforceSecurityGroups } from "../../../tools/local-cloud/firewall";
 import { inInternet, linkIsUp } from "../../../tools/local-cloud/network";
 import { injectFault, status } from "../../../tools/local-cloud/site";
@@ -246,6 +246,12 @@ except OSError as e:
             });
             npm("local:heal", "--", "lb-1");
             expect(await tcpConnect("internet", lbPublic(), 443)).toBe("connected");
+            // Cut off, the load balancer's health checks failed and marked every web server down; they rise again.
+            await until(
+                "HAProxy sees both web servers again",
+                async () => Object.values(await haproxyServerStates(site())).filter((s) => s === "UP").length === 2,
+                30_000,
+            );
 
             const before = await post("before the replica crashed");
             await injectFault("crash", "web-1");
