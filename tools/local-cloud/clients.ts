@@ -8,7 +8,7 @@ import type { LocalSite } from "./site";
 import { statsPort } from "../../userdata/loadBalancer";
 
 // The site's certificate is self-signed by design: these clients ask whether it answers, not whom to trust
-// (tests/tools/local-cloud/https.test.ts checks the certificate itself).
+// (tests/tools/local-cloud/prod.test.ts checks the certificate itself).
 const httpScript = `
 import json, ssl, sys, urllib.request, urllib.error
 method, url, body, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
