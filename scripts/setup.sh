@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     cloud-init haproxy nginx mariadb-server mariadb-client shellcheck openssl systemd
     python3 python3-flask python3-pymysql gunicorn
-    debootstrap systemd-container iproute2 wrk
+    debootstrap systemd-container iproute2 nftables wrk
 )
 missing=()
 for p in "${packages[@]}"; do

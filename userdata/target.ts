@@ -17,6 +17,8 @@ export type Target =
           kind: "local";
           /** Name → address, written to /etc/hosts in place of the private hosted zone. */
           hosts: Record<string, string[]>;
+          /** The loop device the local cloud hands this instance as its data volume, if any. */
+          dataDevice?: string;
       };
 
 /** Paths of the files whose content depends on the target. */
@@ -48,7 +50,7 @@ export function targetFiles(target: Target): WriteFile[] {
     return [
         {
             path: "/etc/foobar/target.env",
-            content: envFile({ TARGET: "local", SECRETS_DIR: localSecretsDir, DATA_DEVICE: "" }),
+            content: envFile({ TARGET: "local", SECRETS_DIR: localSecretsDir, DATA_DEVICE: target.dataDevice ?? "" }),
             permissions: "0644",
         },
         { path: "/usr/local/sbin/foobar-fetch-secret", content: bundledFile("scripts/fetch-secret-local.sh"), permissions: "0755" },

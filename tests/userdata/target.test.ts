@@ -1,8 +1,10 @@
 /** The `aws` and `local` renderings differ only where the target says they do. */
 import { parse } from "yaml";
 import { CloudConfig, decodeUserData, encodeUserData } from "../../userdata/cloudConfig";
+import { planTopology } from "../../topology";
+import { renderInstanceUserData, siteSettings } from "../../userdata/site";
 import { targetFilePaths } from "../../userdata/target";
-import { devConfig, renderAll } from "../helpers";
+import { awsTarget, devConfig, localTarget, renderAll } from "../helpers";
 
 const configs = [devConfig(), devConfig({ firewall: "strict", https: "self-signed", webCount: "4", replicaCount: "2" })];
 
@@ -48,4 +50,19 @@ test("user-data over 16 KiB goes gzipped through userDataBase64 and decodes back
     expect(decodeUserData(encoded)).toBe(big);
     const small = renderAll(configs[0])[0].aws;
     expect(encodeUserData(small)).toEqual({ userData: small });
+});
+
+test("a database's data device: the EBS volume on aws, the loop device the local cloud hands it locally; the same setup script prepares both", () => {
+    const config = configs[1];
+    const plan = planTopology(config);
+    const settings = siteSettings(config, plan);
+    const envOf = (text: string) =>
+        (parse(text) as CloudConfig).write_files.find((f) => f.path === "/etc/foobar/target.env")?.content ?? "";
+    for (const db of [plan.dbPrimary, ...plan.dbReplicas]) {
+        const aws = renderInstanceUserData(settings, db, awsTarget(db));
+        const local = renderInstanceUserData(settings, db, { ...localTarget(plan), dataDevice: "/dev/loop7" });
+        expect(envOf(aws)).toContain('DATA_DEVICE="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0"\n');
+        expect(envOf(local)).toContain('DATA_DEVICE="/dev/loop7"\n');
+        expect(withoutTargetFiles(local)).toEqual(withoutTargetFiles(aws));
+    }
 });

@@ -27,8 +27,9 @@ runTool(async () => {
     const site = await up("dev");
     const upSeconds = (Date.now() - started) / 1000;
     try {
-        const lb = `http://${site.plan.lb.privateIp}/`;
-        const direct = `http://${site.plan.web[0].privateIp}/`;
+        // From the internet namespace, as users: the load balancer's and web-1's public addresses (dev's open firewall gives web-1 one).
+        const lb = site.url;
+        const direct = `http://${site.publicIps[site.plan.web[0].name]}/`;
         const load = { seconds: loadSeconds, connections: 16, threads: 2 };
         log(`throughput: ${loadSeconds} s through the load balancer, then ${loadSeconds} s straight to web-1`);
         const viaLb = await wrk(lb, load);

@@ -1,11 +1,14 @@
-/** Real clients run inside the VPC namespace or an instance: HTTP (python3 urllib), SQL (mariadb), wrk. */
+/**
+ * Real clients: HTTP (python3 urllib) and wrk from the internet namespace, where users stand
+ * (or from the VPC namespace, at the router's address), SQL (mariadb) inside an instance.
+ */
 import * as container from "./container";
-import { inVpc } from "./network";
+import { inInternet, inVpc } from "./network";
 import type { LocalSite } from "./site";
 import { statsPort } from "../../userdata/loadBalancer";
 
 // The site's certificate is self-signed by design: these clients ask whether it answers, not whom to trust
-// (tests/tools/local-cloud/https.test.ts checks the certificate itself).
+// (tests/tools/local-cloud/prod.test.ts checks the certificate itself).
 const httpScript = `
 import json, ssl, sys, urllib.request, urllib.error
 method, url, body, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
@@ -19,14 +22,18 @@ except urllib.error.HTTPError as e:
 print(json.dumps({"status": status, "body": text}))
 `;
 
-/** One HTTP request from inside the VPC namespace; throws when no answer comes (refused, timed out). */
+/** Where a client runs: the internet namespace (a user), or the VPC namespace (a host inside the VPC with no security group). */
+export type ClientPlace = "internet" | "vpc";
+
+/** One HTTP request, from the internet unless said otherwise; throws when no answer comes (refused, timed out). */
 export async function httpRequest(
     method: string,
     url: string,
-    opts: { body?: string; timeoutSeconds?: number } = {},
+    opts: { body?: string; timeoutSeconds?: number; from?: ClientPlace } = {},
 ): Promise<{ status: number; text: string }> {
     const timeout = opts.timeoutSeconds ?? 10;
-    const r = await inVpc(["python3", "-c", httpScript, method, url, opts.body ?? "", String(timeout)], (timeout + 20) * 1000);
+    const runIn = opts.from === "vpc" ? inVpc : inInternet;
+    const r = await runIn(["python3", "-c", httpScript, method, url, opts.body ?? "", String(timeout)], (timeout + 20) * 1000);
     if (r.code !== 0) throw new Error(`${method} ${url} failed: ${r.stderr.trim().split("\n").slice(-1)[0]}`);
     const { status, body } = JSON.parse(r.stdout) as { status: number; body: string };
     return { status, text: body };
@@ -53,11 +60,12 @@ export async function replicationStatus(instance: string): Promise<Record<string
     return Object.fromEntries([...text.matchAll(/^\s*(\w+): (.*)$/gm)].map((m) => [m[1], m[2]]));
 }
 
-/** Server name → status (UP, DOWN, ...) of the `web` backend, from HAProxy's CSV stats. */
+/** Server name → status (UP, DOWN, ...) of the `web` backend, from HAProxy's CSV stats (open to the VPC only). */
 export async function haproxyServerStates(site: LocalSite): Promise<Record<string, string>> {
     let csv: string;
     try {
-        csv = (await httpRequest("GET", `http://${site.plan.lb.privateIp}:${statsPort}/stats;csv`, { timeoutSeconds: 2 })).text;
+        csv = (await httpRequest("GET", `http://${site.plan.lb.privateIp}:${statsPort}/stats;csv`, { timeoutSeconds: 2, from: "vpc" }))
+            .text;
     } catch {
         return {};
     }
@@ -89,9 +97,9 @@ const toMs = (v: string) => {
     return Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[m[2]];
 };
 
-/** wrk in the VPC namespace, bounded in time; counts every socket error and non-2xx/3xx answer as failed. */
+/** wrk in the internet namespace, bounded in time; counts every socket error and non-2xx/3xx answer as failed. */
 export async function wrk(url: string, opts: { seconds: number; connections: number; threads?: number }): Promise<WrkResult> {
-    const r = await inVpc(
+    const r = await inInternet(
         ["wrk", `-t${opts.threads ?? 2}`, `-c${opts.connections}`, `-d${opts.seconds}s`, "--timeout", "10s", "--latency", url],
         (opts.seconds + 30) * 1000,
     );
@@ -111,4 +119,41 @@ export async function wrk(url: string, opts: { seconds: number; connections: num
         requestsPerSecond: num(/Requests\/sec:\s+([\d.]+)/),
         latencyMs: { p50: toMs(/^\s+50%\s+(\S+)$/m.exec(out)?.[1] ?? ""), p99: toMs(/^\s+99%\s+(\S+)$/m.exec(out)?.[1] ?? "") },
     };
+}
+
+const connectScript = `
+import socket, sys
+s = socket.socket()
+s.settimeout(float(sys.argv[3]))
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    print("connected")
+except ConnectionRefusedError:
+    print("refused")
+except (socket.timeout, TimeoutError):
+    print("timeout")
+except OSError as e:
+    print("error " + str(e))
+`;
+
+/**
+ * One live TCP connection attempt from the internet, the VPC namespace or an instance: "connected",
+ * "refused" (a host answered: nothing listens), "timeout" (dropped on the way) or "error ...".
+ */
+export async function tcpConnect(
+    from: ClientPlace | { instance: string },
+    host: string,
+    port: number,
+    timeoutSeconds = 3,
+): Promise<string> {
+    const cmd = ["python3", "-c", connectScript, host, String(port), String(timeoutSeconds)];
+    const timeoutMs = (timeoutSeconds + 20) * 1000;
+    const r =
+        from === "internet"
+            ? await inInternet(cmd, timeoutMs)
+            : from === "vpc"
+              ? await inVpc(cmd, timeoutMs)
+              : await container.exec(from.instance, cmd, { check: false, timeoutMs });
+    if (r.code !== 0) throw new Error(`connection probe to ${host}:${port} failed: ${r.stderr.trim()}`);
+    return r.stdout.trim();
 }

@@ -56,6 +56,8 @@ export interface ContainerSpec {
     secretsDir?: string;
     /** Root file system; default: the cached image. */
     root?: string;
+    /** Host block devices (data volumes) the container gets at the same path. */
+    devices?: string[];
 }
 
 export interface ContainerInfo {
@@ -122,6 +124,8 @@ export async function start(spec: ContainerSpec): Promise<ContainerInfo> {
         `--network-namespace-path=${netns}`,
         `--bind-ro=${seed}:${SEED_MOUNT}`,
         ...(spec.secretsDir ? [`--bind-ro=${path.resolve(spec.secretsDir)}:${localSecretsDir}`] : []),
+        // Same path inside, so that libblkid finds it by the name /proc/partitions gives (fstab mounts by UUID).
+        ...(spec.devices ?? []).map((device) => `--bind=${device}`),
         // Output only: nobody types into a detached console.
         "--console=read-only",
         // The image's own resolver (none), time zone (UTC) and journal stay as on EC2.
@@ -236,6 +240,26 @@ export async function stop(name: string, graceMs = 20_000): Promise<void> {
     removeTree(machineDir(name));
     // nspawn's own per-machine directory, which it leaves behind when killed.
     removeTree(path.join(NSPAWN_PROPAGATE_DIR, machineName(name)));
+}
+
+/**
+ * Kills a container without a shutdown, like pulling an instance's power: its init (and with
+ * it the whole pid namespace) gets SIGKILL. Its network and state stay, as a stopped instance
+ * keeps its ENI and disks; `stop` cleans them up. Idempotent.
+ */
+export async function crash(name: string): Promise<void> {
+    checkName(name);
+    const pid = nspawnPid(name);
+    if (pid === undefined) return;
+    const leader = leaderPid(pid);
+    if (leader !== undefined) signal(leader, "SIGKILL");
+    if (!(await waitForExit(pid, 10_000))) signal(pid, "SIGKILL");
+    await waitForExit(pid, 5_000);
+}
+
+/** Whether a container is known to the state dir (running, crashed or stopping). */
+export function isKnown(name: string): boolean {
+    return fs.existsSync(machineDir(name));
 }
 
 /**

@@ -4,18 +4,37 @@
  * made before the container starts and handed to systemd-nspawn by path
  * (nspawn's --network-veth/--network-bridge only reach bridges in the host's namespace).
  *
+ * A third namespace stands for the internet: one veth links it to the VPC namespace, which
+ * routes between the two like an internet gateway (see securityGroups.ts for its rules).
+ * Clients that stand for users run there (see internetCommand); inVpc runs a command at the
+ * VPC router's own address.
+ *
  * Nothing links these namespaces to the host's: no route, no NAT, no veth to the host.
- * Test clients run inside the VPC namespace (see vpcCommand).
  */
 import { createHash } from "crypto";
 import * as fs from "fs";
+import { intToIp, ipToInt, parseCidr } from "../../config";
 import { cloudName, processes, run, RunResult, runSync, signal, tryRunSync } from "./util";
 
 export const BRIDGE = "vpc0";
+/** The VPC namespace's end of the link to the internet namespace. */
+export const GATEWAY = "igw0";
+
+/**
+ * The link between the VPC router and the internet namespace (RFC 5737 TEST-NET-1): the
+ * router's end, and the address clients on the internet use. Public addresses
+ * (securityGroups.ts) are routed over it.
+ */
+export const internetLink = { prefixLength: 24, router: "192.0.2.1", client: "192.0.2.10" };
 
 /** The VPC's namespace, named after the cloud. */
 export function vpcNetns(): string {
     return `${cloudName()}-vpc`;
+}
+
+/** The internet's namespace, named after the cloud. */
+export function internetNetns(): string {
+    return `${cloudName()}-internet`;
 }
 
 /** Container namespaces are named `${containerNetnsPrefix()}<name>`. */
@@ -30,16 +49,10 @@ export interface Vpc {
     gateway: string;
 }
 
-/** Parses an IPv4 CIDR such as "10.0.0.0/16" into the VPC it describes. */
+/** Parses an IPv4 CIDR such as "10.0.0.0/16" (host bits clear, /8 to /29) into the VPC it describes. */
 export function vpcFromCidr(cidr: string): Vpc {
-    const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(cidr);
-    const prefixLength = m ? Number(m[2]) : NaN;
-    if (!m || !(prefixLength >= 8 && prefixLength <= 29)) {
-        throw new Error(`VPC CIDR ${JSON.stringify(cidr)} is not an IPv4 CIDR with a prefix of /8 to /29`);
-    }
-    // >>> 0 keeps the result unsigned (JavaScript's bitwise operators work on signed 32 bits).
-    const network = (ipToInt(m[1]) & mask(prefixLength)) >>> 0;
-    return { cidr: `${intToIp(network)}/${prefixLength}`, prefixLength, gateway: intToIp(network + 1) };
+    const { base, prefix } = parseCidr("VPC CIDR", cidr, 8, 29);
+    return { cidr, prefixLength: prefix, gateway: intToIp(base + 1) };
 }
 
 export function netnsPath(netns: string): string {
@@ -55,7 +68,7 @@ export function ourNetns(): string[] {
     return runSync("ip", ["netns", "list"])
         .split("\n")
         .map((line) => line.split(" ")[0])
-        .filter((n) => n === vpcNetns() || n.startsWith(containerNetnsPrefix()));
+        .filter((n) => n === vpcNetns() || n === internetNetns() || n.startsWith(containerNetnsPrefix()));
 }
 
 /** Creates the VPC namespace and its bridge, or brings them to the given CIDR. Idempotent. */
@@ -77,8 +90,37 @@ export function createVpc(cidr: string): Vpc {
     return vpc;
 }
 
+/**
+ * Creates the internet namespace and links it to the VPC namespace's router, which forwards
+ * between the two only once a firewall is loaded (enableForwarding). Idempotent.
+ */
+export function createInternet(): void {
+    addNetns(internetNetns());
+    runSync("ip", ["-n", internetNetns(), "link", "set", "lo", "up"]);
+    if (!tryRunSync("ip", ["-n", internetNetns(), "link", "show", "eth0"])) {
+        tryRunSync("ip", ["-n", vpcNetns(), "link", "del", GATEWAY]);
+        runSync("ip", ["-n", vpcNetns(), "link", "add", GATEWAY, "type", "veth", "peer", "name", "eth0", "netns", internetNetns()]);
+    }
+    const { router, client, prefixLength } = internetLink;
+    runSync("ip", ["-n", vpcNetns(), "addr", "replace", `${router}/${prefixLength}`, "dev", GATEWAY]);
+    runSync("ip", ["-n", vpcNetns(), "link", "set", GATEWAY, "up"]);
+    runSync("ip", ["-n", internetNetns(), "addr", "replace", `${client}/${prefixLength}`, "dev", "eth0"]);
+    runSync("ip", ["-n", internetNetns(), "link", "set", "eth0", "up"]);
+    runSync("ip", ["-n", internetNetns(), "route", "replace", "default", "via", router]);
+}
+
+/**
+ * Makes the VPC namespace a router: bridged IPv4 passes its netfilter hooks (br_netfilter),
+ * so the security groups see instance-to-instance traffic too, and IPv4 is forwarded.
+ * Call only after a ruleset with a default-deny forward chain is loaded.
+ */
+export function enableForwarding(): void {
+    runSync("ip", ["netns", "exec", vpcNetns(), "sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=1", "net.ipv4.ip_forward=1"]);
+}
+
 /** Removes the VPC namespace; the bridge and the VPC ends of all veths go with it. Idempotent. */
 export function destroyVpc(): void {
+    deleteNetns(internetNetns());
     deleteNetns(vpcNetns());
 }
 
@@ -90,7 +132,7 @@ export function destroyVpc(): void {
 export function attach(name: string, address: string, vpc: Vpc): string {
     checkAddress(address, vpc);
     const netns = containerNetns(name);
-    const hostEnd = vethName(name);
+    const hostEnd = bridgePort(name);
     addNetns(netns);
     if (!tryRunSync("ip", ["-n", netns, "link", "show", "eth0"])) {
         tryRunSync("ip", ["-n", vpcNetns(), "link", "del", hostEnd]);
@@ -119,18 +161,46 @@ export function destroyAllNetworks(): void {
 
 /** Removes container `name`'s namespace and veth. Idempotent. */
 export function detach(name: string): void {
-    tryRunSync("ip", ["-n", vpcNetns(), "link", "del", vethName(name)]);
+    tryRunSync("ip", ["-n", vpcNetns(), "link", "del", bridgePort(name)]);
     deleteNetns(containerNetns(name));
 }
 
-/** Prefixes a command so that it runs inside the VPC namespace (test clients, load generators). */
+/**
+ * Takes an instance's network away (cut) or gives it back: its bridge port goes down or up.
+ * The port is in the VPC namespace, out of the instance's reach, like a pulled cable.
+ */
+export function setLink(name: string, up: boolean): void {
+    runSync("ip", ["-n", vpcNetns(), "link", "set", bridgePort(name), up ? "up" : "down"]);
+}
+
+/** Whether an instance's bridge port is up (false when it was cut, or has no port). */
+export function linkIsUp(name: string): boolean {
+    try {
+        return /[<,]UP[,>]/.test(runSync("ip", ["-n", vpcNetns(), "-o", "link", "show", bridgePort(name)]));
+    } catch {
+        return false;
+    }
+}
+
+/** Prefixes a command so that it runs inside the VPC namespace, at the router's address (a client with no security group). */
 export function vpcCommand(cmd: readonly string[]): string[] {
     return ["ip", "netns", "exec", vpcNetns(), ...cmd];
 }
 
-/** Runs a command in the VPC namespace, where the instances' addresses are reachable; never throws on its exit code. */
+/** Runs a command in the VPC namespace; never throws on its exit code. */
 export function inVpc(cmd: readonly string[], timeoutMs = 30_000): Promise<RunResult> {
     const [bin, ...args] = vpcCommand(cmd);
+    return run(bin, args, { check: false, timeoutMs });
+}
+
+/** Prefixes a command so that it runs in the internet namespace, where users stand (tests, benchmarks, a person). */
+export function internetCommand(cmd: readonly string[]): string[] {
+    return ["ip", "netns", "exec", internetNetns(), ...cmd];
+}
+
+/** Runs a command in the internet namespace; never throws on its exit code. */
+export function inInternet(cmd: readonly string[], timeoutMs = 30_000): Promise<RunResult> {
+    const [bin, ...args] = internetCommand(cmd);
     return run(bin, args, { check: false, timeoutMs });
 }
 
@@ -167,30 +237,17 @@ function addNetns(netns: string): void {
     if (!fs.existsSync(netnsPath(netns))) runSync("ip", ["netns", "add", netns]);
 }
 
-/** The bridge-side end's name: interface names hold at most 15 characters. */
-function vethName(name: string): string {
+/** The bridge-side end's name (the instance's bridge port): interface names hold at most 15 characters. */
+export function bridgePort(name: string): string {
     return name.length <= 12 ? `ve-${name}` : `ve-${createHash("sha1").update(name).digest("hex").slice(0, 12)}`;
 }
 
 function checkAddress(address: string, vpc: Vpc): void {
     const network = ipToInt(vpc.cidr.split("/")[0]);
-    const ip = /^\d+\.\d+\.\d+\.\d+$/.test(address) ? ipToInt(address) : NaN;
+    const octet = "(25[0-5]|2[0-4]\\d|1?\\d?\\d)";
+    const ip = new RegExp(`^${octet}(\\.${octet}){3}$`).test(address) ? ipToInt(address) : NaN;
     const broadcast = network + 2 ** (32 - vpc.prefixLength) - 1;
     if (!(ip > network + 1 && ip < broadcast)) {
         throw new Error(`address ${address} is not a usable host address of ${vpc.cidr} (the gateway ${vpc.gateway} is taken)`);
     }
-}
-
-function ipToInt(ip: string): number {
-    const parts = ip.split(".").map(Number);
-    if (parts.some((p) => !(p >= 0 && p <= 255))) throw new Error(`bad IPv4 address ${ip}`);
-    return parts.reduce((acc, p) => acc * 256 + p, 0);
-}
-
-function intToIp(n: number): string {
-    return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
-}
-
-function mask(prefixLength: number): number {
-    return (0xffffffff << (32 - prefixLength)) >>> 0;
 }

@@ -1,7 +1,9 @@
 /**
  * The site on the local cloud: renders every instance's user-data for the
- * `local` target from the same stack config `pulumi up` uses, boots one
- * container per instance, and waits until cloud-init is done everywhere.
+ * `local` target from the same stack config `pulumi up` uses, enforces the
+ * security groups the program registers, boots one container per instance
+ * (databases with a data volume of their own), and waits until cloud-init is
+ * done everywhere. Also the fault commands: stop, start, crash, cut, heal.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -10,18 +12,24 @@ import { parseStackConfig, StackConfig } from "../../config";
 import { allInstances, endpointAddresses, InstancePlan, planTopology, TopologyPlan } from "../../topology";
 import { localSecretFileName } from "../../userdata/target";
 import { parameterNames, renderInstanceUserData, siteSettings } from "../../userdata/site";
+import { planStack } from "../preview/plan";
 import { loadStackConfig } from "../preview/stackConfig";
 import * as container from "./container";
+import { destroyAllDisks, ensureDisk } from "./disks";
+import { enforceSecurityGroups, rulesetFile } from "./firewall";
 import { ensureImage } from "./image";
 import { httpRequest } from "./clients";
-import { createVpc, vpcFromCidr, vpcNetns } from "./network";
+import { createInternet, createVpc, internetNetns, linkIsUp, setLink, vpcFromCidr, vpcNetns } from "./network";
+import { FirewallPlan } from "./securityGroups";
 import { log, runSync, stateDir, unsupportedReason } from "./util";
 
 export interface LocalSite {
     stack: string;
     config: StackConfig;
     plan: TopologyPlan;
-    /** The load balancer's address inside the VPC namespace. */
+    /** Public address of each instance that has one in the program's plan, as the internet namespace reaches it. */
+    publicIps: Record<string, string>;
+    /** The site at the load balancer's public address, from the internet namespace. */
     url: string;
 }
 
@@ -144,15 +152,24 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
     const start = Date.now();
     try {
         const plan = planTopology(config);
+        log("plan: running the program under mocks for its security groups");
+        const firewallRules = await planStack(stack);
         log("image: checking the cached Debian 12 root file system (a first build takes minutes)");
         const image = await ensureImage();
         log(`image: ${image.built ? "built" : "cached"} (${image.root})`);
         const secretsDir = writeSecrets(config);
         const vpc = createVpc(config.vpcCidr);
-        log(`network: VPC ${vpc.cidr} in namespace ${vpcNetns()}`);
+        createInternet();
+        const firewall = enforceSecurityGroups(firewallRules);
+        const publicIps = publicAddresses(plan, firewall);
+        log(
+            `network: VPC ${vpc.cidr} in namespace ${vpcNetns()}, security groups enforced (${rulesetFile()}), internet in ${internetNetns()}`,
+        );
 
         const scheme = config.https === "none" ? "http" : "https";
-        const site: LocalSite = { stack, config, plan, url: `${scheme}://${plan.lb.privateIp}/` };
+        const lbAddress = publicIps[plan.lb.name];
+        if (!lbAddress) throw new Error(`the plan gives the load balancer ${plan.lb.name} no public address`);
+        const site: LocalSite = { stack, config, plan, publicIps, url: `${scheme}://${lbAddress}/` };
         fs.writeFileSync(siteFile(), JSON.stringify(site, null, 2) + "\n");
         const instances = allInstances(plan);
         for (const instance of instances) await startInstance(site, instance.name, secretsDir);
@@ -167,19 +184,86 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
     }
 }
 
-/** Boots one instance of the site with its `local` user-data. Used by `up`, and to bring a stopped instance back. */
-export async function startInstance(site: LocalSite, name: string, secretsDir = path.join(stateDir(), "secrets")): Promise<void> {
+/**
+ * The public addresses the firewall maps, by instance; the plan's instances must be the
+ * topology's, address for address, or the rules would guard the wrong containers.
+ */
+function publicAddresses(plan: TopologyPlan, firewall: FirewallPlan): Record<string, string> {
+    const expected = allInstances(plan)
+        .map((i) => `${i.name} ${i.privateIp}`)
+        .sort();
+    const planned = firewall.instances.map((i) => `${i.name} ${i.privateIp}`).sort();
+    if (JSON.stringify(expected) !== JSON.stringify(planned)) {
+        throw new Error(`the program's instances (${planned.join(", ")}) are not the topology's (${expected.join(", ")})`);
+    }
+    return Object.fromEntries(firewall.instances.filter((i) => i.publicIp).map((i) => [i.name, i.publicIp!]));
+}
+
+function instanceOf(site: LocalSite, name: string): InstancePlan {
     const instance = allInstances(site.plan).find((i) => i.name === name);
-    if (!instance) throw new Error(`no instance ${name} in the ${site.stack} topology`);
+    if (!instance) {
+        throw new Error(
+            `no instance ${name} in the ${site.stack} topology (instances: ${allInstances(site.plan)
+                .map((i) => i.name)
+                .join(", ")})`,
+        );
+    }
+    return instance;
+}
+
+/**
+ * Boots one instance of the site with its `local` user-data; a database gets its data volume
+ * (the same one again after a stop or crash). Used by `up`, and to bring a stopped instance back.
+ */
+export async function startInstance(site: LocalSite, name: string, secretsDir = path.join(stateDir(), "secrets")): Promise<void> {
+    const instance = instanceOf(site, name);
+    // A crashed instance's network and state are still there: clean up first, as a stop would have.
+    if (container.isKnown(name) && !container.list().find((c) => c.name === name)?.running) await container.stop(name);
     const settings = siteSettings(site.config, site.plan);
+    const dataDevice = instance.role.startsWith("db") ? ensureDisk(name, site.config.dbVolumeSizeGiB) : undefined;
     await container.start({
         name,
         address: instance.privateIp,
         vpc: vpcFromCidr(site.config.vpcCidr),
-        userData: renderInstanceUserData(settings, instance, { kind: "local", hosts: endpointAddresses(site.plan) }),
+        userData: renderInstanceUserData(settings, instance, { kind: "local", hosts: endpointAddresses(site.plan), dataDevice }),
         secretsDir,
+        devices: dataDevice ? [dataDevice] : [],
     });
-    log(`${name}: booting (${instance.role}, ${instance.privateIp})`);
+    log(`${name}: booting (${instance.role}, ${instance.privateIp}${dataDevice ? `, data volume ${dataDevice}` : ""})`);
+}
+
+/** The site `up` booted; the fault commands need one. */
+export function requireSite(): LocalSite {
+    const site = currentSite();
+    if (!site) throw new Error("no local site is up (start one with npm run local:up -- --stack dev)");
+    return site;
+}
+
+export type Fault = "stop" | "start" | "crash" | "cut" | "heal";
+
+/** Faults on demand: clean shutdown, boot again (same disks), kill without shutdown, network away, network back. */
+export async function injectFault(fault: Fault, name: string): Promise<void> {
+    const site = requireSite();
+    instanceOf(site, name);
+    switch (fault) {
+        case "stop":
+            await container.stop(name);
+            return;
+        case "start":
+            if (container.list().find((c) => c.name === name)?.running) throw new Error(`${name} is already running`);
+            await startInstance(site, name);
+            await waitUntilProvisioned(name, 600_000);
+            return;
+        case "crash":
+            if (!container.list().find((c) => c.name === name)?.running) throw new Error(`${name} is not running`);
+            await container.crash(name);
+            return;
+        case "cut":
+        case "heal":
+            if (!container.list().find((c) => c.name === name)?.running) throw new Error(`${name} is not running`);
+            setLink(name, fault === "heal");
+            return;
+    }
 }
 
 /** Waits for cloud-init to finish on an instance; any error or degraded module fails. */
@@ -213,8 +297,12 @@ async function waitForLoadBalancer(site: LocalSite, timeoutMs: number): Promise<
 export interface InstanceStatus {
     name: string;
     role: string;
-    address: string;
+    privateIp: string;
+    /** null when the instance has no public address. */
+    publicIp: string | null;
     running: boolean;
+    /** false while the instance's network is cut. */
+    networkUp: boolean;
     cloudInit: string;
     service: string;
 }
@@ -229,6 +317,9 @@ const roleService: Record<InstancePlan["role"], string> = {
 export async function status(): Promise<InstanceStatus[]> {
     const site = currentSite();
     const roles = new Map(site ? allInstances(site.plan).map((i) => [i.name, i.role]) : []);
+    const known = new Set(container.list().map((c) => c.name));
+    // Stopped instances of the site are listed too, as EC2 lists a stopped instance.
+    const stopped = site ? allInstances(site.plan).filter((i) => !known.has(i.name)) : [];
     return Promise.all(
         container.list().map(async (c) => {
             const role = roles.get(c.name);
@@ -245,13 +336,39 @@ export async function status(): Promise<InstanceStatus[]> {
                     service = `${roleService[role]} ${s.stdout.trim()}`;
                 }
             }
-            return { name: c.name, role: role ?? "?", address: c.address, running: c.running, cloudInit, service };
+            return {
+                name: c.name,
+                role: role ?? "?",
+                privateIp: c.address,
+                publicIp: site?.publicIps[c.name] ?? null,
+                running: c.running,
+                networkUp: c.running && linkIsUp(c.name),
+                cloudInit,
+                service,
+            };
         }),
+    ).then((rows) =>
+        [
+            ...rows,
+            ...stopped.map((i) => ({
+                name: i.name,
+                role: i.role,
+                privateIp: i.privateIp,
+                publicIp: site?.publicIps[i.name] ?? null,
+                running: false,
+                networkUp: false,
+                cloudInit: "-",
+                service: "-",
+            })),
+        ].sort((a, b) => a.name.localeCompare(b.name)),
     );
 }
 
+/** Removes every container, namespace (with its nftables tables), loop device and volume of this cloud. */
 export async function down(): Promise<void> {
     await container.downAll();
+    destroyAllDisks();
     fs.rmSync(siteFile(), { force: true });
+    fs.rmSync(rulesetFile(), { force: true });
     fs.rmSync(path.join(stateDir(), "secrets"), { recursive: true, force: true });
 }

@@ -231,11 +231,11 @@ export function removeTree(dir: string): void {
  * it needs root and the host tools it drives.
  */
 export function unsupportedReason(): string | undefined {
-    if (process.getuid?.() !== 0) return "the local cloud needs root (systemd-nspawn, ip netns, debootstrap)";
-    const missing = ["systemd-nspawn", "debootstrap", "ip", "nsenter"].filter(
+    if (process.getuid?.() !== 0) return "the local cloud needs root (systemd-nspawn, ip netns, nftables, loop devices, debootstrap)";
+    const missing = ["systemd-nspawn", "debootstrap", "ip", "nsenter", "nft", "losetup"].filter(
         (tool) => !["/usr/bin", "/usr/sbin", "/bin", "/sbin"].some((dir) => fs.existsSync(path.join(dir, tool))),
     );
     return missing.length > 0
-        ? `missing host tools: ${missing.join(", ")} (apt-get install systemd-container debootstrap iproute2 util-linux)`
+        ? `missing host tools: ${missing.join(", ")} (apt-get install systemd-container debootstrap iproute2 util-linux mount nftables)`
         : undefined;
 }

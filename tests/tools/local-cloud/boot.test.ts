@@ -5,6 +5,7 @@
  *
  * Needs root and systemd-nspawn; skipped otherwise, unless REQUIRE_LOCAL_CLOUD=1 makes that a failure.
  */
+import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -12,7 +13,10 @@ import { CloudInitStatus, downAll, exec, list, start, waitForCloudInit } from ".
 import { ensureImage, imageIsCurrent, LOCAL_APT_DIR } from "../../../tools/local-cloud/image";
 import { createVpc, ourNetns, vpcCommand, Vpc } from "../../../tools/local-cloud/network";
 import { isAlive, mountsUnder, nspawnMarker, processes, run, sleep, stateDir } from "../../../tools/local-cloud/util";
-import { describeLocalCloud } from "./describeLocalCloud";
+import { attachedDisks } from "../../../tools/local-cloud/disks";
+import { down } from "../../../tools/local-cloud/site";
+import { projectRoot } from "../../../tools/preview/stackConfig";
+import { describeLocalCloud, leftovers, nothingLeft } from "./describeLocalCloud";
 
 // A cloud of its own, so this suite runs beside `local:up` or the topology suite without
 // touching them (jest gives each test file its own copy of process.env).
@@ -162,5 +166,38 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
             expect(list()).toEqual([]);
         },
         2 * MINUTE,
+    );
+
+    test(
+        "a local:up killed halfway leaves containers, namespaces, a firewall and loop devices that down removes, every one",
+        async () => {
+            const cloud = "lccrash";
+            const child = spawn("npx", ["ts-node", "--transpile-only", "tools/local-cloud/cli.ts", "up", "--stack", "prod"], {
+                cwd: projectRoot,
+                env: { ...process.env, LOCAL_CLOUD_NAME: cloud },
+                detached: true,
+                stdio: "ignore",
+            });
+            process.env.LOCAL_CLOUD_NAME = cloud;
+            try {
+                const deadline = Date.now() + 2 * MINUTE;
+                // Killed once the database volumes are attached and some containers boot.
+                while (attachedDisks().length < 2 || list().filter((c) => c.running).length < 3) {
+                    if (Date.now() > deadline) throw new Error("local:up did not get far enough to be killed halfway");
+                    await sleep(200);
+                }
+                process.kill(-child.pid!, "SIGKILL");
+                const before = leftovers();
+                expect(before.namespaces.length).toBeGreaterThanOrEqual(4);
+                expect(before.loopDevices.length).toBe(2);
+                expect(before.processes.length).toBeGreaterThanOrEqual(3);
+                await down();
+                expect(leftovers()).toEqual(nothingLeft);
+            } finally {
+                await down();
+                process.env.LOCAL_CLOUD_NAME = "lctest";
+            }
+        },
+        4 * MINUTE,
     );
 });

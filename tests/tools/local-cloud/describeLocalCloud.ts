@@ -4,8 +4,10 @@
  * elsewhere, and fails instead of skipping under REQUIRE_LOCAL_CLOUD=1 (CI).
  */
 import * as container from "../../../tools/local-cloud/container";
+import { attachedDisks } from "../../../tools/local-cloud/disks";
+import { ourNetns } from "../../../tools/local-cloud/network";
 import { down, LocalSite, up } from "../../../tools/local-cloud/site";
-import { unsupportedReason } from "../../../tools/local-cloud/util";
+import { isAlive, mountsUnder, nspawnMarker, processes, stateDir, unsupportedReason } from "../../../tools/local-cloud/util";
 
 const MINUTE = 60_000;
 
@@ -37,11 +39,27 @@ export function describeLocalSite(title: string, stack: string, cloud: string, b
         }, 20 * MINUTE);
         afterAll(async () => {
             await down();
-            expect(container.list()).toEqual([]);
+            expect(leftovers()).toEqual(nothingLeft);
         }, 2 * MINUTE);
         body(() => {
             if (!site) throw new Error(`the ${stack} topology did not come up`);
             return site;
         });
     });
+}
+
+export const nothingLeft: Record<string, unknown[]> = { containers: [], processes: [], namespaces: [], loopDevices: [], mounts: [] };
+
+/**
+ * What this cloud (LOCAL_CLOUD_NAME) still has on the host: containers, nspawn processes, network
+ * namespaces (the nftables tables live in them), loop devices and mounts under its state dir.
+ */
+export function leftovers(): Record<string, unknown[]> {
+    return {
+        containers: container.list(),
+        processes: processes().filter((p) => p.argv.includes(nspawnMarker()) && isAlive(p.pid)),
+        namespaces: ourNetns(),
+        loopDevices: attachedDisks(),
+        mounts: mountsUnder(stateDir()),
+    };
 }

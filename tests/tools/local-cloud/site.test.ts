@@ -12,14 +12,16 @@ import * as container from "../../../tools/local-cloud/container";
 import { startInstance, up, waitUntilProvisioned } from "../../../tools/local-cloud/site";
 import { statsPort } from "../../../userdata/loadBalancer";
 import { stateDir } from "../../../tools/local-cloud/util";
-import { haproxyServerStates, httpJson, httpRequest, replicationStatus, sqlOn, wrk } from "../../../tools/local-cloud/clients";
+import { haproxyServerStates, httpJson, httpRequest, replicationStatus, sqlOn, tcpConnect, wrk } from "../../../tools/local-cloud/clients";
+import { mysqlPort } from "../../../userdata/database";
 import { describeLocalSite } from "./describeLocalCloud";
 
 const MINUTE = 60_000;
 
 describeLocalSite("the dev topology on the local cloud", "dev", "fbdevtest", (site) => {
     const acknowledged: number[] = [];
-    const lb = () => site().plan.lb.privateIp;
+    // Clients stand on the internet and reach the load balancer at its public address.
+    const lb = () => site().publicIps[site().plan.lb.name];
     const primary = () => site().plan.dbPrimary.name;
     const replica = () => site().plan.dbReplicas[0].name;
 
@@ -77,8 +79,28 @@ describeLocalSite("the dev topology on the local cloud", "dev", "fbdevtest", (si
         for (let i = 1; i < hosts.length; i++) expect(hosts[i]).not.toBe(hosts[i - 1]);
     });
 
+    test("the whiteboard's open firewall: every server has a public address and its service is open to the internet; SSH is not (no adminCidr)", async () => {
+        const { plan, publicIps } = site();
+        const open = [
+            ...plan.web.map((w) => [w.name, 80] as const),
+            [plan.dbPrimary.name, mysqlPort] as const,
+            ...plan.dbReplicas.map((r) => [r.name, mysqlPort] as const),
+        ];
+        const results = await Promise.all(
+            open.map(async ([name, port]) => `${name}:${port} ${await tcpConnect("internet", publicIps[name], port)}`),
+        );
+        expect(results).toEqual(open.map(([name, port]) => `${name}:${port} connected`));
+        const ssh = await Promise.all(
+            Object.entries(publicIps).map(async ([name, address]) => `${name} ${await tcpConnect("internet", address, 22)}`),
+        );
+        expect(ssh).toEqual(Object.keys(publicIps).map((name) => `${name} timeout`));
+        // A private address is no way in from the internet, even with the firewall open.
+        expect(await tcpConnect("internet", plan.web[0].privateIp, 80)).toBe("timeout");
+    });
+
     test("HAProxy's Prometheus exporter answers on the stats port inside the VPC, with both web servers up", async () => {
-        const r = await httpRequest("GET", `http://${lb()}:${statsPort}/metrics`);
+        const r = await httpRequest("GET", `http://${site().plan.lb.privateIp}:${statsPort}/metrics`, { from: "vpc" });
+        expect(await tcpConnect("internet", lb(), statsPort)).toBe("timeout");
         expect(r.status).toBe(200);
         for (const server of ["web-1", "web-2"]) {
             expect(r.text).toMatch(new RegExp(`^haproxy_server_status\\{proxy="web",server="${server}",state="UP"\\} 1$`, "m"));
