@@ -12,7 +12,15 @@ import { describeLocalCloud } from "./describeLocalCloud";
 const net: RulesetNetwork = { bridge: "vpc0", gateway: "igw0", portOf: (name) => `ve-${name}` };
 
 function resource(type: string, name: string, inputs: Record<string, unknown>, outputs: Record<string, unknown> = {}): PlannedResource {
-    return { urn: `urn:${type}::${name}`, type, name, custom: true, inputs, outputs, options: { protect: false, ignoreChanges: [] } };
+    return {
+        urn: `urn:${type}::${name}`,
+        type,
+        name,
+        custom: true,
+        inputs,
+        outputs,
+        options: { protect: false, ignoreChanges: [], aliases: [] },
+    };
 }
 
 /** A hand-made plan: two groups, inline and standalone rules of every kind the translation knows. */
