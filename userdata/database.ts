@@ -87,5 +87,6 @@ export function renderDatabaseUserData(args: DatabaseUserDataArgs): string {
             },
         ],
         setupScript: "setup-db.sh",
+        packagedServices: ["mariadb.service"],
     });
 }
