@@ -255,6 +255,18 @@ describe("the rendered configuration on loopback, in front of two stand-in web s
         expect(web[1].requests.filter((r) => r.method === "POST")).toHaveLength(6);
     });
 
+    test("a server killed while it holds requests costs reads nothing: they are replayed on the other server", async () => {
+        web[0].mode = "hang";
+        const pending = Promise.all(Array.from({ length: 6 }, (_, i) => send("GET", `/killed/${i}`)));
+        await waitFor("web-1 holding requests", () => web[0].requests.length > 0, 2000);
+        await web[0].kill();
+        for (const a of await pending) {
+            expect(a.status).toBe(200);
+            expect(a.text).toBe("web-2 200\n");
+            expect(a.ms).toBeLessThan(2000);
+        }
+    });
+
     test("a hanging server costs a read at most the server timeout, and leaves the backend within 3 s", async () => {
         web[0].mode = "hang";
         const started = Date.now();
