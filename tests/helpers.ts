@@ -82,8 +82,8 @@ export interface RunResult {
     output: string;
 }
 
-export function run(cmd: string, args: string[], opts: { input?: string; cwd?: string } = {}): RunResult {
-    const r = spawnSync(cmd, args, { encoding: "utf8", input: opts.input, cwd: opts.cwd, timeout: 60000 });
+export function run(cmd: string, args: string[], opts: { input?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {}): RunResult {
+    const r = spawnSync(cmd, args, { encoding: "utf8", input: opts.input, cwd: opts.cwd, env: opts.env, timeout: 60000 });
     if (r.error) throw new Error(`${cmd} could not run (${r.error.message}); install it (see README: Set-up)`);
     return { status: r.status, stdout: r.stdout, output: `${r.stdout}${r.stderr}` };
 }

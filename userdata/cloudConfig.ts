@@ -6,6 +6,7 @@ import * as zlib from "zlib";
 import { stringify } from "yaml";
 import { bundledFile, envFile, WriteFile } from "./files";
 import { Role, rolePackages } from "./packages";
+import { restartDropIn } from "./systemd";
 import { Target, targetFiles } from "./target";
 
 export interface CloudConfig {
@@ -27,9 +28,14 @@ export interface RoleUserDataArgs {
     files: WriteFile[];
     /** The role's setup script, run once by cloud-init after packages and files are in place. */
     setupScript: string;
+    /**
+     * Units the role's Debian packages ship and the site depends on (e.g. `nginx.service`): each gets a drop-in
+     * that restarts it after a crash. The setup script reloads systemd before it starts them.
+     */
+    packagedServices: string[];
 }
 
-/** Composes a role's cloud-config: packages, settings, target files, role files, one setup command. */
+/** Composes a role's cloud-config: packages, settings, target files, role files, restart drop-ins, one setup command. */
 export function renderRoleUserData(args: RoleUserDataArgs): string {
     const config: CloudConfig = {
         package_update: true,
@@ -39,6 +45,7 @@ export function renderRoleUserData(args: RoleUserDataArgs): string {
             ...targetFiles(args.target),
             { path: "/usr/local/sbin/foobar-setup", content: bundledFile(`scripts/${args.setupScript}`), permissions: "0755" },
             ...args.files,
+            ...args.packagedServices.map(restartDropIn),
         ],
         runcmd: [["/usr/local/sbin/foobar-setup"]],
     };

@@ -91,5 +91,6 @@ export function renderDatabaseUserData(args: DatabaseUserDataArgs): string {
             },
         ],
         setupScript: "setup-db.sh",
+        packagedServices: ["mariadb.service"],
     });
 }

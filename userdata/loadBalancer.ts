@@ -21,6 +21,21 @@ export interface HaproxyConfigArgs {
 export const statsPort = 8404;
 export const tlsCertificatePath = "/etc/haproxy/certs/site.pem";
 
+/**
+ * Timing of the request path, chosen for this app (pages answer in milliseconds; the app gives up on the
+ * database after at most 2 s and answers 503 itself). README "HAProxy: why each setting" explains each value.
+ */
+export const haproxyTiming = {
+    /** A SYN to a live web server in the VPC is answered in well under a millisecond; 1 s is one lost SYN. */
+    connect: "1s",
+    /** Longer than the app's slowest honest answer (2 s), short enough that a hanging server costs a request about 3 s. */
+    server: "3s",
+    check: "1s",
+} as const;
+
+/** Requests that change nothing on the server: HAProxy's METH_GET matches GET and HEAD. */
+const readRequests = "METH_GET";
+
 export function renderHaproxyConfig(args: HaproxyConfigArgs): string {
     if (args.backends.length === 0) throw new Error("the load balancer needs at least one backend");
     const frontend = args.https
@@ -47,32 +62,50 @@ export function renderHaproxyConfig(args: HaproxyConfigArgs): string {
         "    option httplog",
         "    option dontlognull",
         "    option forwardfor",
-        "    option http-server-close",
-        // A request that cannot reach its server is tried again on another one,
-        // so losing a web server costs clients no failed request.
-        "    retries 3",
-        "    option redispatch 1",
-        "    retry-on conn-failure empty-response response-timeout",
-        "    timeout connect 2s",
+        // Keep-alive on both sides (HAProxy's default once http-server-close is gone); idle server connections are shared.
+        "    http-reuse safe",
+        `    timeout connect ${haproxyTiming.connect}`,
+        `    timeout server ${haproxyTiming.server}`,
         "    timeout client 30s",
-        "    timeout server 15s",
-        "    timeout http-request 10s",
-        "    timeout check 1s",
+        "    timeout http-request 5s",
+        "    timeout http-keep-alive 10s",
+        `    timeout check ${haproxyTiming.check}`,
+        // Every retry goes to another server: the one that failed is the least likely to answer.
+        "    retries 2",
+        "    option redispatch 1",
+        '    http-error status 502 content-type text/plain string "502 Bad Gateway: the web server failed while answering this request."',
+        '    http-error status 503 content-type text/plain string "503 Service Unavailable: no web server is available; try again in a few seconds."',
+        '    http-error status 504 content-type text/plain string "504 Gateway Timeout: the web server did not answer in time."',
         "",
         "frontend www",
         ...frontend,
-        // Retrying a request the server may have acted on is safe only for reads; other methods retry only when the connection failed.
-        "    http-request disable-l7-retry unless METH_GET",
+        // Writes take a backend of their own, so they are never replayed and never ride a connection another request left idle.
+        `    use_backend web-writes unless ${readRequests}`,
         "    default_backend web",
         "",
         "backend web",
         `    balance ${args.algorithm}`,
+        // Reads are idempotent: replay them on another server when this one refused, closed without answering,
+        // did not answer in time, or its nginx found the app gone (502).
+        "    retry-on conn-failure empty-response response-timeout 502",
         "    option httpchk",
         `    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host ${args.siteName}`,
         "    http-check expect status 200",
-        // Checks every 500 ms (connect timeout = inter): two failures mark a server down in about 2 s.
-        "    default-server inter 500ms fastinter 250ms downinter 1s fall 2 rise 2",
+        // Checks every 500 ms, every 250 ms once one failed: two failures mark a server down within about 1 s
+        // (3 s when it hangs, bounded by the check timeout). Three failed answers in a row that were not replayed
+        // (a write's 502, a 503) bring the next check forward, and the check decides: errors alone never take a
+        // server out, or a database outage (every server answers 503) or one request that trips a bug would empty the backend.
+        "    default-server inter 500ms fastinter 250ms downinter 1s fall 2 rise 2 observe layer7 error-limit 3 on-error fastinter",
         ...args.backends.map((b) => `    server ${b.name} ${b.address}:80 check`),
+        "",
+        "backend web-writes",
+        `    balance ${args.algorithm}`,
+        // A fresh connection per write: a failure to connect means nothing was sent, the one case where replaying a
+        // write elsewhere is safe. Anything later (the server closed, timed out, answered 502) goes back to the client.
+        "    http-reuse never",
+        "    retry-on conn-failure",
+        // The same servers, up and down with the checks of backend web.
+        ...args.backends.map((b) => `    server ${b.name} ${b.address}:80 track web/${b.name}`),
         "",
         "frontend stats",
         `    bind :${statsPort}`,
@@ -107,5 +140,6 @@ export function renderLoadBalancerUserData(args: LoadBalancerUserDataArgs): stri
         },
         files: [{ path: "/etc/haproxy/haproxy.cfg", content: renderHaproxyConfig(args), permissions: "0644", defer: true }],
         setupScript: "setup-lb.sh",
+        packagedServices: ["haproxy.service"],
     });
 }

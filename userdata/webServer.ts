@@ -1,6 +1,8 @@
 /** A web/app server's cloud-config: nginx in front of gunicorn, and the app's files. */
 import { renderRoleUserData } from "./cloudConfig";
+import { mysqlPort } from "./database";
 import { bundledFile, WriteFile } from "./files";
+import { restartPolicy } from "./systemd";
 import { Target } from "./target";
 
 export const appDir = "/srv/foobar/app";
@@ -9,7 +11,14 @@ export const gunicornSocket = "/run/foobar/gunicorn.sock";
 /** The application files, as shipped under userdata/files/app. Sorted so the output is stable. */
 export const appFiles = ["app.py", "static/style.css", "templates/base.html", "templates/error.html", "templates/index.html"];
 
+/** The largest request body the site accepts; nginx and the app enforce the same limit (an entry is 280 characters). */
+export const maxRequestBodyBytes = 16 * 1024;
+export const gunicornConfigPath = "/etc/foobar/gunicorn.conf.py";
+/** gunicorn kills a worker silent this long; nginx waits as long for the app. HAProxy gave up after 3 s. */
+const appTimeoutSeconds = 10;
+
 export function renderNginxSite(siteName: string): string {
+    const maxBodyKiB = maxRequestBodyBytes / 1024;
     return [
         "# Rendered by the foobar Pulumi program; edits are overwritten on the next deploy.",
         "upstream foobar_app {",
@@ -21,6 +30,13 @@ export function renderNginxSite(siteName: string): string {
         "    listen [::]:80 default_server;",
         `    server_name ${siteName} _;`,
         "    server_tokens off;",
+        // The load balancer keeps its connections open and purges idle ones after seconds; nginx must not close first.
+        "    keepalive_timeout 120s;",
+        `    client_max_body_size ${maxBodyKiB}k;`,
+        // nginx's own error pages, saying what went wrong; the status codes stay what HAProxy acts on.
+        "    error_page 413 @body_too_large;",
+        "    error_page 502 @app_gone;",
+        "    error_page 504 @app_timeout;",
         "",
         "    location /static/ {",
         `        alias ${appDir}/static/;`,
@@ -33,9 +49,45 @@ export function renderNginxSite(siteName: string): string {
         "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         "        proxy_set_header X-Forwarded-Proto $http_x_forwarded_proto;",
         "        proxy_connect_timeout 2s;",
-        "        proxy_read_timeout 15s;",
+        `        proxy_read_timeout ${appTimeoutSeconds}s;`,
+        "    }",
+        "",
+        "    location @body_too_large {",
+        "        default_type text/plain;",
+        `        return 413 "413 Request Entity Too Large: the request body is over ${maxBodyKiB} KiB, the most this site accepts.\\n";`,
+        "    }",
+        "",
+        "    location @app_gone {",
+        "        default_type text/plain;",
+        '        return 502 "502 Bad Gateway: the application on $hostname is not running.\\n";',
+        "    }",
+        "",
+        "    location @app_timeout {",
+        "        default_type text/plain;",
+        `        return 504 "504 Gateway Timeout: the application on $hostname did not answer within ${appTimeoutSeconds} s.\\n";`,
         "    }",
         "}",
+        "",
+    ].join("\n");
+}
+
+/**
+ * gunicorn's settings. The worker count follows the CPUs the instance has, read at boot: sync workers answer
+ * one request each, and 2 per CPU + 1 is gunicorn's own advice. At most 17, so a web tier of five servers
+ * holds well under MariaDB's max_connections (each worker keeps one connection per database endpoint).
+ */
+export function renderGunicornConfig(): string {
+    return [
+        "# Rendered by the foobar Pulumi program; edits are overwritten on the next deploy.",
+        "import os",
+        "",
+        'wsgi_app = "app:app"',
+        "workers = min(2 * len(os.sched_getaffinity(0)) + 1, 17)",
+        `bind = "unix:${gunicornSocket}"`,
+        `timeout = ${appTimeoutSeconds}`,
+        // A clean stop lets requests in flight finish; systemd's TimeoutStopSec is just above it.
+        "graceful_timeout = 4",
+        'accesslog = "-"',
         "",
     ].join("\n");
 }
@@ -49,6 +101,7 @@ export function renderGunicornUnit(): string {
         // Started before nginx and so stopped after it: on shutdown nginx stops taking requests
         // (the load balancer sees a refused connection and retries elsewhere) before the app goes.
         "Before=nginx.service",
+        ...restartPolicy.unit,
         "",
         "[Service]",
         "User=www-data",
@@ -57,8 +110,12 @@ export function renderGunicornUnit(): string {
         "EnvironmentFile=/etc/foobar/foobar.env",
         "EnvironmentFile=/etc/foobar/app.env",
         `WorkingDirectory=${appDir}`,
-        `ExecStart=/usr/bin/gunicorn --workers 3 --bind unix:${gunicornSocket} --access-logfile - app:app`,
-        "Restart=on-failure",
+        `ExecStart=/usr/bin/gunicorn --config ${gunicornConfigPath}`,
+        ...restartPolicy.service,
+        // The whole control group gets SIGTERM: when the master was killed, its orphaned workers leave too
+        // (after the request in hand), and whatever is still there after 5 s is killed, so the restart never waits long.
+        "KillMode=control-group",
+        "TimeoutStopSec=5s",
         "NoNewPrivileges=true",
         "PrivateTmp=true",
         "ProtectSystem=full",
@@ -88,6 +145,7 @@ export interface WebServerUserDataArgs extends WebServerSettings {
 export function renderWebServerUserData(args: WebServerUserDataArgs): string {
     const files: WriteFile[] = [
         ...appFiles.map((f) => ({ path: `${appDir}/${f}`, content: bundledFile(`app/${f}`), permissions: "0644", defer: true })),
+        { path: gunicornConfigPath, content: renderGunicornConfig(), permissions: "0644", defer: true },
         { path: "/etc/systemd/system/foobar-app.service", content: renderGunicornUnit(), permissions: "0644", defer: true },
         { path: "/etc/nginx/sites-available/foobar", content: renderNginxSite(args.siteName), permissions: "0644", defer: true },
     ];
@@ -98,11 +156,14 @@ export function renderWebServerUserData(args: WebServerUserDataArgs): string {
             SITE_NAME: args.siteName,
             DB_WRITER_HOST: args.dbWriterHost,
             DB_READER_HOST: args.dbReaderHost,
+            DB_PORT: String(mysqlPort),
             DB_NAME: args.dbName,
             DB_USER: args.dbUser,
             APP_PASSWORD_PARAMETER: args.appPasswordParameter,
+            MAX_BODY_BYTES: String(maxRequestBodyBytes),
         },
         files,
         setupScript: "setup-web.sh",
+        packagedServices: ["nginx.service"],
     });
 }

@@ -50,6 +50,8 @@ prepare_data_volume() {
     mount /var/lib/mysql
 }
 
+# Picks up the restart drop-in cloud-init wrote after the package started mariadb.
+systemctl daemon-reload
 systemctl stop mariadb
 if [ -n "$DATA_DEVICE" ]; then
     prepare_data_volume

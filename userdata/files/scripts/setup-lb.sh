@@ -16,6 +16,8 @@ if [ -n "$TLS_PARAMETER" ]; then
 fi
 
 haproxy -c -q -f /etc/haproxy/haproxy.cfg
+# Picks up the restart drop-in cloud-init wrote after the package started haproxy.
+systemctl daemon-reload
 systemctl enable haproxy
 systemctl restart haproxy
 log "haproxy is running"
