@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseStackConfig } from "../../config";
 import { decodeUserData } from "../../userdata/cloudConfig";
 import { AwsMocks } from "./mocks";
-import { loadStackConfig, projectRoot, StackFile } from "./stackConfig";
+import { loadStackConfig, projectRoot, StackFile } from "../stackFile";
 
 export interface PlannedResource {
     urn: string;
