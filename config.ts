@@ -200,15 +200,18 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
     const instanceType = (key: string, fallback: string) => {
         const v = str(key, fallback);
         if (!ec2InstanceTypes.includes(v)) {
-            throw new ConfigError(key, v, `is not an EC2 instance type; ${didYouMean(v, ec2InstanceTypes)}e.g. t3.small or t4g.small`);
+            throw new ConfigError(
+                key,
+                v,
+                `is not an EC2 instance type; ${didYouMean(v, ec2InstanceTypes)}use one such as t3.small (x86_64) or t4g.small (arm64)`,
+            );
         }
         if (instanceArchitecture(v) !== architecture) {
             const fix = matchingInstanceType(v, architecture);
             throw new ConfigError(
                 key,
                 v,
-                `is an ${instanceArchitecture(v)} instance type but architecture is ${architecture}` +
-                    `${raw[key] ? "" : ` (${v} is the default of ${key})`}; ` +
+                `is an ${instanceArchitecture(v)} instance type but architecture is ${architecture}; ` +
                     `set ${key} to an ${architecture} type${fix ? ` such as ${fix}` : ""} or architecture to ${instanceArchitecture(v)}`,
             );
         }

@@ -60,7 +60,7 @@ interface Registration {
 let running = false;
 
 /** Plans one stack from its stack file. */
-export function planStack(stack: string, root = projectRoot): Promise<OfflinePlan> {
+export async function planStack(stack: string, root = projectRoot): Promise<OfflinePlan> {
     return planProgram(loadStackConfig(stack, root), root);
 }
 
