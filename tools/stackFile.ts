@@ -104,12 +104,12 @@ function readProject(root: string): ProjectFile {
 }
 
 /** Files named like stack files in the stack directory, by whether Pulumi reads them. */
-function scanStackFiles(root: string): { read: StackFileName[]; ignored: (StackFileName & { expected: string })[] } {
+function scanStackFiles(root: string): { read: StackFileName[]; ignored: (StackFileName & { message: string })[] } {
     const project = readProject(root);
     const ext = path.extname(project.file);
     const dir = path.join(root, project.stackDir);
     const read: StackFileName[] = [];
-    const ignored: (StackFileName & { expected: string })[] = [];
+    const ignored: (StackFileName & { message: string })[] = [];
     const entries = fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : [];
     for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
         const m = /^Pulumi\.(.+)(\.json|\.yaml|\.yml)$/.exec(entry.name);
@@ -117,7 +117,11 @@ function scanStackFiles(root: string): { read: StackFileName[]; ignored: (StackF
         const named = { stack: m[1], file: path.posix.join(project.stackDir, entry.name) };
         // `pulumi up --stack <name>` reads Pulumi.<name> with the project file's extension, and nothing else.
         if (m[2] === ext) read.push(named);
-        else ignored.push({ ...named, expected: path.posix.join(project.stackDir, `Pulumi.${m[1]}${ext}`) });
+        else {
+            const expected = path.posix.join(project.stackDir, `Pulumi.${m[1]}${ext}`);
+            const message = `${named.file} is never read by Pulumi: a stack file takes the extension of the project file (${project.file}), so rename it to ${expected}`;
+            ignored.push({ ...named, message });
+        }
     }
     return { read, ignored };
 }
@@ -129,12 +133,7 @@ export function stackFiles(root = projectRoot): StackFileName[] {
 
 /** Files that look like stack files but that Pulumi never reads (another extension than the project file's). */
 export function ignoredStackFiles(root = projectRoot): (StackFileName & { message: string })[] {
-    return scanStackFiles(root).ignored.map((f) => ({
-        ...f,
-        message:
-            `${f.file} is never read by Pulumi: a stack file takes the extension of the project file ` +
-            `(${readProject(root).file}), so rename it to ${f.expected}`,
-    }));
+    return scanStackFiles(root).ignored;
 }
 
 /** Stack names that have a stack file in the project, sorted. */
