@@ -7,6 +7,7 @@
  * all go through it, so a bad stack file fails the same way everywhere, before
  * any resource is registered.
  */
+import { InstanceType } from "@pulumi/aws/types/enums/ec2";
 
 export const lbAlgorithms = ["roundrobin", "leastconn"] as const;
 export const architectures = ["x86_64", "arm64"] as const;
@@ -14,6 +15,8 @@ export const architectures = ["x86_64", "arm64"] as const;
 export const firewallModes = ["strict", "open"] as const;
 /** `self-signed`: TLS on 443 with a generated certificate, 80 redirects. `none`: the whiteboard's plain HTTP. */
 export const httpsModes = ["self-signed", "none"] as const;
+/** Every instance type EC2 offers, as the AWS provider lists them. */
+const ec2InstanceTypes: readonly string[] = Object.values(InstanceType);
 
 export type LbAlgorithm = (typeof lbAlgorithms)[number];
 export type Architecture = (typeof architectures)[number];
@@ -74,6 +77,7 @@ export const configKeys = [
     "lbAlgorithm",
     "vpcCidr",
     "adminCidr",
+    "allowSshFromAnywhere",
     "keyName",
     "amiId",
     "architecture",
@@ -88,7 +92,6 @@ export const configKeys = [
     "internalZone",
 ] as const;
 
-const instanceTypePattern = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
 const hostnamePattern = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 
 /** This project's settings out of the runtime's fully qualified config (`foobar:webCount` → `webCount`). */
@@ -109,7 +112,11 @@ export function parseStackConfig(project: string, stack: string, all: Record<str
 export function parseConfig(stack: string, region: string | undefined, raw: RawConfig): StackConfig {
     for (const key of Object.keys(raw)) {
         if (!(configKeys as readonly string[]).includes(key)) {
-            throw new ConfigError(key, raw[key], `is not a setting of this program; known settings: ${configKeys.join(", ")}`);
+            throw new ConfigError(
+                key,
+                raw[key],
+                `is not a setting of this program; ${didYouMean(key, configKeys)}known settings: ${configKeys.join(", ")}`,
+            );
         }
     }
     const get = (key: string) => {
@@ -128,7 +135,8 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         const v = get(key);
         if (v === undefined) return fallback;
         const n = Number(v);
-        if (!/^-?\d+$/.test(v.trim()) || n < min || n > max) {
+        // The grammar of Go's strconv.Atoi, which the Pulumi CLI checks `type: integer` keys with.
+        if (!/^[+-]?\d+$/.test(v) || n < min || n > max) {
             throw new ConfigError(key, v, `must be a whole number from ${min} to ${max}`);
         }
         return n;
@@ -138,13 +146,6 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         if (v === undefined) return fallback;
         if (v !== "true" && v !== "false") throw new ConfigError(key, v, "must be true or false");
         return v === "true";
-    };
-    const instanceType = (key: string, fallback: string) => {
-        const v = str(key, fallback);
-        if (!instanceTypePattern.test(v)) {
-            throw new ConfigError(key, v, "must be an EC2 instance type such as t3.small");
-        }
-        return v;
     };
     const optional = (key: string, pattern: RegExp, allowed: string) => {
         const v = get(key);
@@ -160,17 +161,62 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
     }
 
     const vpcCidr = str("vpcCidr", "10.0.0.0/16");
-    parseCidr("vpcCidr", vpcCidr, 16, 24);
+    checkVpcRange(vpcCidr, parseCidr("vpcCidr", vpcCidr, 16, 24));
     const adminCidr = get("adminCidr");
-    if (adminCidr !== undefined) parseCidr("adminCidr", adminCidr, 0, 32);
+    const allowSshFromAnywhere = bool("allowSshFromAnywhere", false);
+    if (adminCidr !== undefined && parseCidr("adminCidr", adminCidr, 0, 32).prefix === 0 && !allowSshFromAnywhere) {
+        throw new ConfigError(
+            "adminCidr",
+            adminCidr,
+            "opens SSH on every instance to the whole internet; set adminCidr to your own range (e.g. 203.0.113.7/32), " +
+                "or set allowSshFromAnywhere: true to accept that",
+        );
+    }
 
     const domain = optional("domain", hostnamePattern, "must be a DNS name such as foobar.com");
+    if (domain?.startsWith("www.")) {
+        throw new ConfigError(
+            "domain",
+            domain,
+            `the program adds the www record itself (this would plan www.${domain}); set domain to ${domain.slice(4)}`,
+        );
+    }
     const hostedZoneId = optional("hostedZoneId", /^Z[A-Z0-9]{1,31}$/, "must be a Route 53 hosted zone id such as Z0123456789ABC");
     if ((domain === undefined) !== (hostedZoneId === undefined)) {
         const [key, value] = domain === undefined ? ["domain", domain] : ["hostedZoneId", hostedZoneId];
         throw new ConfigError(key, value, "domain and hostedZoneId must be set together");
     }
     const monitoring = bool("monitoring", true);
+    const alarmEmail = optional("alarmEmail", /^[^@\s]+@[^@\s]+\.[^@\s]+$/, "must be an email address");
+    if (alarmEmail !== undefined && !monitoring) {
+        throw new ConfigError(
+            "alarmEmail",
+            alarmEmail,
+            "monitoring is false, so there is no alarm topic and this address would get nothing; set monitoring: true or remove alarmEmail",
+        );
+    }
+
+    const architecture = oneOf("architecture", architectures, "x86_64");
+    const instanceType = (key: string, fallback: string) => {
+        const v = str(key, fallback);
+        if (!ec2InstanceTypes.includes(v)) {
+            throw new ConfigError(
+                key,
+                v,
+                `is not an EC2 instance type; ${didYouMean(v, ec2InstanceTypes)}use one such as t3.small (x86_64) or t4g.small (arm64)`,
+            );
+        }
+        if (instanceArchitecture(v) !== architecture) {
+            const fix = matchingInstanceType(v, architecture);
+            throw new ConfigError(
+                key,
+                v,
+                `is an ${instanceArchitecture(v)} instance type but architecture is ${architecture}; ` +
+                    `set ${key} to an ${architecture} type${fix ? ` such as ${fix}` : ""} or architecture to ${instanceArchitecture(v)}`,
+            );
+        }
+        return v;
+    };
 
     return {
         stack,
@@ -185,28 +231,90 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         adminCidr,
         keyName: optional("keyName", /^[\x20-\x7e]{1,255}$/, "must be the name of an EC2 key pair"),
         amiId: optional("amiId", /^ami-[0-9a-f]{8,17}$/, "must be an AMI id such as ami-0123456789abcdef0"),
-        architecture: oneOf("architecture", architectures, "x86_64"),
+        architecture,
         domain,
         hostedZoneId,
         firewall: oneOf("firewall", firewallModes, "strict"),
         https: oneOf("https", httpsModes, "self-signed"),
         monitoring,
-        alarmEmail: optional("alarmEmail", /^[^@\s]+@[^@\s]+\.[^@\s]+$/, "must be an email address"),
+        alarmEmail,
         dbDeletionProtection: bool("dbDeletionProtection", true),
         dbVolumeSizeGiB: int("dbVolumeSizeGiB", 8, 16384, 20),
         internalZone: optional("internalZone", hostnamePattern, "must be a DNS name such as foobar.internal") ?? "foobar.internal",
     };
 }
 
-/** Parses `a.b.c.d/n`, checking that the address is the network's first and that n is in range. */
+/**
+ * An instance type's CPU architecture, by EC2's naming rule: the letters after the generation name the
+ * processor, and a `g` there is AWS Graviton (t4g, m7g, c7gn, r8gd, im4gn); a1 is the first Graviton.
+ * https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html
+ */
+export function instanceArchitecture(instanceType: string): Architecture {
+    const m = /^([a-z]+)(\d+)([a-z]*)/.exec(instanceType);
+    if (!m) return "x86_64";
+    const [, series, generation, options] = m;
+    return options.includes("g") || (series === "a" && generation === "1") ? "arm64" : "x86_64";
+}
+
+/** The nearest type of the same series and size for the other architecture (t3.micro → t4g.micro), if EC2 has one. */
+function matchingInstanceType(instanceType: string, architecture: Architecture): string | undefined {
+    const parts = (t: string) => {
+        const m = /^([a-z]+)(\d+)([a-z]*)[^.]*\.(.+)$/.exec(t);
+        return m && { series: m[1], generation: Number(m[2]), options: m[3], size: m[4] };
+    };
+    const from = parts(instanceType);
+    if (!from) return undefined;
+    const rank = (t: string) => {
+        const p = parts(t)!;
+        return Math.abs(p.generation - from.generation) * 10 + p.options.length;
+    };
+    return ec2InstanceTypes
+        .filter((t) => {
+            const p = parts(t);
+            return p !== null && p.series === from.series && p.size === from.size && instanceArchitecture(t) === architecture;
+        })
+        .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))[0];
+}
+
+/** Edit distance between two names, to suggest the one a typo meant. */
+function editDistance(a: string, b: string): number {
+    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+        const next = [i];
+        for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+        row = next;
+    }
+    return row[b.length];
+}
+
+/** The known name nearest to a misspelt one (at most three edits away, ignoring case), if any. */
+export function nearestName(name: string, known: readonly string[]): string | undefined {
+    const scored = known.map((k) => ({ k, d: editDistance(name.toLowerCase(), k.toLowerCase()) })).filter(({ d }) => d <= 3);
+    return scored.sort((a, b) => a.d - b.d)[0]?.k;
+}
+
+/** `did you mean "x"? ` when a known name is near, else "": to start the fix part of a message. */
+export function didYouMean(name: string, known: readonly string[]): string {
+    const near = nearestName(name, known);
+    return near === undefined ? "" : `did you mean "${near}"? `;
+}
+
+/**
+ * Parses `a.b.c.d/n`, checking that the address is the network's first and that n is in range.
+ * Octets are plain decimals: `010` is 10 to some tools and 8 to others, and would differ between the VPC and its subnets.
+ */
 export function parseCidr(key: string, cidr: string, minPrefix: number, maxPrefix: number): { base: number; prefix: number } {
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
     const allowed = `must be an IPv4 CIDR block with a prefix from /${minPrefix} to /${maxPrefix}, e.g. 10.0.0.0/${Math.max(minPrefix, 16)}`;
     if (!m) throw new ConfigError(key, cidr, allowed);
-    const octets = m.slice(1, 5).map(Number);
+    const numbers = m.slice(1, 6);
+    const octets = numbers.slice(0, 4).map(Number);
     const prefix = Number(m[5]);
     if (octets.some((o) => o > 255) || prefix < minPrefix || prefix > maxPrefix) {
         throw new ConfigError(key, cidr, allowed);
+    }
+    if (numbers.some((n) => /^0\d/.test(n))) {
+        throw new ConfigError(key, cidr, `numbers must not have leading zeros; did you mean ${octets.join(".")}/${prefix}?`);
     }
     const base = ipToInt(octets.join("."));
     const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
@@ -214,6 +322,25 @@ export function parseCidr(key: string, cidr: string, minPrefix: number, maxPrefi
         throw new ConfigError(key, cidr, `host bits are set; did you mean ${intToIp((base & mask) >>> 0)}/${prefix}?`);
     }
     return { base, prefix };
+}
+
+/** Ranges a VPC cannot hold (RFC 6890 special-purpose blocks that are not private networks). */
+const reservedRanges = [
+    { cidr: "0.0.0.0/8", what: '"this network" (0.0.0.0/8)' },
+    { cidr: "127.0.0.0/8", what: "loopback (127.0.0.0/8)" },
+    { cidr: "169.254.0.0/16", what: "link-local (169.254.0.0/16)" },
+    { cidr: "224.0.0.0/4", what: "multicast (224.0.0.0/4)" },
+    { cidr: "240.0.0.0/4", what: "reserved (240.0.0.0/4)" },
+];
+
+function checkVpcRange(vpcCidr: string, { base }: { base: number; prefix: number }): void {
+    for (const { cidr, what } of reservedRanges) {
+        const [address, prefix] = cidr.split("/");
+        const mask = (~0 << (32 - Number(prefix))) >>> 0;
+        if ((base & mask) >>> 0 === ipToInt(address)) {
+            throw new ConfigError("vpcCidr", vpcCidr, `lies in ${what}, which no VPC can use; use a private range such as 10.0.0.0/16`);
+        }
+    }
 }
 
 export function ipToInt(ip: string): number {

@@ -62,7 +62,7 @@ describe("parseConfig", () => {
         [{ domain: "not a domain", hostedZoneId: "Z123ABC" }, "domain", /DNS name/],
         [{ alarmEmail: "nobody" }, "alarmEmail", /email/],
         [{ dbVolumeSizeGiB: "4" }, "dbVolumeSizeGiB", /from 8 to 16384/],
-        [{ webcount: "3" }, "webcount", /not a setting of this program; known settings: .*webCount/],
+        [{ webcount: "3" }, "webcount", /not a setting of this program; did you mean "webCount"\? known settings: .*webCount/],
     ] as [RawConfig, string, RegExp][])("%j fails naming %s", (raw, key, allowed) => {
         const e = expectConfigError(raw, key, allowed);
         expect(e.value).toBe(raw[key]);

@@ -1,6 +1,42 @@
-/** Argument parsing shared by the offline tools: clear errors, exit code 2 on misuse. */
-import { parseArgs } from "util";
-import { UsageError } from "./preview/stackConfig";
+/**
+ * How every command-line tool of the project parses its arguments (Node's util.parseArgs, strict) and
+ * ends: one clear line on misuse or failure, exit 2, and never before its output has reached the reader.
+ */
+import { parseArgs, ParseArgsConfig } from "util";
+import { UsageError } from "./stackFile";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** `--help` was asked for: runTool prints the usage and exits 0. */
+class HelpRequested extends Error {}
+
+/**
+ * Parses `argv` against `options` (plus `--help`). Unknown options, missing values and an option given twice
+ * (which util.parseArgs would resolve silently to the last) are usage errors that end with the usage line.
+ */
+export function parseCommandLine<O extends Options>(argv: string[], usage: string, options: O, allowPositionals = false) {
+    const fail = (message: string) => new UsageError(`${message}\nusage: ${usage}`);
+    let parsed;
+    try {
+        parsed = parseArgs({
+            args: argv,
+            options: { ...options, help: { type: "boolean", short: "h" } } as O,
+            strict: true,
+            allowPositionals,
+            tokens: true,
+        });
+    } catch (err) {
+        throw fail((err as Error).message);
+    }
+    const seen = new Set<string>();
+    for (const token of parsed.tokens) {
+        if (token.kind !== "option" || options[token.name]?.multiple) continue;
+        if (seen.has(token.name)) throw fail(`--${token.name} is given more than once; give it once`);
+        seen.add(token.name);
+    }
+    if (seen.has("help")) throw new HelpRequested(`usage: ${usage}`);
+    return { values: parsed.values, positionals: parsed.positionals, fail };
+}
 
 export interface ToolOptions {
     stack: string;
@@ -8,39 +44,41 @@ export interface ToolOptions {
     config?: string;
 }
 
+/** The arguments of the tools that work on one stack: `--stack <name> [--json]`, and `--config <file>` where it applies. */
 export function parseToolArgs(argv: string[], usage: string, allowConfig = false): ToolOptions {
-    let values: { stack?: string; json?: boolean; config?: string; help?: boolean };
-    try {
-        ({ values } = parseArgs({
-            args: argv,
-            options: {
-                stack: { type: "string", short: "s" },
-                json: { type: "boolean", default: false },
-                help: { type: "boolean", short: "h" },
-                config: { type: "string" },
-            },
-            strict: true,
-            allowPositionals: false,
-        }));
-    } catch (err) {
-        throw new UsageError(`${(err as Error).message}\nusage: ${usage}`);
-    }
-    if (values.help) {
-        console.log(`usage: ${usage}`);
-        process.exit(0);
-    }
-    if (values.config !== undefined && !allowConfig) throw new UsageError(`--config is not an option of this command\nusage: ${usage}`);
-    if (!values.stack) throw new UsageError(`--stack is required\nusage: ${usage}`);
-    return { stack: values.stack, json: values.json === true, config: values.config };
+    const { values, fail } = parseCommandLine(argv, usage, {
+        stack: { type: "string", short: "s" },
+        json: { type: "boolean" },
+        ...(allowConfig ? { config: { type: "string" } } : {}),
+    } as const);
+    if (values.stack === undefined) throw fail("--stack is required");
+    const config = (values as { config?: string }).config;
+    return { stack: values.stack as string, json: values.json === true, config };
 }
 
-/** Runs a tool's main: usage and program errors print one clear message and exit 2. */
+/** Exits once everything written to stdout and stderr has been handed to the reader (a pipe may still hold it). */
+async function exitWhenWritten(code: number): Promise<never> {
+    // A write's callback runs after every earlier write on that stream has completed.
+    await Promise.all([process.stdout, process.stderr].map((stream) => new Promise((resolve) => stream.write("", resolve))));
+    process.exit(code);
+}
+
+/** Runs a tool's main: its exit code once its output is written; usage and program errors print one clear line and exit 2. */
 export function runTool(main: () => Promise<number>): void {
+    let failed = false;
     const fail = (err: unknown) => {
+        // The Pulumi runtime may report one failure twice (a rejection and an unhandled rejection): print it once.
+        if (failed) return;
+        failed = true;
+        if (err instanceof HelpRequested) {
+            console.log(err.message);
+            void exitWhenWritten(0);
+            return;
+        }
         console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-        process.exit(2);
+        void exitWhenWritten(2);
     };
     // The Pulumi runtime reports a failing program as an unhandled rejection.
     process.on("unhandledRejection", fail);
-    main().then((code) => process.exit(code), fail);
+    main().then((code) => exitWhenWritten(code), fail);
 }

@@ -1,11 +1,16 @@
 #!/usr/bin/env node
-// Derives the GitHub Actions stack matrix from the Pulumi stack files present
-// in the repository, so that adding `Pulumi.<stack>.yaml` adds the stack to
-// every per-stack job without editing a workflow.
+// Derives the GitHub Actions stack matrix from the stack files Pulumi reads, so
+// that adding `Pulumi.<stack>.yaml` adds the stack to every per-stack job
+// without editing a workflow.
+//
+// Which stack files exist, which one Pulumi reads and what it reads from it
+// come from tools/stackFile.ts, the module the offline preview, the policy
+// check and the local cloud read stacks with (loaded through ts-node, so the
+// job runs after `npm ci`). A stack file Pulumi would ignore or refuse fails
+// the job with an error annotation on that file.
 //
 // Used by .github/workflows/*.yml and by tests/github/**/*.test.ts (the test
 // runs this very file, so the workflow and the test cannot drift apart).
-// Plain Node.js with no dependencies: the matrix job runs before `npm ci`.
 //
 //   node .github/scripts/stack-matrix.js [--root DIR]
 //       every stack; writes `matrix`, `stacks` and `count` to $GITHUB_OUTPUT
@@ -19,29 +24,14 @@
 const fs = require("node:fs");
 const path = require("node:path");
 
-/** `Pulumi.<stack>.yaml` (or `.yml`); `Pulumi.yaml` itself has no stack part. */
-const STACK_FILE = /^Pulumi\.([A-Za-z0-9][A-Za-z0-9._-]*)\.ya?ml$/;
+if (require.main === module) {
+    require("ts-node").register({ transpileOnly: true, project: path.join(__dirname, "..", "..", "tsconfig.json") });
+}
+const { ignoredStackFiles, loadStackConfig, stackFilePath, stackFiles } = require("../../tools/stackFile");
+const { parseCommandLine, runTool } = require("../../tools/cliArgs");
+
 /** Policy configuration used when a stack has no `policies/config/<stack>.json`. */
 const DEFAULT_POLICY_CONFIG = "policies/config/dev.json";
-
-/** Stack files at the root of `root`, one entry per stack, sorted by name. */
-function stackFiles(root) {
-    const byStack = new Map();
-    for (const entry of fs.readdirSync(root, { withFileTypes: true })) {
-        if (!entry.isFile()) continue;
-        const m = STACK_FILE.exec(entry.name);
-        if (!m) continue;
-        // Pulumi reads `.yaml` before `.yml`; keep the one it would read.
-        const known = byStack.get(m[1]);
-        if (!known || entry.name.endsWith(".yaml")) byStack.set(m[1], entry.name);
-    }
-    return [...byStack.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([stack, file]) => ({ stack, file }));
-}
-
-/** Names of the stacks that have a stack file, sorted. */
-function listStacks(root) {
-    return stackFiles(root).map((s) => s.stack);
-}
 
 /** `policies/config/<stack>.json` when that file exists, else the dev config. */
 function policyConfigFor(root, stack) {
@@ -49,44 +39,39 @@ function policyConfigFor(root, stack) {
     return fs.existsSync(path.join(root, own)) ? own : DEFAULT_POLICY_CONFIG;
 }
 
-/**
- * The stack's `aws:region` when its stack file sets it as a plain top-level
- * `config:` value, else '' (the workflow then falls back to vars.AWS_REGION).
- * Only used to pick the STS region for the credentials step; the program
- * itself reads `aws:region` through Pulumi config as usual.
- */
-function regionFor(root, file) {
-    const text = fs.readFileSync(path.join(root, file), "utf8");
-    const m = /^[ \t]+["']?aws:region["']?[ \t]*:[ \t]*["']?([a-z]{2}(?:-[a-z]+)+-\d)["']?[ \t]*(?:#.*)?$/m.exec(text);
-    return m ? m[1] : "";
+/** A stack file that cannot be used, with the file to annotate. */
+class StackFileProblem extends Error {
+    constructor(file, message) {
+        super(message);
+        this.file = file;
+    }
 }
 
-/** One matrix entry per stack file. */
+/**
+ * The matrix entry of one stack: its stack file, policy config and `aws:region`
+ * (used only to pick the STS region for the credentials step; the program reads
+ * `aws:region` through Pulumi config as usual).
+ */
+function stackEntry(root, { stack, file }) {
+    let config;
+    try {
+        ({ config } = loadStackConfig(stack, root));
+    } catch (e) {
+        throw new StackFileProblem(file, e.message);
+    }
+    return { stack, file, policyConfig: policyConfigFor(root, stack), region: config["aws:region"] ?? "" };
+}
+
+/** One matrix entry per stack file Pulumi reads, sorted by stack; a file Pulumi ignores is a problem. */
 function stackEntries(root) {
-    return stackFiles(root).map(({ stack, file }) => ({
-        stack,
-        file,
-        policyConfig: policyConfigFor(root, stack),
-        region: regionFor(root, file),
-    }));
+    const ignored = ignoredStackFiles(root)[0];
+    if (ignored) throw new StackFileProblem(ignored.file, ignored.message);
+    return stackFiles(root).map((f) => stackEntry(root, f));
 }
 
 /** The value given to `strategy.matrix` through `fromJSON`. */
 function stackMatrix(root) {
     return { include: stackEntries(root) };
-}
-
-function parseArgs(argv) {
-    const args = { root: process.cwd(), stack: undefined };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        if ((a === "--root" || a === "--stack") && i + 1 < argv.length) {
-            args[a.slice(2)] = argv[++i];
-        } else {
-            throw new Error(`unknown argument: ${a}`);
-        }
-    }
-    return args;
 }
 
 function emit(outputs) {
@@ -97,48 +82,44 @@ function emit(outputs) {
     process.stdout.write(lines);
 }
 
-function main(argv) {
-    let args;
-    try {
-        args = parseArgs(argv);
-    } catch (e) {
-        process.stderr.write(`${e.message}\nusage: stack-matrix.js [--root DIR] [--stack NAME]\n`);
-        return 2;
-    }
-    const entries = stackEntries(args.root);
-    if (args.stack !== undefined) {
-        const entry = entries.find((e) => e.stack === args.stack);
-        if (!entry) {
-            const known = entries.map((e) => e.stack).join(", ") || "none";
-            process.stdout.write(`::error::no stack file Pulumi.${args.stack}.yaml in the repository (stacks: ${known})\n`);
-            return 1;
-        }
-        emit({ stack: entry.stack, "policy-config": entry.policyConfig, region: entry.region });
-        return 0;
-    }
-    if (entries.length === 0) {
-        process.stdout.write("::error::no Pulumi.<stack>.yaml stack file in the repository\n");
-        return 1;
-    }
-    emit({
-        matrix: JSON.stringify({ include: entries }),
-        stacks: JSON.stringify(entries.map((e) => e.stack)),
-        count: String(entries.length),
+/** A workflow error annotation (on a file when there is one); the job fails with exit 1. */
+function annotate(file, message) {
+    process.stdout.write(`::error${file ? ` file=${file}` : ""}::${message}\n`);
+    return 1;
+}
+
+async function main(argv) {
+    const { values } = parseCommandLine(argv, "node .github/scripts/stack-matrix.js [--root DIR] [--stack NAME]", {
+        root: { type: "string" },
+        stack: { type: "string" },
     });
-    return 0;
+    const root = values.root ?? process.cwd();
+    try {
+        if (values.stack !== undefined) {
+            let file;
+            try {
+                file = stackFilePath(values.stack, root);
+            } catch (e) {
+                return annotate(undefined, e.message);
+            }
+            const entry = stackEntry(root, { stack: values.stack, file });
+            emit({ stack: entry.stack, "policy-config": entry.policyConfig, region: entry.region });
+            return 0;
+        }
+        const entries = stackEntries(root);
+        if (entries.length === 0) return annotate(undefined, "no Pulumi.<stack>.yaml stack file in the repository");
+        emit({
+            matrix: JSON.stringify({ include: entries }),
+            stacks: JSON.stringify(entries.map((e) => e.stack)),
+            count: String(entries.length),
+        });
+        return 0;
+    } catch (e) {
+        if (e instanceof StackFileProblem) return annotate(e.file, e.message);
+        throw e;
+    }
 }
 
-module.exports = {
-    STACK_FILE,
-    DEFAULT_POLICY_CONFIG,
-    listStacks,
-    policyConfigFor,
-    regionFor,
-    stackEntries,
-    stackMatrix,
-    main,
-};
+module.exports = { DEFAULT_POLICY_CONFIG, policyConfigFor, stackEntries, stackMatrix };
 
-if (require.main === module) {
-    process.exitCode = main(process.argv.slice(2));
-}
+if (require.main === module) runTool(() => main(process.argv.slice(2)));

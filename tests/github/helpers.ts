@@ -117,9 +117,7 @@ export interface StackEntry {
 }
 
 export interface StackMatrixModule {
-    STACK_FILE: RegExp;
     DEFAULT_POLICY_CONFIG: string;
-    listStacks(root: string): string[];
     policyConfigFor(root: string, stack: string): string;
     stackEntries(root: string): StackEntry[];
     stackMatrix(root: string): { include: StackEntry[] };
@@ -226,14 +224,14 @@ export function runStepContaining(job: Job, needle: string): Step {
     return s;
 }
 
-/** Stack names from the `Pulumi.<stack>.yaml` files in `dir`, found independently of the script. */
-export function stackFilesIn(dir: string): string[] {
-    return [
-        ...new Set(
-            fs
-                .readdirSync(dir)
-                .filter((f) => f.startsWith("Pulumi.") && /\.ya?ml$/.test(f) && f !== "Pulumi.yaml" && f !== "Pulumi.yml")
-                .map((f) => f.replace(/^Pulumi\./, "").replace(/\.ya?ml$/, "")),
-        ),
-    ].sort();
+/**
+ * Stack names from the stack files in `dir`, found independently of the script: Pulumi reads
+ * `Pulumi.<stack>` with the extension of the project file (`Pulumi.yaml` here).
+ */
+export function stackFilesIn(dir: string, ext = ".yaml"): string[] {
+    return fs
+        .readdirSync(dir)
+        .filter((f) => f.startsWith("Pulumi.") && f.endsWith(ext) && f !== `Pulumi${ext}` && fs.statSync(path.join(dir, f)).isFile())
+        .map((f) => f.slice("Pulumi.".length, -ext.length))
+        .sort();
 }

@@ -44,7 +44,8 @@ const variants = {
     monitoring: { monitoring: "true", alarmEmail: "ops@foobar.com" },
     monitoringWithoutEmail: { monitoring: "true" },
     closed: { firewall: "strict", https: "self-signed", monitoring: "true", alarmEmail: "ops@foobar.com" },
-    regressed: { webCount: "1", dbDeletionProtection: "false", adminCidr: "0.0.0.0/0" },
+    // SSH open to the world needs saying so (allowSshFromAnywhere); the policy still flags it.
+    regressed: { webCount: "1", dbDeletionProtection: "false", adminCidr: "0.0.0.0/0", allowSshFromAnywhere: "true" },
 };
 type Variant = keyof typeof variants;
 

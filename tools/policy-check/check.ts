@@ -4,7 +4,7 @@ import * as path from "path";
 import { Policies } from "@pulumi/policy";
 import { packName, policies as packPolicies } from "../../policies/pack";
 import { planProgram } from "../preview/plan";
-import { projectRoot, StackFile } from "../preview/stackConfig";
+import { projectRoot, StackFile } from "../stackFile";
 import { ResolvedConfig, resolvePolicyConfig } from "./config";
 import { evaluate, Evaluation } from "./evaluate";
 import { policyResources, stackResources } from "./resources";
@@ -32,8 +32,9 @@ export async function checkStack(
     file: StackFile,
     config: ResolvedConfig = defaultPolicyConfig(),
     policies: Policies = packPolicies,
+    root = projectRoot,
 ): Promise<CheckResult> {
-    const plan = await planProgram(file);
+    const plan = await planProgram(file, root);
     const resources = policyResources(stackResources(plan));
     const stackUrn = resources.find((r) => r.type === "pulumi:pulumi:Stack")?.urn ?? "";
     const evaluation = await evaluate(policies, resources, config, stackUrn);

@@ -4,7 +4,7 @@
  */
 import { policies } from "../../policies/pack";
 import { parseToolArgs, runTool } from "../cliArgs";
-import { loadStackConfig } from "../preview/stackConfig";
+import { findProjectRoot, loadStackConfig } from "../stackFile";
 import { checkStack, defaultPolicyConfig } from "./check";
 import { loadPolicyConfig } from "./config";
 import { renderReport, reportJson } from "./report";
@@ -17,8 +17,8 @@ runTool(async () => {
     );
     // Both are checked before the (slower) plan, so a typo fails at once.
     const config = opts.config ? loadPolicyConfig(opts.config, policies) : defaultPolicyConfig();
-    const file = loadStackConfig(opts.stack);
-    const result = await checkStack(file, config);
+    const root = findProjectRoot();
+    const result = await checkStack(loadStackConfig(opts.stack, root), config, policies, root);
     for (const { policy, entry } of result.unusedExemptions) {
         console.error(`warning: ${policy} exempts "${entry}", which names no resource of stack ${result.stack}`);
     }

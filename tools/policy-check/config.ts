@@ -8,7 +8,9 @@
 import * as fs from "fs";
 import { EnforcementLevel, Policies } from "@pulumi/policy";
 import { PolicyConfigJSONSchema } from "@pulumi/policy/schema";
-import { UsageError } from "../preview/stackConfig";
+import { parseDocument } from "yaml";
+import { didYouMean } from "../../config";
+import { UsageError } from "../stackFile";
 
 export const enforcementLevels: readonly EnforcementLevel[] = ["advisory", "mandatory", "remediate", "disabled"];
 
@@ -39,22 +41,26 @@ function typeError(value: unknown, schema: PolicyConfigJSONSchema): string | und
     return undefined;
 }
 
-/** Edit distance, to suggest the policy a typo meant. */
-function distance(a: string, b: string): number {
-    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i++) {
-        const next = [i];
-        for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-        row = next;
-    }
-    return row[b.length];
-}
-
 function level(value: unknown, where: string): EnforcementLevel {
     if (typeof value !== "string" || !(enforcementLevels as readonly string[]).includes(value)) {
         throw new UsageError(`${where}: enforcement level ${JSON.stringify(value)} is not one of ${enforcementLevels.join(", ")}`);
     }
     return value as EnforcementLevel;
+}
+
+/** The level `all` sets: a level, or an object with only `enforcementLevel`, as Pulumi reads it (analyzer/config.go). */
+function allLevel(value: unknown, source: string): EnforcementLevel | undefined {
+    if (value === undefined || typeof value === "string") return value === undefined ? undefined : level(value, `${source}: all`);
+    const { enforcementLevel, ...settings } = (value !== null && typeof value === "object" && !Array.isArray(value) ? value : {}) as Record<
+        string,
+        unknown
+    >;
+    if (enforcementLevel === undefined || Object.keys(settings).length > 0) {
+        throw new UsageError(
+            `${source}: all must be an enforcement level or {"enforcementLevel": ...} (settings belong to each policy), not ${JSON.stringify(value)}`,
+        );
+    }
+    return level(enforcementLevel, `${source}: all.enforcementLevel`);
 }
 
 /** Validates a parsed config file and resolves every policy's level and settings. */
@@ -66,14 +72,12 @@ export function resolvePolicyConfig(doc: unknown, policies: Policies, source = "
     const names = policies.map((p) => p.name);
     for (const key of Object.keys(entries)) {
         if (key !== "all" && !names.includes(key)) {
-            const near = names.filter((n) => distance(n, key) <= 3);
-            const hint = near.length > 0 ? `did you mean "${near[0]}"? ` : "";
             throw new UsageError(
-                `${source}: "${key}" is not a policy of this pack; ${hint}Fix the name or remove the entry. Policies: ${names.join(", ")}`,
+                `${source}: "${key}" is not a policy of this pack; ${didYouMean(key, names)}Fix the name or remove the entry. Policies: ${names.join(", ")}`,
             );
         }
     }
-    const all = entries.all === undefined ? undefined : level(entries.all, `${source}: all`);
+    const all = allLevel(entries.all, source);
     const resolved: ResolvedConfig = {};
     for (const policy of policies) {
         const entry = entries[policy.name];
@@ -119,11 +123,22 @@ export function loadPolicyConfig(file: string, policies: Policies): ResolvedConf
     } catch (err) {
         throw new UsageError(`cannot read policy config ${file}: ${(err as Error).message}`);
     }
+    // Pulumi reads an empty file as no configuration.
+    if (text.trim() === "") return resolvePolicyConfig({}, policies, file);
     let doc: unknown;
     try {
         doc = JSON.parse(text);
     } catch (err) {
         throw new UsageError(`policy config ${file} is not valid JSON: ${(err as Error).message}`);
+    }
+    // JSON.parse keeps the last of two equal keys without a word; JSON is YAML 1.2, whose parser reports them.
+    const duplicate = parseDocument(text, { uniqueKeys: true }).errors.find((e) => e.code === "DUPLICATE_KEY");
+    if (duplicate) {
+        const key = /^"(?:[^"\\]|\\.)*"/.exec(text.slice(duplicate.pos[0]))?.[0] ?? "a key";
+        const at = duplicate.linePos?.[0];
+        throw new UsageError(
+            `policy config ${file}: ${key} is given twice${at ? ` (again at line ${at.line})` : ""}, and Pulumi would silently keep the last; give it once`,
+        );
     }
     return resolvePolicyConfig(doc, policies, file);
 }

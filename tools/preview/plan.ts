@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseStackConfig } from "../../config";
 import { decodeUserData } from "../../userdata/cloudConfig";
 import { AwsMocks } from "./mocks";
-import { loadStackConfig, projectRoot, StackFile } from "./stackConfig";
+import { loadStackConfig, projectRoot, StackFile } from "../stackFile";
 
 export interface PlannedResource {
     urn: string;
@@ -63,7 +63,7 @@ const noOptions: PlannedResource["options"] = { protect: false, ignoreChanges: [
 let running = false;
 
 /** Plans one stack from its stack file. */
-export function planStack(stack: string, root = projectRoot): Promise<OfflinePlan> {
+export async function planStack(stack: string, root = projectRoot): Promise<OfflinePlan> {
     return planProgram(loadStackConfig(stack, root), root);
 }
 

@@ -1,22 +1,10 @@
-// The per-stack jobs take their matrix from the Pulumi.<stack>.yaml files
-// present. These tests run the workflows' own steps (the `run:` text taken from
+// The per-stack jobs take their matrix from the stack files Pulumi reads. These tests run the workflows' own steps (the `run:` text taken from
 // the workflow files) here, with $GITHUB_OUTPUT as on a runner, and compare
 // the result with the stack files found independently.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import {
-    REPO_ROOT,
-    SCRIPTS_DIR,
-    StackEntry,
-    jobOf,
-    loadWorkflow,
-    must,
-    runStep,
-    stackFilesIn,
-    stackMatrixModule,
-    stepById,
-} from "../helpers";
+import { REPO_ROOT, StackEntry, jobOf, loadWorkflow, must, runStep, stackFilesIn, stackMatrixModule, stepById } from "../helpers";
 
 const prWorkflow = loadWorkflow("pull-request.yml");
 const deployWorkflow = loadWorkflow("deploy.yml");
@@ -31,7 +19,7 @@ function matrixOf(outputs: Record<string, string>): StackEntry[] {
 }
 
 describe("stack matrix of this repository", () => {
-    test("the matrix step lists exactly the Pulumi.<stack>.yaml files present", () => {
+    test("the matrix step lists exactly the stack files present", () => {
         const r = runStep(matrixStep, { cwd: REPO_ROOT });
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
@@ -62,15 +50,16 @@ describe("stack matrix of this repository", () => {
 
 describe("stack matrix in a scratch repository", () => {
     let dir: string;
+    const write = (file: string, text: string) => fs.writeFileSync(path.join(dir, file), text);
 
     beforeEach(() => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-matrix-"));
-        fs.mkdirSync(path.join(dir, ".github", "scripts"), { recursive: true });
-        fs.copyFileSync(path.join(SCRIPTS_DIR, "stack-matrix.js"), path.join(dir, ".github", "scripts", "stack-matrix.js"));
+        // The script reads stacks with tools/stackFile.ts from the repository (node follows the link), in the scratch directory.
+        fs.symlinkSync(path.join(REPO_ROOT, ".github"), path.join(dir, ".github"));
         fs.mkdirSync(path.join(dir, "policies", "config"), { recursive: true });
-        fs.writeFileSync(path.join(dir, "policies", "config", "dev.json"), "{}\n");
-        fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: scratch\nruntime: nodejs\n");
-        fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), "config:\n  aws:region: eu-west-1\n");
+        write("policies/config/dev.json", "{}\n");
+        write("Pulumi.yaml", "name: scratch\nruntime: nodejs\n");
+        write("Pulumi.dev.yaml", "config:\n  aws:region: eu-west-1\n");
     });
 
     afterEach(() => {
@@ -82,23 +71,51 @@ describe("stack matrix in a scratch repository", () => {
         expect(before.status).toBe(0);
         expect(matrixOf(before.outputs).map((e) => e.stack)).toEqual(["dev"]);
 
-        fs.writeFileSync(path.join(dir, "Pulumi.prod.yaml"), 'config:\n  "aws:region": "us-west-2" # prod\n');
-        fs.writeFileSync(path.join(dir, "Pulumi.staging-eu.yml"), "config:\n  foobar:instanceType: t3.micro\n");
-        fs.writeFileSync(path.join(dir, "policies", "config", "prod.json"), "{}\n");
+        write("Pulumi.prod.yaml", 'config:\n  "aws:region": "us-west-2" # prod\n');
+        write("Pulumi.staging-eu.yaml", "config:\n  scratch:instanceType: t3.micro\n");
+        write("policies/config/prod.json", "{}\n");
         // not stack files
-        fs.writeFileSync(path.join(dir, "Pulumi.yml"), "");
-        fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml.bak"), "");
+        write("Pulumi.dev.yaml.bak", "");
         fs.mkdirSync(path.join(dir, "Pulumi.dir.yaml"));
 
         const after = runStep(matrixStep, { cwd: dir });
+        expect(after.stdout).not.toContain("::error");
         expect(after.status).toBe(0);
-        expect(stackFilesIn(dir).filter((s) => s !== "dir")).toEqual(["dev", "prod", "staging-eu"]);
+        expect(stackFilesIn(dir)).toEqual(["dev", "prod", "staging-eu"]);
         expect(matrixOf(after.outputs)).toEqual([
             { stack: "dev", file: "Pulumi.dev.yaml", policyConfig: "policies/config/dev.json", region: "eu-west-1" },
             { stack: "prod", file: "Pulumi.prod.yaml", policyConfig: "policies/config/prod.json", region: "us-west-2" },
-            { stack: "staging-eu", file: "Pulumi.staging-eu.yml", policyConfig: "policies/config/dev.json", region: "" },
+            { stack: "staging-eu", file: "Pulumi.staging-eu.yaml", policyConfig: "policies/config/dev.json", region: "" },
         ]);
         expect(JSON.parse(must(after.outputs.stacks, "stacks output"))).toEqual(["dev", "prod", "staging-eu"]);
+    });
+
+    test("a project whose file is Pulumi.yml has Pulumi.<stack>.yml stacks", () => {
+        fs.renameSync(path.join(dir, "Pulumi.yaml"), path.join(dir, "Pulumi.yml"));
+        fs.renameSync(path.join(dir, "Pulumi.dev.yaml"), path.join(dir, "Pulumi.dev.yml"));
+        const r = runStep(matrixStep, { cwd: dir });
+        expect(r.status).toBe(0);
+        expect(matrixOf(r.outputs)).toEqual([
+            { stack: "dev", file: "Pulumi.dev.yml", policyConfig: "policies/config/dev.json", region: "eu-west-1" },
+        ]);
+        expect(matrixOf(r.outputs).map((e) => e.stack)).toEqual(stackFilesIn(dir, ".yml"));
+    });
+
+    test.each([
+        // Pulumi reads Pulumi.<stack> with the project file's extension: beside Pulumi.yaml, a .yml is never read.
+        ["Pulumi.qa.yml", "config:\n  aws:region: eu-west-1\n", "Pulumi.qa.yml is never read by Pulumi: .* rename it to Pulumi.qa.yaml"],
+        [
+            "Pulumi.qa.yaml",
+            "config:\n  aws:regoin: eu-west-1\n",
+            'Pulumi.qa.yaml: aws:regoin is not a setting of the aws provider.*did you mean "aws:region"',
+        ],
+        ["Pulumi.qa.yaml", "confg:\n  aws:region: eu-west-1\n", 'Pulumi.qa.yaml: "confg" is not a stack-file key; did you mean "config"'],
+    ])("%s that Pulumi would ignore or misread fails the job with an annotation on the file", (file, text, message) => {
+        write(file, text);
+        const r = runStep(matrixStep, { cwd: dir });
+        expect(r.status).toBe(1);
+        expect(r.stdout).toMatch(new RegExp(`^::error file=${file.replace(/\./g, "\\.")}::${message}`, "m"));
+        expect(r.outputs.matrix).toBeUndefined();
     });
 
     test("no stack file at all fails the matrix job with an error annotation", () => {
@@ -110,8 +127,8 @@ describe("stack matrix in a scratch repository", () => {
     });
 
     test("the deploy job resolves a dispatched stack only when its stack file exists", () => {
-        fs.writeFileSync(path.join(dir, "Pulumi.prod.yaml"), "config:\n  aws:region: us-west-2\n");
-        fs.writeFileSync(path.join(dir, "policies", "config", "prod.json"), "{}\n");
+        write("Pulumi.prod.yaml", "config:\n  aws:region: us-west-2\n");
+        write("policies/config/prod.json", "{}\n");
 
         const prod = runStep(resolveStep, { cwd: dir, env: { STACK: "prod" } });
         expect(prod.status).toBe(0);
@@ -121,10 +138,15 @@ describe("stack matrix in a scratch repository", () => {
             region: "us-west-2",
         });
 
-        for (const bad of ["qa", "prod ", "../prod", ""]) {
+        for (const [bad, message] of [
+            ["qa", "::error::no stack file Pulumi.qa.yaml; stacks in this project: dev, prod"],
+            ["prod ", '::error::invalid stack name "prod ": " " at position 4 is not allowed; a stack name is 1 to 100 letters'],
+            ["../prod", '::error::invalid stack name "../prod": "/" at position 2 is not allowed'],
+            ["", '::error::invalid stack name "": it is empty'],
+        ]) {
             const r = runStep(resolveStep, { cwd: dir, env: { STACK: bad } });
             expect([bad, r.status]).toEqual([bad, 1]);
-            expect(r.stdout).toContain("::error::no stack file");
+            expect(r.stdout).toContain(message);
             expect(r.outputs).toEqual({});
         }
     });

@@ -376,6 +376,13 @@ describe("pull-request workflow", () => {
         expect(t).toBeGreaterThan(ci);
     });
 
+    test("the matrix job installs from the lockfile before it reads the stack files (with tools/stackFile.ts)", () => {
+        const runs = (jobOf(w, "stacks").steps ?? []).map((s) => s.run ?? "");
+        const ci = runs.findIndex((r) => /^npm ci$/m.test(r));
+        expect(ci).toBeGreaterThanOrEqual(0);
+        expect(runs.findIndex((r) => r.includes("stack-matrix.js"))).toBeGreaterThan(ci);
+    });
+
     test("compliance runs per stack from the derived matrix, with no cloud credentials", () => {
         const job = jobOf(w, "compliance");
         expect(job.needs).toBe("stacks");
@@ -453,6 +460,12 @@ describe("deploy workflow", () => {
             group: "pulumi-up-${{ inputs.stack || 'dev' }}",
             "cancel-in-progress": false,
         });
+    });
+
+    test("the stack is resolved after `npm ci`, with the module every tool reads stacks with", () => {
+        const runs = (job.steps ?? []).map((s) => s.run ?? "");
+        expect(runs.findIndex((r) => r.includes("stack-matrix.js --stack"))).toBeGreaterThan(runs.findIndex((r) => /^npm ci$/m.test(r)));
+        expect(runs.findIndex((r) => /^npm ci$/m.test(r))).toBeGreaterThanOrEqual(0);
     });
 
     test("pulumi up runs with the policy pack, after an offline compliance gate", () => {

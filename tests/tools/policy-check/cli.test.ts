@@ -7,7 +7,7 @@ import { policies } from "../../../policies/pack";
 import { checkStack } from "../../../tools/policy-check/check";
 import { evaluate } from "../../../tools/policy-check/evaluate";
 import { loadPolicyConfig, resolvePolicyConfig } from "../../../tools/policy-check/config";
-import { UsageError } from "../../../tools/preview/stackConfig";
+import { UsageError } from "../../../tools/stackFile";
 import { devStackFile, tempDir } from "../../helpers";
 
 const root = path.resolve(__dirname, "..", "..", "..");
@@ -98,6 +98,8 @@ describe("npm run policy:check", () => {
         [["--stack", "dev", "--verbose"], "Unknown option '--verbose'"],
         [["--json"], "--stack is required"],
         [["--stack", "nosuch"], "no stack file Pulumi.nosuch.yaml"],
+        [["--stack", "dev", "--config", "a.json", "--config", "b.json"], "--config is given more than once; give it once"],
+        [["--stack", "dev/x"], 'invalid stack name "dev/x": "/" at position 3 is not allowed; a stack name is 1 to 100 letters, digits'],
     ])("usage errors exit 2 with the message: %j", (args, message) => {
         const r = policyCheck(...args);
         expect(r.status).toBe(2);
@@ -147,6 +149,30 @@ describe("policy config files", () => {
         expect(resolve({})["redundancy-load-balancer"].enforcementLevel).toBe("advisory");
     });
 
+    test("`all` as an object with only enforcementLevel, and an empty file, as Pulumi reads them", () => {
+        const levels = (r: ReturnType<typeof resolve>) => [...new Set(Object.values(r).map((p) => p.enforcementLevel))];
+        expect(levels(resolve({ all: { enforcementLevel: "mandatory" } }))).toEqual(["mandatory"]);
+        expect(levels(loadPolicyConfig(configFile("all.json", '{"all": {"enforcementLevel": "disabled"}}'), policies))).toEqual([
+            "disabled",
+        ]);
+        expect(loadPolicyConfig(configFile("empty.json", "\n"), policies)).toEqual(resolve({}));
+    });
+
+    test.each([
+        [
+            '{"all": "advisory", "all": "mandatory"}',
+            '"all" is given twice (again at line 1), and Pulumi would silently keep the last; give it once',
+        ],
+        [
+            '{\n  "all": {\n    "enforcementLevel": "advisory",\n    "enforcementLevel": "mandatory"\n  }\n}',
+            '"enforcementLevel" is given twice (again at line 4)',
+        ],
+    ])("a key given twice in %s is refused, not resolved to the last", (text, message) => {
+        const file = configFile("duplicate.json", text);
+        expect(() => loadPolicyConfig(file, policies)).toThrow(UsageError);
+        expect(() => loadPolicyConfig(file, policies)).toThrow(`policy config ${file}: ${message}`);
+    });
+
     test("a missing or malformed file is a usage error", () => {
         expect(() => loadPolicyConfig("policies/config/nope.json", policies)).toThrow(
             "cannot read policy config policies/config/nope.json",
@@ -170,6 +196,9 @@ describe("policy config files", () => {
             'firewall-database-from-web-only.databasePorts must be an array of integers ("3306" is not)',
         ],
         [{ "https-redirect": 3 }, "https-redirect must be an enforcement level or an object"],
+        [{ all: { enforcementLevel: "mandatory", exempt: ["lb-1"] } }, 'all must be an enforcement level or {"enforcementLevel": ...}'],
+        [{ all: {} }, 'all must be an enforcement level or {"enforcementLevel": ...}'],
+        [{ all: { enforcementLevel: "strict" } }, 'all.enforcementLevel: enforcement level "strict" is not one of'],
     ])("rejects %j", (doc, message) => {
         expect(() => resolve(doc)).toThrow(UsageError);
         expect(() => resolve(doc)).toThrow(message);
