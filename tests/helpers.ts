@@ -8,7 +8,7 @@ import { allInstances, endpointAddresses, InstancePlan, planTopology, TopologyPl
 import { renderInstanceUserData, siteSettings } from "../userdata/site";
 import { Target } from "../userdata/target";
 import { OfflinePlan, PlannedResource } from "../tools/preview/plan";
-import { loadStackConfig, StackFile } from "../tools/preview/stackConfig";
+import { loadStackConfig, StackFile } from "../tools/stackFile";
 
 /** The dev stack's config with overrides, as the program would parse it. */
 export function devConfig(overrides: RawConfig = {}): StackConfig {

@@ -2,9 +2,9 @@
  * `npm run local:up -- --stack <name>`, `npm run local:status [-- --json]`, `npm run local:down`,
  * and the faults on demand: `npm run local:stop|local:start|local:crash|local:cut|local:heal -- <instance>`.
  */
-import { parseArgs, ParseArgsConfig } from "util";
-import { runTool } from "../cliArgs";
-import { UsageError } from "../preview/stackConfig";
+import { ParseArgsConfig } from "util";
+import { parseCommandLine, runTool } from "../cliArgs";
+import { UsageError } from "../stackFile";
 import { internetCommand, vpcCommand } from "./network";
 import { down, Fault, injectFault, status, up } from "./site";
 
@@ -23,24 +23,21 @@ const usage = [
     `npm run local:${Object.keys(faults).join("|local:")} -- <instance>`,
 ].join("\n       ");
 
+/** The shared parser (a flag given twice is an error), plus the number of positionals a command takes. */
 function parse<O extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: O, positionals: number) {
-    try {
-        const parsed = parseArgs({ args, options, strict: true, allowPositionals: positionals > 0 });
-        if (parsed.positionals.length !== positionals) {
-            throw new Error(positionals === 1 ? "give exactly one instance name" : `unexpected argument ${parsed.positionals[0]}`);
-        }
-        return parsed;
-    } catch (err) {
-        throw new UsageError(`${(err as Error).message}\nusage: ${usage}`);
+    const parsed = parseCommandLine(args, usage, options, positionals > 0);
+    if (parsed.positionals.length !== positionals) {
+        throw parsed.fail(positionals === 1 ? "give exactly one instance name" : `unexpected argument ${parsed.positionals[0]}`);
     }
+    return parsed;
 }
 
 runTool(async () => {
     const [command, ...rest] = process.argv.slice(2);
     switch (command) {
         case "up": {
-            const { values } = parse(rest, { stack: { type: "string", short: "s" } }, 0);
-            if (typeof values.stack !== "string") throw new UsageError(`--stack is required\nusage: ${usage}`);
+            const { values, fail } = parse(rest, { stack: { type: "string", short: "s" } }, 0);
+            if (typeof values.stack !== "string") throw fail("--stack is required");
             const site = await up(values.stack);
             const curl = (args: string) => `  ${internetCommand(["curl", ...args.split(" ")]).join(" ")}`;
             console.log(

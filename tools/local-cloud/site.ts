@@ -13,7 +13,7 @@ import { allInstances, endpointAddresses, InstancePlan, planTopology, TopologyPl
 import { localSecretFileName } from "../../userdata/target";
 import { parameterNames, renderInstanceUserData, siteSettings } from "../../userdata/site";
 import { planStack } from "../preview/plan";
-import { loadStackConfig } from "../preview/stackConfig";
+import { loadStackConfig } from "../stackFile";
 import * as container from "./container";
 import { destroyAllDisks, ensureDisk } from "./disks";
 import { enforceSecurityGroups, rulesetFile } from "./firewall";

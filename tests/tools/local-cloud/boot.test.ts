@@ -15,7 +15,7 @@ import { createVpc, ourNetns, vpcCommand, Vpc } from "../../../tools/local-cloud
 import { isAlive, mountsUnder, nspawnMarker, processes, run, sleep, stateDir } from "../../../tools/local-cloud/util";
 import { attachedDisks } from "../../../tools/local-cloud/disks";
 import { down } from "../../../tools/local-cloud/site";
-import { projectRoot } from "../../../tools/preview/stackConfig";
+import { projectRoot } from "../../../tools/stackFile";
 import { describeLocalCloud, leftovers, nothingLeft } from "./describeLocalCloud";
 
 // A cloud of its own, so this suite runs beside `local:up` or the topology suite without

@@ -15,7 +15,7 @@ import { enforceSecurityGroups } from "../../../tools/local-cloud/firewall";
 import { inInternet, linkIsUp } from "../../../tools/local-cloud/network";
 import { injectFault, status } from "../../../tools/local-cloud/site";
 import { planProgram, planStack } from "../../../tools/preview/plan";
-import { loadStackConfig, projectRoot } from "../../../tools/preview/stackConfig";
+import { loadStackConfig, projectRoot } from "../../../tools/stackFile";
 import { statsPort } from "../../../userdata/loadBalancer";
 import { mysqlPort } from "../../../userdata/database";
 import { run, tempDir } from "../../helpers";
