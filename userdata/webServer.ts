@@ -1,6 +1,7 @@
 /** A web/app server's cloud-config: nginx in front of gunicorn, and the app's files. */
 import { renderRoleUserData } from "./cloudConfig";
 import { bundledFile, WriteFile } from "./files";
+import { readinessFiles } from "./rollout";
 import { Target } from "./target";
 
 export const appDir = "/srv/foobar/app";
@@ -90,6 +91,7 @@ export function renderWebServerUserData(args: WebServerUserDataArgs): string {
         ...appFiles.map((f) => ({ path: `${appDir}/${f}`, content: bundledFile(`app/${f}`), permissions: "0644", defer: true })),
         { path: "/etc/systemd/system/foobar-app.service", content: renderGunicornUnit(), permissions: "0644", defer: true },
         { path: "/etc/nginx/sites-available/foobar", content: renderNginxSite(args.siteName), permissions: "0644", defer: true },
+        ...readinessFiles(),
     ];
     return renderRoleUserData({
         role: "web",

@@ -169,11 +169,13 @@ export const world = { cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] };
  */
 export function asFirstPreview(plan: OfflinePlan, resources: StackResource[]): StackResource[] {
     const inputs = new Map(plan.resources.map((r) => [r.urn, r.inputs]));
-    const outputs = resources.flatMap((r) =>
-        Object.entries(r.props)
-            .filter(([k, v]) => !(k in (inputs.get(r.urn) ?? {})) && typeof v === "string" && v.length >= 6)
-            .map(([, v]) => ({ urn: r.urn, value: v as string })),
-    );
+    // An output equal to one of the resource's own inputs (an SSM parameter's id is its name) is known already.
+    const outputs = resources.flatMap((r) => {
+        const own = inputs.get(r.urn) ?? {};
+        return Object.entries(r.props)
+            .filter(([k, v]) => !(k in own) && typeof v === "string" && v.length >= 6 && !Object.values(own).includes(v))
+            .map(([, v]) => ({ urn: r.urn, value: v as string }));
+    });
     // ebsDevicePath drops the hyphen of the volume id.
     const derives = (s: string, v: string) => s.includes(v) || s.includes(v.replace("-", ""));
     const hide = (value: unknown, found: Set<string>): unknown => {

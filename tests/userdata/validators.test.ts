@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { CloudConfig, userDataLimitBytes } from "../../userdata/cloudConfig";
+import { parameterNames } from "../../userdata/site";
 import { devConfig, renderAll, run, tempDir } from "../helpers";
 
 const variants = {
@@ -24,8 +25,8 @@ const variants = {
 
 const rendered = Object.entries(variants).flatMap(([variant, config]) =>
     renderAll(config).flatMap((r) => [
-        { variant, target: "aws", name: r.instance.name, role: r.instance.role, text: r.aws },
-        { variant, target: "local", name: r.instance.name, role: r.instance.role, text: r.local },
+        { variant, target: "aws", name: r.instance.name, role: r.instance.role, text: r.aws, published: r.published },
+        { variant, target: "local", name: r.instance.name, role: r.instance.role, text: r.local, published: r.published },
     ]),
 );
 const cases = rendered.map((r) => [`${r.variant} ${r.name} (${r.target})`, r] as const);
@@ -53,9 +54,9 @@ test("cloud-init schema rejects a broken document (the check can fail)", () => {
 });
 
 const lbCases = cases.filter(([, r]) => r.role === "lb");
-test.each(lbCases)("%s: haproxy -c accepts the configuration", (_, r) => {
+test.each(lbCases)("%s: haproxy -c accepts the configuration the deploy publishes for it", (_, r) => {
     const dir = tempDir("haproxy");
-    let cfg = file(r.text, "/etc/haproxy/haproxy.cfg");
+    let cfg = r.published[parameterNames("dev").lbConfig];
     if (cfg.includes("ssl crt")) {
         // haproxy -c loads the certificate, so give it a real one at a test path.
         const pem = path.join(dir, "site.pem");

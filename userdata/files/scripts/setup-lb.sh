@@ -19,3 +19,5 @@ haproxy -c -q -f /etc/haproxy/haproxy.cfg
 systemctl enable haproxy
 systemctl restart haproxy
 log "haproxy is running"
+# The site's configuration comes from the deploy's parameter, installed and reloaded by this timer.
+systemctl enable --now foobar-lb-config.timer
