@@ -27,6 +27,9 @@ export interface Spec {
     props?: Record<string, unknown>;
     protect?: boolean;
     ignoreChanges?: string[];
+    deleteBeforeReplace?: boolean;
+    /** Names of the resources it depends on without a property saying so (dependsOn). */
+    dependsOn?: string[];
     /** Property → names of the resources its value comes from (what the engine sends when the value is unknown). */
     deps?: Record<string, string[]>;
 }
@@ -44,8 +47,8 @@ export function build(specs: Spec[]): PolicyResource[] {
         urn: urnOf(s),
         name: s.name,
         props: s.props ?? {},
-        options: { protect: s.protect ?? false, ignoreChanges: s.ignoreChanges ?? [] },
-        dependencies: [...new Set(Object.values(s.deps ?? {}).flat())].map(urn),
+        options: { protect: s.protect ?? false, ignoreChanges: s.ignoreChanges ?? [], deleteBeforeReplace: s.deleteBeforeReplace },
+        dependencies: [...new Set([...(s.dependsOn ?? []), ...Object.values(s.deps ?? {}).flat()])].map(urn),
         propertyDependencies: Object.fromEntries(Object.entries(s.deps ?? {}).map(([p, names]) => [p, names.map(urn)])),
     }));
     return policyResources(raw);
@@ -203,7 +206,9 @@ export function asFirstPreview(plan: OfflinePlan, resources: StackResource[]): S
             found.delete(r.urn);
             if (found.size > 0) propertyDependencies[key] = [...found];
         }
-        return { ...r, props, propertyDependencies, dependencies: [...new Set(Object.values(propertyDependencies).flat())] };
+        // dependsOn stays a dependency; the hidden values add theirs.
+        const dependencies = [...new Set([...r.dependencies, ...Object.values(propertyDependencies).flat()])];
+        return { ...r, props, propertyDependencies, dependencies };
     });
 }
 
