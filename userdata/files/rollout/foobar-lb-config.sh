@@ -10,7 +10,7 @@
 #
 # Usage: foobar-lb-config [CONFIG [STATE_FILE [FETCHER]]] (the defaults are the instance's paths).
 set -u
-. /etc/foobar/foobar.env
+[ -n "${LB_CONFIG_PARAMETER:-}" ] || . /etc/foobar/foobar.env
 config=${1:-/etc/haproxy/haproxy.cfg}
 state=${2:-/var/lib/foobar/lb-config.sha256}
 fetch=${3:-/usr/local/sbin/foobar-fetch-secret}
