@@ -112,6 +112,8 @@ export = async () => {
         },
         { dependsOn: [credentials] },
     );
+    // The backend list changes only after the web servers it names serve.
+    lb.publishConfiguration(web.readiness);
 
     const db = new Database("db", {
         ...common,

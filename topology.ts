@@ -35,12 +35,42 @@ export interface TopologyPlan {
     web: InstancePlan[];
     dbPrimary: InstancePlan;
     dbReplicas: InstancePlan[];
+    /** The address blocks each tier's servers can get, whatever the counts. */
+    grants: GrantBlocks;
     /** Private DNS names the app and the replicas use, as RDS endpoints are used. */
     endpoints: { writer: string; reader: string };
 }
 
-/** First host address used in a subnet: AWS reserves the first four. */
-const firstHost = 10;
+/**
+ * Where each server sits within its subnet, as offsets from the subnet's base.
+ * Every address is a function of the server's own name alone, never of how
+ * many servers another tier (or its own) has: a fixed private address is
+ * ForceNew on an EC2 instance, so an address that moved when `webCount`
+ * changed would replace a database (or collide with it, InvalidIPAddress.InUse).
+ *
+ * The first web server and the first database server of each AZ keep the
+ * addresses the first layout gave them (from +10, after the load balancer
+ * where it shares the subnet), so existing stacks keep their instances. Every
+ * further server goes to a block of its tier: the database grants name those
+ * blocks, so a new web server or replica can log in without the database
+ * servers' user-data changing.
+ */
+export const addressLayout = {
+    /** First host address used in a subnet: AWS reserves the first four; the first layout started here. */
+    firstHost: 10,
+    /** Web servers after the first of each AZ: a /28 (16 addresses; webCount ≤ 20 needs at most 9 per AZ). */
+    webBlock: { offset: 32, prefixBits: 28 },
+    /** Replicas after the first (replica-1, in the second AZ): a /29 (replicaCount ≤ 5 needs at most 2 per AZ). */
+    replicaBlock: { offset: 48, prefixBits: 29 },
+} as const;
+
+/** The address blocks (CIDR) a tier's servers can get: what the database grants name, and nothing else. */
+export interface GrantBlocks {
+    /** Where web servers can be: the app user's hosts. */
+    web: string[];
+    /** Where replicas can be: the replication user's hosts. */
+    replicas: string[];
+}
 
 export function planTopology(config: StackConfig): TopologyPlan {
     const { base, prefix } = parseCidr("vpcCidr", config.vpcCidr, 16, 24);
@@ -57,21 +87,40 @@ export function planTopology(config: StackConfig): TopologyPlan {
     );
     // The whiteboard's "no firewall" puts every server on the internet.
     const tierSubnets = subnets.filter((s) => s.public === (config.firewall === "open"));
-    const nextHost = new Map<string, number>();
-    const place = (name: string, role: InstanceRole, subnet: SubnetPlan): InstancePlan => {
-        const offset = nextHost.get(subnet.name) ?? firstHost;
-        nextHost.set(subnet.name, offset + 1);
-        const subnetBase = parseCidr("subnet", subnet.cidr, 0, 32).base;
-        return { name, role, subnet, privateIp: intToIp(subnetBase + offset) };
-    };
+    const lbSubnet = subnets[0];
+    const subnetBase = (subnet: SubnetPlan) => parseCidr("subnet", subnet.cidr, 0, 32).base;
+    /** The first layout's first address in a tier subnet: after the load balancer when it shares the subnet. */
+    const first = (subnet: SubnetPlan) => addressLayout.firstHost + (subnet === lbSubnet ? 1 : 0);
+    const at = (name: string, role: InstanceRole, subnet: SubnetPlan, offset: number): InstancePlan => ({
+        name,
+        role,
+        subnet,
+        privateIp: intToIp(subnetBase(subnet) + offset),
+    });
+    const { webBlock, replicaBlock } = addressLayout;
 
-    const lb = place("lb-1", "lb", subnets[0]);
-    const web = Array.from({ length: config.webCount }, (_, i) => place(`web-${i + 1}`, "web", tierSubnets[i % azCount]));
-    const dbPrimary = place("db-primary", "db-primary", tierSubnets[0]);
-    // Replicas start in the other AZ so the first one survives the primary's AZ.
-    const dbReplicas = Array.from({ length: config.replicaCount }, (_, i) =>
-        place(`db-replica-${i + 1}`, "db-replica", tierSubnets[(i + 1) % azCount]),
-    );
+    const lb = at("lb-1", "lb", lbSubnet, addressLayout.firstHost);
+    // web-1 and web-2 take the first address of their AZ; the rest fill the web block, alternating AZs.
+    const web = Array.from({ length: config.webCount }, (_, i) => {
+        const subnet = tierSubnets[i % azCount];
+        const k = Math.floor(i / azCount);
+        return at(`web-${i + 1}`, "web", subnet, k === 0 ? first(subnet) : webBlock.offset + k - 1);
+    });
+    const dbPrimary = at("db-primary", "db-primary", tierSubnets[0], first(tierSubnets[0]) + 1);
+    // Replicas start in the other AZ so the first one survives the primary's AZ; it takes that AZ's database address.
+    const dbReplicas = Array.from({ length: config.replicaCount }, (_, i) => {
+        const subnet = tierSubnets[(i + 1) % azCount];
+        const offset = i === 0 ? first(subnet) + 1 : replicaBlock.offset + Math.floor((i - 1) / azCount);
+        return at(`db-replica-${i + 1}`, "db-replica", subnet, offset);
+    });
+    const block = (subnet: SubnetPlan, offset: number, prefixBits: number) => `${intToIp(subnetBase(subnet) + offset)}/${prefixBits}`;
+    const grants: GrantBlocks = {
+        web: tierSubnets.flatMap((s) => [block(s, first(s), 32), block(s, webBlock.offset, webBlock.prefixBits)]),
+        replicas: [
+            block(tierSubnets[1 % azCount], first(tierSubnets[1 % azCount]) + 1, 32),
+            ...tierSubnets.map((s) => block(s, replicaBlock.offset, replicaBlock.prefixBits)),
+        ],
+    };
     const zone = config.internalZone;
     return {
         vpcCidr: config.vpcCidr,
@@ -80,6 +129,7 @@ export function planTopology(config: StackConfig): TopologyPlan {
         web,
         dbPrimary,
         dbReplicas,
+        grants,
         endpoints: { writer: `db-writer.${zone}`, reader: `db-reader.${zone}` },
     };
 }

@@ -141,11 +141,12 @@ export class Database extends pulumi.ComponentResource {
                     disableApiTermination: protect,
                     replaceOnUserDataChange: false,
                 },
-                // A routine preview must never propose to replace a database.
+                // A routine preview must never propose to replace a database: a new AMI, user-data or key pair
+                // (keyName is ForceNew) applies to database servers created afterwards only.
                 {
                     parent: this,
                     protect,
-                    ignoreChanges: ["ami", "userData", "userDataBase64"],
+                    ignoreChanges: ["ami", "userData", "userDataBase64", "keyName"],
                     dependsOn: [appPassword.resource, replicationPassword.resource],
                 },
             );

@@ -47,7 +47,13 @@ export interface TierInstanceArgs extends Omit<ServerPlacement, "name"> {
     rootVolumeGiB?: number;
     /** Databases: termination protection. */
     disableApiTermination?: boolean;
-    /** Stateless tiers: a changed user-data replaces the instance, so it boots with the new configuration. */
+    /**
+     * Stateless tiers: a changed user-data or instance type replaces the
+     * instance, so it boots with the new configuration. Otherwise the provider
+     * applies either by stop, ModifyInstanceAttribute, start (an outage, and
+     * cloud-init, whose modules run once per instance, would not apply the
+     * new user-data; terraform-provider-aws ec2_instance.go).
+     */
     replaceOnUserDataChange: boolean;
 }
 
@@ -84,7 +90,14 @@ export function createTierInstance(
             rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: args.rootVolumeGiB ?? 8 },
             tags: resourceTags(role, name, tier.stack),
         },
-        opts,
+        {
+            ...opts,
+            // The address is fixed, and AWS refuses a second instance with an address still in use
+            // (InvalidIPAddress.InUse; pulumi/pulumi#8679, hashicorp/terraform-provider-aws#17431):
+            // a replacement must delete the old instance first. The policy rollout-fixed-address-delete-first holds this.
+            deleteBeforeReplace: true,
+            replaceOnChanges: [...(opts.replaceOnChanges ?? []), ...(args.replaceOnUserDataChange ? ["instanceType"] : [])],
+        },
     );
     if (!tier.monitoring.enabled) return { instance };
     const { alarmTopicArn } = tier.monitoring;

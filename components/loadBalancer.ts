@@ -2,8 +2,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { LoadBalancerSettings, renderLoadBalancerUserData, statsPort } from "../userdata/loadBalancer";
+import { LoadBalancerSettings, renderHaproxyConfig, renderLoadBalancerUserData, statsPort } from "../userdata/loadBalancer";
 import { createTierInstance, ServerPlacement, TierArgs } from "./instance";
+import { configDigest, consoleMarkerGate, markers } from "./readiness";
 import { createInstanceProfile, createSecretParameter } from "./instanceRole";
 import { anywhere, createTierSecurityGroup, tcpIngress } from "./securityGroup";
 import { resourceTags } from "./tags";
@@ -15,12 +16,22 @@ export interface LoadBalancerArgs extends TierArgs {
     settings: LoadBalancerSettings;
 }
 
+/** SSM's standard tier holds 4 KB per value (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html). */
+export const standardParameterLimitBytes = 4096;
+
 export class LoadBalancer extends pulumi.ComponentResource {
     public readonly instanceId: pulumi.Output<string>;
     public readonly publicIp: pulumi.Output<string>;
     public readonly securityGroupId: pulumi.Output<string>;
     public readonly url: pulumi.Output<string>;
     public readonly tlsParameterName?: pulumi.Output<string>;
+    /** The HAProxy configuration this load balancer runs, as publishConfiguration publishes it. */
+    public readonly haproxyConfig: string;
+    private readonly settings: LoadBalancerSettings;
+    private readonly region: string;
+    private readonly stack: string;
+    private readonly name: string;
+    private readonly serverName: string;
 
     constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:loadBalancer:LoadBalancer", name, {}, opts);
@@ -64,7 +75,22 @@ export class LoadBalancer extends pulumi.ComponentResource {
                 parent,
             );
         }
-        const profile = tlsParameter ? createInstanceProfile(name, [tlsParameter.arn], tags, parent) : undefined;
+
+        // The HAProxy configuration is published (publishConfiguration), not baked into the user-data: backends
+        // (webCount), the algorithm and other settings reach the running instance by a checked, hitless reload.
+        this.haproxyConfig = renderHaproxyConfig(args.settings);
+        const size = Buffer.byteLength(this.haproxyConfig);
+        if (size > standardParameterLimitBytes) {
+            throw new pulumi.InputPropertyError({
+                propertyPath: "settings",
+                reason: `the HAProxy configuration is ${size} bytes, over the ${standardParameterLimitBytes}-byte limit of a standard SSM parameter`,
+            });
+        }
+        // By name, since the parameter is published later; the role reads its own parameters only.
+        const account = aws.getCallerIdentityOutput({}, parent).accountId;
+        const configParameterArn = pulumi.interpolate`arn:aws:ssm:${args.region}:${account}:parameter${args.settings.configParameter}`;
+        const readable = [configParameterArn, ...(tlsParameter ? [tlsParameter.arn] : [])];
+        const profile = createInstanceProfile(name, readable, tags, parent);
 
         const userData = renderLoadBalancerUserData({ ...args.settings, target: { kind: "aws", region: args.region } });
         const { instance } = createTierInstance(
@@ -76,14 +102,20 @@ export class LoadBalancer extends pulumi.ComponentResource {
                 privateIp: args.server.privateIp,
                 securityGroupIds: [securityGroup.id],
                 userData,
-                instanceProfile: profile?.name,
+                instanceProfile: profile.name,
                 associatePublicIp: true,
                 replaceOnUserDataChange: true,
             },
             { parent: this, dependsOn: tlsParameter ? [tlsParameter] : [] },
         );
+        // Eip.instance is not ForceNew: on a replacement the provider moves the address to the new instance (rollout-eip-follows-replacement).
         const eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", instance: instance.id, tags }, parent);
 
+        this.name = name;
+        this.settings = args.settings;
+        this.stack = args.stack;
+        this.region = args.region;
+        this.serverName = args.server.name;
         this.instanceId = instance.id;
         this.publicIp = eip.publicIp;
         this.securityGroupId = securityGroup.id;
@@ -96,5 +128,33 @@ export class LoadBalancer extends pulumi.ComponentResource {
             url: this.url,
             tlsParameterName: this.tlsParameterName,
         });
+    }
+
+    /**
+     * Publishes the HAProxy configuration once `backendsReady` (the web
+     * servers' readiness gates) have completed, so a new server enters the
+     * backend serving; returns the gate that completes when the load balancer
+     * runs it. A web server leaving the backend is deleted after that gate:
+     * Pulumi deletes resources the program no longer declares only once
+     * every step of the program has completed (pulumi/pulumi v3.248.0
+     * deployment_executor.go, performPostSteps).
+     */
+    public publishConfiguration(backendsReady: pulumi.Resource[]): pulumi.Resource {
+        const configParameter = new aws.ssm.Parameter(
+            `${this.name}-haproxy-config`,
+            {
+                name: this.settings.configParameter,
+                type: "String",
+                value: this.haproxyConfig,
+                tags: resourceTags("lb", `${this.name}-haproxy-config`, this.stack),
+            },
+            { parent: this, dependsOn: backendsReady },
+        );
+        const digest = configDigest(this.haproxyConfig);
+        return consoleMarkerGate(
+            `${this.serverName}-config-applied`,
+            { instanceId: this.instanceId, region: this.region, marker: markers.lbConfig(digest), triggers: [digest] },
+            { parent: this, dependsOn: [configParameter] },
+        );
     }
 }

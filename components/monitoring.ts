@@ -8,14 +8,57 @@ export interface MonitoringArgs {
     alarmEmail?: string;
 }
 
+/**
+ * The alarm topic key's policy: the account keeps full control (without it
+ * KMS refuses the policy, lest the key become unmanageable), and CloudWatch
+ * may decrypt and generate data keys, which publishing to an encrypted topic
+ * needs (statement as in https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns).
+ */
+export function alarmTopicKeyPolicy(accountId: string) {
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "AccountAdministersTheKey",
+                Effect: "Allow",
+                Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+                Action: "kms:*",
+                Resource: "*",
+            },
+            {
+                Sid: "CloudWatchAlarmsPublishToTheTopic",
+                Effect: "Allow",
+                Principal: { Service: "cloudwatch.amazonaws.com" },
+                Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+                Resource: "*",
+            },
+        ],
+    };
+}
+
 export class Monitoring extends pulumi.ComponentResource {
     public readonly alarmTopicArn: pulumi.Output<string>;
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:monitoring:Monitoring", name, {}, opts);
+        // A key of the stack's own: CloudWatch alarms cannot publish to a topic encrypted with the AWS managed
+        // alias/aws/sns, whose key policy does not let cloudwatch.amazonaws.com use it and cannot be edited
+        // (https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns). The policy rollout-alarm-topic-key holds this.
+        const account = aws.getCallerIdentityOutput({}, { parent: this }).accountId;
+        const key = new aws.kms.Key(
+            `${name}-alarms-key`,
+            {
+                description: `encrypts the foobar ${args.stack} alarm topic; CloudWatch alarms may use it`,
+                enableKeyRotation: true,
+                policy: account.apply((id) => JSON.stringify(alarmTopicKeyPolicy(id))),
+                tags: resourceTags("monitoring", `${name}-alarms-key`, args.stack),
+            },
+            { parent: this },
+        );
+        // Changing the key is an in-place SetTopicAttributes (KmsMasterKeyId): the topic and its subscriptions stay.
         const topic = new aws.sns.Topic(
             `${name}-alarms`,
-            { kmsMasterKeyId: "alias/aws/sns", tags: resourceTags("monitoring", `${name}-alarms`, args.stack) },
+            { kmsMasterKeyId: key.arn, tags: resourceTags("monitoring", `${name}-alarms`, args.stack) },
             { parent: this },
         );
         if (args.alarmEmail) {

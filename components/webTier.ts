@@ -1,8 +1,10 @@
 /** The web/app tier: nginx + gunicorn + the app on each instance, spread over the AZs. */
+import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { renderWebServerUserData, WebServerSettings } from "../userdata/webServer";
 import { createTierInstance, ServerPlacement, TierArgs } from "./instance";
 import { createInstanceProfile } from "./instanceRole";
+import { consoleMarkerGate, markers } from "./readiness";
 import { createTierSecurityGroup, IngressSource, serviceIngress } from "./securityGroup";
 import { resourceTags } from "./tags";
 
@@ -23,6 +25,8 @@ export class WebTier extends pulumi.ComponentResource {
     public readonly instanceIds: pulumi.Output<string>[];
     public readonly privateIps: string[];
     public readonly securityGroupId: pulumi.Output<string>;
+    /** One gate per server, in order: each completes when its server serves. */
+    public readonly readiness: pulumi.Resource[];
 
     constructor(name: string, args: WebTierArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:webTier:WebTier", name, {}, opts);
@@ -36,24 +40,37 @@ export class WebTier extends pulumi.ComponentResource {
         const securityGroup = createTierSecurityGroup(`${name}-sg`, "web", [appFrom], args, parent);
         const profile = createInstanceProfile(name, [args.passwordParameterArn], tags, parent);
         const userData = renderWebServerUserData({ ...args.settings, target: { kind: "aws", region: args.region } });
-        const instances = args.servers.map(
-            (server) =>
-                createTierInstance(
-                    server.name,
-                    "web",
-                    args,
-                    {
-                        subnetId: server.subnetId,
-                        privateIp: server.privateIp,
-                        securityGroupIds: [securityGroup.id],
-                        userData,
-                        instanceProfile: profile.name,
-                        associatePublicIp: args.publicAddresses,
-                        replaceOnUserDataChange: true,
-                    },
+        // One server at a time: each waits for the previous one's readiness gate, so a change that replaces
+        // them all (the app, nginx, the instance type) takes down at most one, and a server that does not
+        // come up stops the rollout there (README: Changes on a running stack).
+        const instances: aws.ec2.Instance[] = [];
+        this.readiness = [];
+        for (const server of args.servers) {
+            const previous = this.readiness.slice(-1);
+            const { instance } = createTierInstance(
+                server.name,
+                "web",
+                args,
+                {
+                    subnetId: server.subnetId,
+                    privateIp: server.privateIp,
+                    securityGroupIds: [securityGroup.id],
+                    userData,
+                    instanceProfile: profile.name,
+                    associatePublicIp: args.publicAddresses,
+                    replaceOnUserDataChange: true,
+                },
+                { parent: this, dependsOn: previous },
+            );
+            instances.push(instance);
+            this.readiness.push(
+                consoleMarkerGate(
+                    `${server.name}-ready`,
+                    { instanceId: instance.id, region: args.region, marker: markers.webReady },
                     parent,
-                ).instance,
-        );
+                ),
+            );
+        }
 
         this.instanceIds = instances.map((i) => i.id);
         this.privateIps = args.servers.map((s) => s.privateIp);

@@ -6,10 +6,10 @@
  */
 import { coversPort, groupsOpenedBy, ingressOf } from "./lib/ingress";
 import { bindsOf, bindsPort, parseHaproxy, proxies, redirectsToHttps, Section } from "./lib/haproxy";
-import { Context, gaps, list, resourcePolicy, stackPolicy } from "./lib/policy";
-import { hasRole, Res, types } from "./lib/resources";
-import { known, need, unknown } from "./lib/unknowns";
-import { cloudConfigOf } from "./lib/userData";
+import { Context, gaps, list, stackPolicy } from "./lib/policy";
+import { Res, StackGraph, types } from "./lib/resources";
+import { known, knownString, need, unknown } from "./lib/unknowns";
+import { cloudConfigOf, userDataOf } from "./lib/userData";
 
 type HttpsConfig = { haproxyConfigPath: string };
 
@@ -24,16 +24,29 @@ const haproxyConfigPath = {
 const closeWithHttps = "Set `https` to `self-signed` (`pulumi config set https self-signed`)";
 
 /**
- * The HAProxy proxies a load balancer boots with; `undefined` (after
- * reporting it) when its user-data writes no HAProxy configuration.
+ * The HAProxy proxies a load balancer runs: from the configuration its
+ * cloud-config writes, else from a String SSM parameter its user-data names
+ * whose value is an HAProxy configuration; `undefined` (after reporting it)
+ * when there is neither.
  */
-function haproxyOf(lb: Res, ctx: Context<HttpsConfig>): Section[] | undefined {
-    const text = need(cloudConfigOf(lb))?.files.get(ctx.config.haproxyConfigPath);
-    if (text === undefined) {
-        ctx.report(lb, `${lb.name}'s user-data writes no ${ctx.config.haproxyConfigPath}: nothing shows it serves HTTPS.`);
+function haproxyOf(lb: Res, stack: StackGraph, ctx: Context<HttpsConfig>): Section[] | undefined {
+    const written = need(cloudConfigOf(lb))?.files.get(ctx.config.haproxyConfigPath);
+    if (written !== undefined) return proxies(parseHaproxy(written));
+    const userData = need(userDataOf(lb)) ?? "";
+    const published = stack.ofType(types.ssmParameter).flatMap((p) => {
+        const name = need(knownString(() => p.props.name));
+        if (name === undefined || !userData.includes(name) || knownString(() => p.props.type) !== "String") return [];
+        const sections = parseHaproxy(need(knownString(() => p.props.value)) ?? "");
+        return sections.some((x) => x.kind === "defaults" || x.kind === "global") ? [proxies(sections)] : [];
+    });
+    if (published.length === 0) {
+        ctx.report(
+            lb,
+            `${lb.name}'s user-data writes no ${ctx.config.haproxyConfigPath} and names no parameter holding one: nothing shows it serves HTTPS.`,
+        );
         return undefined;
     }
-    return proxies(parseHaproxy(text));
+    return published.flat();
 }
 
 export const tlsTermination = stackPolicy<HttpsConfig>(
@@ -65,7 +78,7 @@ export const tlsTermination = stackPolicy<HttpsConfig>(
         const reportedGroups = new Set<string>();
         for (const lb of stack.instancesWithRole("lb")) {
             ctx.judge(() => {
-                const sections = haproxyOf(lb, ctx);
+                const sections = haproxyOf(lb, stack, ctx);
                 if (sections && !sections.some((s) => bindsOf(s).some((b) => bindsPort(b, 443) && b.ssl && b.certificate))) {
                     const binds = sections.flatMap((s) =>
                         bindsOf(s).map(
@@ -93,7 +106,7 @@ export const tlsTermination = stackPolicy<HttpsConfig>(
     },
 );
 
-export const httpsRedirect = resourcePolicy<HttpsConfig>(
+export const httpsRedirect = stackPolicy<HttpsConfig>(
     {
         name: "https-redirect",
         description: "Plain HTTP on the load balancer's port 80 redirects to HTTPS instead of serving the site.",
@@ -102,17 +115,19 @@ export const httpsRedirect = resourcePolicy<HttpsConfig>(
         remediationSteps: `${closeWithHttps}: HAProxy then answers every plain-HTTP request on :80 with a 301 to https://.`,
         config: haproxyConfigPath,
     },
-    [types.instance],
-    (instance, ctx) => {
-        if (!hasRole(instance, "lb")) return;
-        const sections = haproxyOf(instance, ctx);
-        // Nothing on :80 serves nothing in clear text; that is compliant too.
-        const plain = (sections ?? []).filter((s) => bindsOf(s).some((b) => bindsPort(b, 80) && !b.ssl) && !redirectsToHttps(s));
-        if (plain.length > 0) {
-            ctx.report(
-                instance,
-                `${instance.name}'s HAProxy serves plain HTTP on :80 (${list(plain.map((s) => `${s.kind} ${s.name}`))}) without redirecting to HTTPS.`,
-            );
+    (stack, ctx) => {
+        for (const instance of stack.instancesWithRole("lb")) {
+            ctx.judge(() => {
+                const sections = haproxyOf(instance, stack, ctx);
+                // Nothing on :80 serves nothing in clear text; that is compliant too.
+                const plain = (sections ?? []).filter((s) => bindsOf(s).some((b) => bindsPort(b, 80) && !b.ssl) && !redirectsToHttps(s));
+                if (plain.length > 0) {
+                    ctx.report(
+                        instance,
+                        `${instance.name}'s HAProxy serves plain HTTP on :80 (${list(plain.map((s) => `${s.kind} ${s.name}`))}) without redirecting to HTTPS.`,
+                    );
+                }
+            });
         }
     },
 );

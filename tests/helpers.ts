@@ -5,7 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { parseConfig, projectSettings, RawConfig, StackConfig } from "../config";
 import { allInstances, endpointAddresses, InstancePlan, planTopology, TopologyPlan } from "../topology";
-import { renderInstanceUserData, siteSettings } from "../userdata/site";
+import { renderInstanceUserData, siteParameters, siteSettings } from "../userdata/site";
 import { Target } from "../userdata/target";
 import { OfflinePlan, PlannedResource } from "../tools/preview/plan";
 import { loadStackConfig, StackFile } from "../tools/stackFile";
@@ -59,6 +59,8 @@ export interface RenderedInstance {
     instance: InstancePlan;
     aws: string;
     local: string;
+    /** What the deploy publishes for the instances to read at run time, by parameter name (the HAProxy configuration). */
+    published: Record<string, string>;
 }
 
 export function renderAll(config: StackConfig): RenderedInstance[] {
@@ -68,6 +70,7 @@ export function renderAll(config: StackConfig): RenderedInstance[] {
         instance,
         aws: renderInstanceUserData(settings, instance, awsTarget(instance)),
         local: renderInstanceUserData(settings, instance, localTarget(plan)),
+        published: siteParameters(settings),
     }));
 }
 

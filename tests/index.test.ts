@@ -2,6 +2,7 @@
 import { parse } from "yaml";
 import { OfflinePlan, planProgram, PlannedResource, planStack } from "../tools/preview/plan";
 import { CloudConfig } from "../userdata/cloudConfig";
+import { ipToInt } from "../config";
 import { byName, devStackFile, ingress, ofType, Rule } from "./helpers";
 
 const plans: Record<string, OfflinePlan> = {};
@@ -109,8 +110,8 @@ describe.each([
         expect(ofType(plan(), "aws:ec2/volumeAttachment:VolumeAttachment")).toHaveLength(1 + replicaCount);
     });
 
-    test("the HAProxy backend lists exactly the web instances", () => {
-        const cfg = writtenFile(instances(plan(), "lb")[0], "/etc/haproxy/haproxy.cfg");
+    test("the HAProxy backend the deploy publishes lists exactly the web instances", () => {
+        const cfg = byName(plan(), "lb-haproxy-config").inputs.value as string;
         const servers = [...cfg.matchAll(/^\s+server (\S+) (\S+):80 check$/gm)].map((m) => `${m[1]} ${m[2]}`);
         expect(servers.sort()).toEqual(
             instances(plan(), "web")
@@ -125,11 +126,22 @@ describe.each([
         expect(new Set(azs).size).toBe(Math.min(webCount, 2));
     });
 
-    test("replication: binlog primary, read-only replicas, grants limited to the replicas' and web servers' addresses", () => {
+    test("replication: binlog primary, read-only replicas, grants limited to the blocks the replicas' and web servers' addresses come from", () => {
         const [primary, ...replicas] = instances(plan(), "db");
-        const webIps = instances(plan(), "web").map((w) => w.inputs.privateIp);
-        const replicaIps = replicas.map((r) => r.inputs.privateIp);
-        expect(env(primary)).toMatchObject({ DB_ROLE: "primary", REPLICA_HOSTS: replicaIps.join(" "), APP_HOSTS: webIps.join(" ") });
+        const webIps = instances(plan(), "web").map((w) => w.inputs.privateIp as string);
+        const replicaIps = replicas.map((r) => r.inputs.privateIp as string);
+        expect(env(primary)).toMatchObject({ DB_ROLE: "primary" });
+        // MariaDB's ip/netmask hosts: a client matches when its address ANDed with the netmask is the ip.
+        const matches = (ip: string, host: string) => {
+            const [net, mask = "255.255.255.255"] = host.split("/");
+            return (ipToInt(ip) & ipToInt(mask)) >>> 0 === ipToInt(net);
+        };
+        const granted = (hosts: string, ip: string) => hosts.split(" ").some((h) => matches(ip, h));
+        const all = instances(plan()).map((i) => [i.name, i.inputs.privateIp as string]);
+        for (const [name, ip] of all) {
+            expect([name, granted(env(primary).APP_HOSTS, ip)]).toEqual([name, webIps.includes(ip)]);
+            expect([name, granted(env(primary).REPLICA_HOSTS, ip)]).toEqual([name, replicaIps.includes(ip)]);
+        }
         const primaryCnf = writtenFile(primary, "/etc/mysql/mariadb.conf.d/60-foobar.cnf");
         expect(primaryCnf).toMatch(/^log_bin = mysql-bin$/m);
         expect(primaryCnf).not.toMatch(/read_only/);
@@ -161,7 +173,7 @@ describe("security", () => {
 
     test("the check above would see a leaked secret", () => {
         const plan = plans.dev;
-        const params = ofType(plan, "aws:ssm/parameter:Parameter");
+        const params = ofType(plan, "aws:ssm/parameter:Parameter").filter((p) => p.name !== "lb-haproxy-config");
         expect(params.every((p) => p.inputs.type === "SecureString")).toBe(true);
         expect(plan.secretValues.some((s) => JSON.stringify(params.map((p) => p.inputs)).includes(s))).toBe(true);
     });
@@ -177,9 +189,11 @@ describe("security", () => {
         }
     });
 
-    test("stateless tiers are replaced on new user-data; databases ignore user-data and AMI drift and are protected", () => {
-        for (const i of [...instances(plans.dev, "lb"), ...instances(plans.dev, "web")])
+    test("stateless tiers are replaced, delete first, on new user-data or instance type; databases ignore user-data and AMI drift and are protected", () => {
+        for (const i of [...instances(plans.dev, "lb"), ...instances(plans.dev, "web")]) {
             expect(i.inputs.userDataReplaceOnChange).toBe(true);
+            expect(i.options).toMatchObject({ deleteBeforeReplace: true, replaceOnChanges: ["instanceType"] });
+        }
         for (const i of instances(plans.dev, "db")) {
             expect(i.options.ignoreChanges).toEqual(expect.arrayContaining(["ami", "userData", "userDataBase64"]));
             expect(i.options.protect).toBe(true);
@@ -236,15 +250,21 @@ describe("security", () => {
             expect.stringMatching(/app-password$/),
             expect.stringMatching(/replication-password$/),
         ]);
-        expect(allowed("lb-read-parameters")).toEqual([expect.stringMatching(/parameter\/foobar\/dev\/lb\/tls-pem$/)]);
-        expect(plans.dev.resources.some((r) => r.name === "lb-read-parameters")).toBe(false);
+        expect(allowed("lb-read-parameters")).toEqual([
+            byName(plan, "lb-haproxy-config").outputs.arn,
+            expect.stringMatching(/parameter\/foobar\/dev\/lb\/tls-pem$/),
+        ]);
+        // Without HTTPS the load balancer still reads its configuration, and nothing else.
+        expect(JSON.parse(byName(plans.dev, "lb-read-parameters").inputs.policy as string).Statement).toEqual([
+            { Effect: "Allow", Action: ["ssm:GetParameter"], Resource: [byName(plans.dev, "lb-haproxy-config").outputs.arn] },
+        ]);
     });
 });
 
 describe("https and monitoring", () => {
     test("https: HAProxy terminates TLS on 443 and redirects 80; the certificate comes from SSM, not user-data", () => {
         const lb = instances(plans.hardened, "lb")[0];
-        const cfg = writtenFile(lb, "/etc/haproxy/haproxy.cfg");
+        const cfg = byName(plans.hardened, "lb-haproxy-config").inputs.value as string;
         expect(cfg).toMatch(/bind :443 ssl crt \/etc\/haproxy\/certs\/site\.pem/);
         expect(cfg).toMatch(/http-request redirect scheme https code 301 unless \{ ssl_fc \}/);
         expect(env(lb).TLS_PARAMETER).toBe("/foobar/dev/lb/tls-pem");

@@ -1,3 +1,4 @@
+import { cidrContains } from "../policies/lib/resources";
 import { allInstances, endpointAddresses, planTopology } from "../topology";
 import { devConfig } from "./helpers";
 
@@ -38,6 +39,62 @@ describe("planTopology", () => {
             const plan = planTopology(devConfig({ firewall }));
             expect(plan.lb.subnet.public).toBe(true);
             for (const i of [...plan.web, plan.dbPrimary, ...plan.dbReplicas]) expect(i.subnet.public).toBe(isPublic);
+        }
+    });
+});
+
+describe("addresses never move", () => {
+    const addresses = (overrides: Record<string, string>) =>
+        Object.fromEntries(allInstances(planTopology(devConfig(overrides))).map((i) => [i.name, i.privateIp]));
+
+    // The addresses the dev and prod stacks run with: a fixed private address is ForceNew, so a change here replaces them.
+    test.each([
+        [
+            "dev",
+            "open",
+            { "lb-1": "10.0.0.10", "web-1": "10.0.0.11", "web-2": "10.0.64.10", "db-primary": "10.0.0.12", "db-replica-1": "10.0.64.11" },
+        ],
+        [
+            "prod",
+            "strict",
+            {
+                "lb-1": "10.0.0.10",
+                "web-1": "10.0.128.10",
+                "web-2": "10.0.192.10",
+                "db-primary": "10.0.128.11",
+                "db-replica-1": "10.0.192.11",
+            },
+        ],
+    ])("the %s stack (firewall %s) keeps the addresses its instances have", (_, firewall, expected) => {
+        expect(addresses({ firewall, webCount: "2", replicaCount: "1" })).toEqual(expected);
+    });
+
+    test.each(["open", "strict"])(
+        "firewall %s: every server's address depends on its own name only, never on webCount or replicaCount",
+        (firewall) => {
+            const seen = new Map<string, string>();
+            const grants = new Set<string>();
+            for (let webCount = 1; webCount <= 20; webCount++) {
+                for (let replicaCount = 0; replicaCount <= 5; replicaCount++) {
+                    const plan = planTopology(devConfig({ firewall, webCount: String(webCount), replicaCount: String(replicaCount) }));
+                    for (const i of allInstances(plan)) {
+                        expect([i.name, i.privateIp]).toEqual([i.name, seen.get(i.name) ?? i.privateIp]);
+                        seen.set(i.name, i.privateIp);
+                    }
+                    grants.add(JSON.stringify(plan.grants));
+                }
+            }
+            expect(seen.size).toBe(1 + 20 + 1 + 5);
+            expect(grants.size).toBe(1);
+        },
+    );
+
+    test.each(["open", "strict"])("firewall %s: the grant blocks hold every address its tier can get and no other server's", (firewall) => {
+        const plan = planTopology(devConfig({ firewall, webCount: "20", replicaCount: "5" }));
+        const inBlocks = (ip: string, blocks: string[]) => blocks.some((b) => cidrContains(b, ip));
+        for (const i of allInstances(plan)) {
+            expect([i.name, inBlocks(i.privateIp, plan.grants.web)]).toEqual([i.name, i.role === "web"]);
+            expect([i.name, inBlocks(i.privateIp, plan.grants.replicas)]).toEqual([i.name, i.role === "db-replica"]);
         }
     });
 });

@@ -45,10 +45,10 @@ export interface DatabaseServerSettings {
     writerHost: string;
     dbName: string;
     appUser: string;
-    /** Addresses the app user may connect from: the web tier. */
+    /** Addresses (or ip/netmask blocks) the app user may connect from: the web tier. */
     appHosts: string[];
     replicationUser: string;
-    /** Addresses the replication user may connect from: the replicas. */
+    /** Addresses (or ip/netmask blocks) the replication user may connect from: the replicas. */
     replicaHosts: string[];
     appPasswordParameter: string;
     replicationPasswordParameter: string;
@@ -59,14 +59,15 @@ export interface DatabaseUserDataArgs extends DatabaseServerSettings {
 }
 
 const identifierPattern = /^[a-z][a-z0-9_]{0,31}$/;
-const ipPattern = /^\d{1,3}(\.\d{1,3}){3}$/;
+/** An address, or an address block as MariaDB writes it (`ip/netmask`). */
+const hostPattern = /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,3}(\.\d{1,3}){3})?$/;
 
 export function renderDatabaseUserData(args: DatabaseUserDataArgs): string {
     for (const name of [args.dbName, args.appUser, args.replicationUser]) {
         if (!identifierPattern.test(name)) throw new Error(`not a safe SQL identifier: ${name}`);
     }
     for (const host of [...args.appHosts, ...args.replicaHosts]) {
-        if (!ipPattern.test(host)) throw new Error(`not an IPv4 address: ${host}`);
+        if (!hostPattern.test(host)) throw new Error(`not an IPv4 address or ip/netmask: ${host}`);
     }
     return renderRoleUserData({
         role: "db",

@@ -1,6 +1,7 @@
 /** The load balancer's cloud-config and its HAProxy configuration. */
 import { LbAlgorithm } from "../config";
 import { renderRoleUserData } from "./cloudConfig";
+import { lbConfigSyncFiles } from "./rollout";
 import { Target } from "./target";
 
 export interface Backend {
@@ -121,6 +122,8 @@ export function renderHaproxyConfig(args: HaproxyConfigArgs): string {
 export interface LoadBalancerSettings extends HaproxyConfigArgs {
     /** SSM parameter holding certificate and key (PEM), when https is on. */
     tlsParameter?: string;
+    /** SSM parameter the deploy publishes the HAProxy configuration in; the instance installs it (userdata/rollout.ts). */
+    configParameter: string;
 }
 
 export interface LoadBalancerUserDataArgs extends LoadBalancerSettings {
@@ -137,8 +140,10 @@ export function renderLoadBalancerUserData(args: LoadBalancerUserDataArgs): stri
         settings: {
             TLS_PARAMETER: args.tlsParameter ?? "",
             TLS_CERTIFICATE_PATH: tlsCertificatePath,
+            LB_CONFIG_PARAMETER: args.configParameter,
         },
-        files: [{ path: "/etc/haproxy/haproxy.cfg", content: renderHaproxyConfig(args), permissions: "0644", defer: true }],
+        // Not the configuration itself: backends and balancing settings change without a new instance.
+        files: lbConfigSyncFiles(),
         setupScript: "setup-lb.sh",
         packagedServices: ["haproxy.service"],
     });

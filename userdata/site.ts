@@ -4,10 +4,10 @@
  * and the local cloud (target `local`) both render from these, so the two can
  * only differ where the target says they do.
  */
-import { StackConfig } from "../config";
+import { intToIp, parseCidr, StackConfig } from "../config";
 import { InstancePlan, TopologyPlan } from "../topology";
 import { DatabaseServerSettings, renderDatabaseUserData } from "./database";
-import { LoadBalancerSettings, renderLoadBalancerUserData } from "./loadBalancer";
+import { LoadBalancerSettings, renderHaproxyConfig, renderLoadBalancerUserData } from "./loadBalancer";
 import { Target } from "./target";
 import { renderWebServerUserData, WebServerSettings } from "./webServer";
 
@@ -21,7 +21,20 @@ export function parameterNames(stack: string) {
         appPassword: `/foobar/${stack}/db/app-password`,
         replicationPassword: `/foobar/${stack}/db/replication-password`,
         tlsPem: `/foobar/${stack}/lb/tls-pem`,
+        /** Not a secret: the HAProxy configuration the load balancer installs (a String parameter). */
+        lbConfig: `/foobar/${stack}/lb/haproxy-cfg`,
     };
+}
+
+/**
+ * A CIDR block as a MariaDB account host: `ip/netmask` matches every client
+ * whose address ANDed with the netmask is the ip ("Account Names",
+ * https://mariadb.com/kb/en/create-user/); a single address stays plain.
+ */
+export function mariadbHost(cidr: string): string {
+    const { base, prefix } = parseCidr("grant", cidr, 0, 32);
+    if (prefix === 32) return intToIp(base);
+    return `${intToIp(base)}/${intToIp((~0 << (32 - prefix)) >>> 0)}`;
 }
 
 export interface SiteSettings {
@@ -43,9 +56,11 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
             writerHost: plan.endpoints.writer,
             dbName: databaseName,
             appUser,
-            appHosts: plan.web.map((w) => w.privateIp),
+            // The blocks, not today's servers: a web server or replica added later can log in, and the
+            // database's user-data (which it reads once, at its first boot) never changes with the counts.
+            appHosts: plan.grants.web.map(mariadbHost),
             replicationUser,
-            replicaHosts: plan.dbReplicas.map((r) => r.privateIp),
+            replicaHosts: plan.grants.replicas.map(mariadbHost),
             appPasswordParameter: names.appPassword,
             replicationPasswordParameter: names.replicationPassword,
         };
@@ -57,6 +72,7 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
             https,
             siteName,
             tlsParameter: https ? names.tlsPem : undefined,
+            configParameter: names.lbConfig,
         },
         web: {
             siteName,
@@ -80,4 +96,14 @@ export function renderInstanceUserData(settings: SiteSettings, instance: Instanc
         default:
             return renderDatabaseUserData({ ...settings.db[instance.name], target });
     }
+}
+
+/**
+ * The values the deploy publishes for instances to read at run time, by
+ * parameter name: the HAProxy configuration. The AWS stack holds them in SSM
+ * (components/loadBalancer.ts); the local cloud writes them where the
+ * `local` target's fetcher reads parameters.
+ */
+export function siteParameters(settings: SiteSettings): Record<string, string> {
+    return { [settings.lb.configParameter]: renderHaproxyConfig(settings.lb) };
 }

@@ -2,6 +2,7 @@
 import { renderRoleUserData } from "./cloudConfig";
 import { mysqlPort } from "./database";
 import { bundledFile, WriteFile } from "./files";
+import { readinessFiles } from "./rollout";
 import { restartPolicy } from "./systemd";
 import { Target } from "./target";
 
@@ -148,6 +149,7 @@ export function renderWebServerUserData(args: WebServerUserDataArgs): string {
         { path: gunicornConfigPath, content: renderGunicornConfig(), permissions: "0644", defer: true },
         { path: "/etc/systemd/system/foobar-app.service", content: renderGunicornUnit(), permissions: "0644", defer: true },
         { path: "/etc/nginx/sites-available/foobar", content: renderNginxSite(args.siteName), permissions: "0644", defer: true },
+        ...readinessFiles(),
     ];
     return renderRoleUserData({
         role: "web",

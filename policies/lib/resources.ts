@@ -11,7 +11,7 @@
 import { PolicyResource, PolicyResourceOptions } from "@pulumi/policy";
 // Type only: the tag values the program writes (roles.ts at the root); nothing outside the pack is loaded at run time.
 import type { TierRole } from "../../roles";
-import { Known, knownList, knownString, unknown } from "./unknowns";
+import { known, Known, knownList, knownString, unknown } from "./unknowns";
 
 export const types = {
     instance: "aws:ec2/instance:Instance",
@@ -27,6 +27,8 @@ export const types = {
     metricAlarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
     topic: "aws:sns/topic:Topic",
     topicSubscription: "aws:sns/topicSubscription:TopicSubscription",
+    kmsKey: "aws:kms/key:Key",
+    kmsAlias: "aws:kms/alias:Alias",
     route53Record: "aws:route53/record:Record",
     rdsInstance: "aws:rds/instance:Instance",
     managedLoadBalancers: ["aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer", "aws:elb/loadBalancer:LoadBalancer"],
@@ -70,10 +72,64 @@ export function cidrContains(cidr: string, ip: string): boolean {
     return Math.floor(a / size) === Math.floor(b / size);
 }
 
+/** Every known string anywhere in a value (behind the policy runtime's proxy, unknown parts skipped). */
+function knownStrings(value: unknown, out: Set<string>): Set<string> {
+    if (typeof value === "string") out.add(value);
+    else if (value !== null && typeof value === "object") {
+        for (const key of Object.keys(value)) {
+            const child = known(() => (value as Record<string, unknown>)[key]);
+            if (child !== unknown) knownStrings(child, out);
+        }
+    }
+    return out;
+}
+
 export class StackGraph {
     private readonly sgCache = new Map<string, Known<PolicyResource[]>>();
+    private edges?: Map<string, Set<string>>;
 
     constructor(readonly resources: readonly PolicyResource[]) {}
+
+    /**
+     * Whether `from` depends on `to`, directly or through other resources:
+     * by the engine's dependencies (dependsOn and property dependencies) or
+     * by a property holding the other's id or ARN, which is how a value
+     * flows once it is known.
+     */
+    dependsOn(from: PolicyResource, to: PolicyResource): boolean {
+        if (!this.edges) {
+            const byRef = new Map<string, string>();
+            for (const r of this.resources) {
+                for (const key of ["id", "arn"]) {
+                    const ref = knownString(() => r.props[key]);
+                    if (typeof ref === "string" && ref.length > 0) byRef.set(ref, r.urn);
+                }
+            }
+            this.edges = new Map(
+                this.resources.map((r) => {
+                    const next = new Set([...r.dependencies, ...Object.values(r.propertyDependencies).flat()].map((d) => d.urn));
+                    for (const s of knownStrings(r.props, new Set())) {
+                        const target = byRef.get(s);
+                        if (target && target !== r.urn) next.add(target);
+                    }
+                    return [r.urn, next];
+                }),
+            );
+        }
+        const seen = new Set<string>();
+        const queue = [from.urn];
+        while (queue.length > 0) {
+            const urn = queue.pop()!;
+            for (const next of this.edges.get(urn) ?? []) {
+                if (next === to.urn) return true;
+                if (!seen.has(next)) {
+                    seen.add(next);
+                    queue.push(next);
+                }
+            }
+        }
+        return false;
+    }
 
     ofType(...wanted: readonly string[]): PolicyResource[] {
         return this.resources.filter((r) => wanted.includes(r.type));

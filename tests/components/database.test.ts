@@ -106,9 +106,13 @@ test("credentials: two generated passwords as SecureString parameters, readable 
     expect(allowed).toEqual(params.map((p) => p.outputs.arn));
 });
 
-test("without deletion protection nothing is protected; user-data and AMI drift are still ignored", async () => {
+test("without deletion protection nothing is protected; user-data, AMI and key pair drift are still ignored, and a replacement deletes first", async () => {
     const plan = await planComponent(() => database({ deletionProtection: false }));
-    expect(byName(plan, "db-primary").options).toMatchObject({ protect: false, ignoreChanges: ["ami", "userData", "userDataBase64"] });
+    expect(byName(plan, "db-primary").options).toMatchObject({
+        protect: false,
+        ignoreChanges: ["ami", "userData", "userDataBase64", "keyName"],
+        deleteBeforeReplace: true,
+    });
     expect(byName(plan, "db-primary").inputs.disableApiTermination).toBe(false);
     expect(byName(plan, "db-primary-data").options.protect).toBe(false);
 });

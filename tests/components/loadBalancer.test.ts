@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { LoadBalancer, LoadBalancerArgs } from "../../components/loadBalancer";
+import { configDigest } from "../../components/readiness";
 import { byName, childrenOf, ofType, Rule } from "../helpers";
 import { alarmTopicArn, monitored, planComponent, tier } from "./helpers";
 
@@ -12,6 +13,7 @@ const settings = (https: boolean) => ({
     https,
     siteName: "www.foobar.com",
     tlsParameter: https ? "/foobar/test/lb/tls-pem" : undefined,
+    configParameter: "/foobar/test/lb/haproxy-cfg",
 });
 const server = { name: "lb-1", privateIp: "10.0.0.10", subnetId: "subnet-1" };
 const args = (overrides: Partial<LoadBalancerArgs> = {}): LoadBalancerArgs => ({
@@ -21,18 +23,83 @@ const args = (overrides: Partial<LoadBalancerArgs> = {}): LoadBalancerArgs => ({
     ...overrides,
 });
 
-test("plain HTTP: an instance with an Elastic IP, no certificate, no role", async () => {
-    const plan = await planComponent(() => new LoadBalancer("lb", args()));
+/** The component with its configuration published after `ready` (what index.ts does with the web tier's gates). */
+const withConfig = (a: LoadBalancerArgs, ready: () => pulumi.Resource[] = () => []) => {
+    const lb = new LoadBalancer("lb", a);
+    lb.publishConfiguration(ready());
+    return lb;
+};
+
+test("plain HTTP: an instance with an Elastic IP and a role that reads its configuration, no certificate", async () => {
+    const plan = await planComponent(() => withConfig(args()));
     expect(
         childrenOf(plan, "lb")
             .map((r) => r.type)
             .sort(),
-    ).toEqual(["aws:ec2/eip:Eip", "aws:ec2/instance:Instance", "aws:ec2/securityGroup:SecurityGroup"]);
+    ).toEqual([
+        "aws:ec2/eip:Eip",
+        "aws:ec2/instance:Instance",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:iam/instanceProfile:InstanceProfile",
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:ssm/parameter:Parameter",
+        "command:local:Command",
+    ]);
     const ports = (byName(plan, "lb-sg").inputs.ingress as Rule[]).map((r) => r.fromPort);
     expect(ports).toEqual([80, 8404]);
     expect(byName(plan, "lb-1").inputs).toMatchObject({ privateIp: "10.0.0.10", subnetId: "subnet-1" });
-    expect(byName(plan, "lb-1").inputs.userData).toMatch(/balance leastconn/);
     expect(byName(plan, "lb-eip").inputs.instance).toBe(byName(plan, "lb-1").outputs.id);
+    const policy = JSON.parse(byName(plan, "lb-read-parameters").inputs.policy as string);
+    expect(policy.Statement).toEqual([
+        { Effect: "Allow", Action: ["ssm:GetParameter"], Resource: [byName(plan, "lb-haproxy-config").outputs.arn] },
+    ]);
+});
+
+test("the HAProxy configuration is published in a parameter, not in the user-data, so settings and backends never replace the instance", async () => {
+    const plan = await planComponent(() => withConfig(args()));
+    const parameter = byName(plan, "lb-haproxy-config");
+    expect(parameter.inputs).toMatchObject({ name: "/foobar/test/lb/haproxy-cfg", type: "String" });
+    expect(parameter.inputs.value).toMatch(/balance leastconn/);
+    expect(parameter.inputs.value).toMatch(/server web-2 10\.0\.192\.10:80 check/);
+    const userData = byName(plan, "lb-1").inputs.userData as string;
+    expect(userData).not.toMatch(/balance (roundrobin|leastconn)|server web-|10\.0\.128\.10/);
+    expect(userData).toMatch(/LB_CONFIG_PARAMETER="\/foobar\/test\/lb\/haproxy-cfg"/);
+    const other = await planComponent(() =>
+        withConfig(
+            args({ settings: { ...settings(false), algorithm: "roundrobin", backends: [{ name: "web-1", address: "10.0.128.10" }] } }),
+        ),
+    );
+    expect(byName(other, "lb-1").inputs.userData).toBe(userData);
+    expect(byName(other, "lb-haproxy-config").inputs.value).not.toBe(parameter.inputs.value);
+});
+
+test("the configuration is published after the backends are ready, and a gate waits until the load balancer runs it", async () => {
+    const plan = await planComponent(() =>
+        withConfig(args(), () => [
+            new pulumi.ComponentResource("test:index:Gate", "web-1-ready"),
+            new pulumi.ComponentResource("test:index:Gate", "web-2-ready"),
+        ]),
+    );
+    const parameter = byName(plan, "lb-haproxy-config");
+    expect(parameter.options.dependsOn).toEqual([byName(plan, "web-1-ready").urn, byName(plan, "web-2-ready").urn]);
+    const gate = byName(plan, "lb-1-config-applied");
+    expect(gate.options.dependsOn).toEqual([parameter.urn]);
+    const digest = configDigest(parameter.inputs.value as string);
+    expect(gate.inputs.triggers).toEqual([byName(plan, "lb-1").outputs.id, digest]);
+    expect(gate.inputs.environment).toMatchObject({
+        INSTANCE_ID: byName(plan, "lb-1").outputs.id,
+        MARKER: `foobar-lb-config ${digest}`,
+        FAILURE_MARKER: `foobar-lb-config-rejected ${digest}`,
+    });
+    expect(byName(plan, "lb-1").options).toMatchObject({ deleteBeforeReplace: true, replaceOnChanges: ["instanceType"] });
+});
+
+test("a configuration over the standard parameter's 4 KB is an input property error", async () => {
+    const backends = Array.from({ length: 80 }, (_, i) => ({ name: `web-${i + 1}`, address: `10.0.128.${i + 10}` }));
+    const error = await planComponent(() => withConfig(args({ settings: { ...settings(false), backends } }))).catch((e: unknown) => e);
+    expect(pulumi.InputPropertyError.isInstance(error)).toBe(true);
+    expect(error).toMatchObject({ propertyPath: "settings" });
 });
 
 test("the instance is named as the plan names it, not after the component", async () => {
@@ -43,12 +110,16 @@ test("the instance is named as the plan names it, not after the component", asyn
 });
 
 test("HTTPS: a generated certificate in SSM that only this tier's role may read, and 443 open", async () => {
-    const plan = await planComponent(() => new LoadBalancer("lb", args({ settings: settings(true), adminCidr: "198.51.100.0/24" })));
+    const plan = await planComponent(() => withConfig(args({ settings: settings(true), adminCidr: "198.51.100.0/24" })));
     expect(ofType(plan, "tls:index/selfSignedCert:SelfSignedCert")[0].inputs).toMatchObject({ dnsNames: ["www.foobar.com"] });
     expect(byName(plan, "lb-tls-pem").inputs).toMatchObject({ name: "/foobar/test/lb/tls-pem", type: "SecureString" });
     const policy = JSON.parse(byName(plan, "lb-read-parameters").inputs.policy as string);
     expect(policy.Statement).toEqual([
-        { Effect: "Allow", Action: ["ssm:GetParameter"], Resource: [byName(plan, "lb-tls-pem").outputs.arn] },
+        {
+            Effect: "Allow",
+            Action: ["ssm:GetParameter"],
+            Resource: [byName(plan, "lb-haproxy-config").outputs.arn, byName(plan, "lb-tls-pem").outputs.arn],
+        },
     ]);
     expect(byName(plan, "lb-1").inputs.iamInstanceProfile).toBe("lb-profile");
     const rules = byName(plan, "lb-sg").inputs.ingress as Rule[];

@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TierMonitoring } from "../../components/instance";
+import { waitForConsoleMarkerScript } from "../../components/readiness";
 import { WebTier, WebTierArgs } from "../../components/webTier";
-import { childrenOf, ingress, ofType } from "../helpers";
+import { byName, childrenOf, ingress, ofType } from "../helpers";
 import { monitored, planComponent, tier } from "./helpers";
 
 const settings = {
@@ -31,12 +32,34 @@ test.each([1, 3])("%i servers: that many instances behind one security group and
         servers(n).map((s) => [s.name, s.privateIp, s.subnetId]),
     );
     expect(ofType(plan, "aws:ec2/securityGroup:SecurityGroup")).toHaveLength(1);
-    expect(childrenOf(plan, "web").length).toBe(n + 4);
+    // Per server an instance and its readiness gate; one group, role, policy and profile.
+    expect(childrenOf(plan, "web").length).toBe(2 * n + 4);
     expect(new Set(instances.map((i) => i.inputs.userData)).size).toBe(1);
     expect(ingress(plan, "web-sg")).toEqual([
         expect.objectContaining({ fromPort: 80, securityGroups: ["sg-lb"], description: "HTTP from the load balancer" }),
     ]);
     expect(instances.every((i) => i.inputs.associatePublicIpAddress === false && i.inputs.userDataReplaceOnChange === true)).toBe(true);
+});
+
+test("servers roll one at a time: each is replaced delete-first, and waits for the previous one's readiness gate", async () => {
+    const plan = await planComponent(() => new WebTier("web", args({ servers: servers(3) })));
+    const urn = (name: string) => byName(plan, name).urn;
+    for (const [i, server] of servers(3).entries()) {
+        const instance = byName(plan, server.name);
+        expect(instance.options).toMatchObject({ deleteBeforeReplace: true, replaceOnChanges: ["instanceType"] });
+        expect(instance.options.dependsOn).toEqual(i === 0 ? [] : [urn(`web-${i}-ready`)]);
+        const gate = byName(plan, `${server.name}-ready`);
+        expect(gate.type).toBe("command:local:Command");
+        // A replaced instance (a new id) replaces the gate, which then waits for the new instance.
+        expect(gate.inputs.triggers).toEqual([instance.outputs.id]);
+        expect(gate.inputs.environment).toMatchObject({
+            INSTANCE_ID: instance.outputs.id,
+            AWS_REGION: "eu-west-1",
+            MARKER: "foobar-ready",
+            FAILURE_MARKER: "foobar-not-ready",
+        });
+        expect(gate.inputs.create).toBe(waitForConsoleMarkerScript);
+    }
 });
 
 test("app ingress from anywhere (whiteboard mode) opens the app port to the world, and only when asked", async () => {

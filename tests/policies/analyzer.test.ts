@@ -60,8 +60,12 @@ function analyzerResource(r: StackResource, message: any) {
     const o = new pb.AnalyzerResourceOptions();
     o.setProtect(r.options.protect);
     o.setIgnorechangesList(r.options.ignoreChanges);
+    // As the engine sends them: the option, whether it was set, and the resource's dependencies.
+    o.setDeletebeforereplace(r.options.deleteBeforeReplace === true);
+    o.setDeletebeforereplacedefined(r.options.deleteBeforeReplace !== undefined);
     if (r.parent) o.setParent(r.parent);
     a.setOptions(o);
+    if (typeof a.setDependenciesList === "function") a.setDependenciesList(r.dependencies);
     return a;
 }
 
@@ -111,7 +115,7 @@ test("the pack loads under the analyzer and describes every policy", async () =>
 test("over the dev stack, the analyzer's verdicts are the offline checker's, config and exemptions included", async () => {
     const resources = stackResources(await planProgram(devStackFile()));
     expect(await analyze(resources)).toEqual(await offline(resources));
-    expect(await analyze(resources)).toHaveLength(23);
+    expect(await analyze(resources)).toHaveLength(24);
 
     const config = { all: "mandatory", "firewall-no-public-ip": { enforcementLevel: "advisory", exempt: ["web-1", "web-2"] } };
     const request = new pb.ConfigureAnalyzerRequest();

@@ -31,6 +31,8 @@ const devFindings: [policy: string, resource: string, gap: string][] = [
     ["https-tls-termination", "lb-1", gaps.https], // "No HTTPS: data travels unencrypted"
     ["https-tls-termination", "lb-sg", gaps.https],
     ["https-redirect", "lb-1", gaps.https],
+    // Not a seed gap, but the same single load balancer: a change that replaces it (delete-first, its address is fixed) is an outage.
+    ["rollout-replacement-keeps-a-server", "lb-1", gaps.hardening],
     ...["db-primary", "db-replica-1", "lb-1", "web-1", "web-2"].flatMap((i): [string, string, string][] => [
         ["monitoring-detailed", i, gaps.monitoring], // "Can't detect when servers fail"
         ["monitoring-status-check-alarm", i, gaps.monitoring], // "No alerts when issues occur"
@@ -77,7 +79,9 @@ describe("the dev stack (the whiteboard as drawn)", () => {
 
     test("each violation's policy is tagged with the seed gap it represents, and every gap of the seeds is reported", () => {
         for (const [policy, , gap] of devFindings) expect([policy, policyOf(policy).tags]).toEqual([policy, [gap]]);
-        expect(new Set(devFindings.map(([, , gap]) => gap))).toEqual(new Set([gaps.spof, gaps.firewall, gaps.https, gaps.monitoring]));
+        expect(new Set(devFindings.map(([, , gap]) => gap))).toEqual(
+            new Set([gaps.spof, gaps.firewall, gaps.https, gaps.monitoring, gaps.hardening]),
+        );
     });
 
     test("every violation is advisory by default, so the check passes", () => {
@@ -107,7 +111,11 @@ describe("each config knob closes exactly its gap", () => {
     });
 
     test("all closed, only the two single points of failure no config builds yet remain", () => {
-        expect(found(results.closed)).toEqual(["redundancy-database-write-failover db-primary", "redundancy-load-balancer lb-1"]);
+        expect(found(results.closed)).toEqual([
+            "redundancy-database-write-failover db-primary",
+            "redundancy-load-balancer lb-1",
+            "rollout-replacement-keeps-a-server lb-1",
+        ]);
     });
 
     test("regressions are caught: one web server, unprotected databases, SSH open to the world", () => {
@@ -115,6 +123,7 @@ describe("each config knob closes exactly its gap", () => {
         expect(added).toEqual(
             [
                 "redundancy-web-tier web-1",
+                "rollout-replacement-keeps-a-server web-1",
                 "hygiene-database-protection db-primary",
                 "hygiene-database-protection db-primary-data",
                 "hygiene-database-protection db-replica-1",
@@ -138,7 +147,7 @@ describe("a first preview, where nothing exists yet and every id is unknown", ()
 
     test("closed: references resolve through dependencies, so nothing is flagged falsely", () => {
         expect(results.closedFirstPreview.notes).toEqual([]);
-        expect(found(results.closedFirstPreview)).toEqual(["redundancy-load-balancer lb-1"]);
+        expect(found(results.closedFirstPreview)).toEqual(["redundancy-load-balancer lb-1", "rollout-replacement-keeps-a-server lb-1"]);
     });
 });
 

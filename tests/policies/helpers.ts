@@ -27,6 +27,9 @@ export interface Spec {
     props?: Record<string, unknown>;
     protect?: boolean;
     ignoreChanges?: string[];
+    deleteBeforeReplace?: boolean;
+    /** Names of the resources it depends on without a property saying so (dependsOn). */
+    dependsOn?: string[];
     /** Property → names of the resources its value comes from (what the engine sends when the value is unknown). */
     deps?: Record<string, string[]>;
 }
@@ -44,8 +47,8 @@ export function build(specs: Spec[]): PolicyResource[] {
         urn: urnOf(s),
         name: s.name,
         props: s.props ?? {},
-        options: { protect: s.protect ?? false, ignoreChanges: s.ignoreChanges ?? [] },
-        dependencies: [...new Set(Object.values(s.deps ?? {}).flat())].map(urn),
+        options: { protect: s.protect ?? false, ignoreChanges: s.ignoreChanges ?? [], deleteBeforeReplace: s.deleteBeforeReplace },
+        dependencies: [...new Set([...(s.dependsOn ?? []), ...Object.values(s.deps ?? {}).flat()])].map(urn),
         propertyDependencies: Object.fromEntries(Object.entries(s.deps ?? {}).map(([p, names]) => [p, names.map(urn)])),
     }));
     return policyResources(raw);
@@ -169,11 +172,13 @@ export const world = { cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] };
  */
 export function asFirstPreview(plan: OfflinePlan, resources: StackResource[]): StackResource[] {
     const inputs = new Map(plan.resources.map((r) => [r.urn, r.inputs]));
-    const outputs = resources.flatMap((r) =>
-        Object.entries(r.props)
-            .filter(([k, v]) => !(k in (inputs.get(r.urn) ?? {})) && typeof v === "string" && v.length >= 6)
-            .map(([, v]) => ({ urn: r.urn, value: v as string })),
-    );
+    // An output equal to one of the resource's own inputs (an SSM parameter's id is its name) is known already.
+    const outputs = resources.flatMap((r) => {
+        const own = inputs.get(r.urn) ?? {};
+        return Object.entries(r.props)
+            .filter(([k, v]) => !(k in own) && typeof v === "string" && v.length >= 6 && !Object.values(own).includes(v))
+            .map(([, v]) => ({ urn: r.urn, value: v as string }));
+    });
     // ebsDevicePath drops the hyphen of the volume id.
     const derives = (s: string, v: string) => s.includes(v) || s.includes(v.replace("-", ""));
     const hide = (value: unknown, found: Set<string>): unknown => {
@@ -201,7 +206,9 @@ export function asFirstPreview(plan: OfflinePlan, resources: StackResource[]): S
             found.delete(r.urn);
             if (found.size > 0) propertyDependencies[key] = [...found];
         }
-        return { ...r, props, propertyDependencies, dependencies: [...new Set(Object.values(propertyDependencies).flat())] };
+        // dependsOn stays a dependency; the hidden values add theirs.
+        const dependencies = [...new Set([...r.dependencies, ...Object.values(propertyDependencies).flat()])];
+        return { ...r, props, propertyDependencies, dependencies };
     });
 }
 

@@ -13,6 +13,7 @@ import {
     Spec,
     UNKNOWN,
     UNKNOWN_ARRAY,
+    types,
     world,
 } from "./helpers";
 
@@ -50,8 +51,22 @@ describe("https-tls-termination", () => {
 
     test("a load balancer that writes no HAProxy configuration shows no TLS", async () => {
         expect((await check(tlsTermination, [lbGroup([443]), lb(undefined)])).found).toEqual([
-            "lb-1: lb-1's user-data writes no /etc/haproxy/haproxy.cfg: nothing shows it serves HTTPS.",
+            "lb-1: lb-1's user-data writes no /etc/haproxy/haproxy.cfg and names no parameter holding one: nothing shows it serves HTTPS.",
         ]);
+    });
+
+    test("a configuration published in an SSM parameter the user-data names is the one judged", async () => {
+        const names = cloudConfig({ files: { "/etc/foobar/foobar.env": 'LB_CONFIG_PARAMETER="/foobar/test/lb/haproxy-cfg"\n' } });
+        const parameter = (value: string, name = "/foobar/test/lb/haproxy-cfg"): Spec => ({
+            type: types.ssmParameter,
+            name: "lb-haproxy-config",
+            props: { name, type: "String", value: `global\n    maxconn 100\n${value}` },
+        });
+        const publishing = lb(undefined, { userData: names });
+        expect((await check([tlsTermination, httpsRedirect], [lbGroup([80, 443]), publishing, parameter(haproxyTls)])).found).toEqual([]);
+        expect((await check(httpsRedirect, [lbGroup([80, 443]), publishing, parameter(haproxyPlain)])).flagged).toEqual(["lb-1"]);
+        // A parameter the user-data does not name is not what the instance runs.
+        expect((await check(tlsTermination, [lbGroup([443]), publishing, parameter(haproxyTls, "/elsewhere")])).flagged).toEqual(["lb-1"]);
     });
 
     test("reads gzip+base64 user-data and encoded files like cloud-init does", async () => {

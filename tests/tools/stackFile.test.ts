@@ -11,7 +11,7 @@ import * as path from "path";
 import { OfflinePlan, planStack } from "../../tools/preview/plan";
 import { checkStackName, ignoredStackFiles, listStacks, loadStackConfig, stackFiles, UsageError } from "../../tools/stackFile";
 import { runStep, jobOf, loadWorkflow, must, stepById } from "../github/helpers";
-import { tempDir } from "../helpers";
+import { byName, ofType, tempDir } from "../helpers";
 
 const root = path.resolve(__dirname, "..", "..");
 jest.setTimeout(180000);
@@ -27,12 +27,8 @@ const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
 const region = "config:\n  aws:region: eu-west-1\n";
-const instances = (plan: OfflinePlan) => plan.resources.filter((r) => r.type === "aws:ec2/instance:Instance");
-const named = (plan: OfflinePlan, name: string) =>
-    must(
-        plan.resources.find((r) => r.name === name),
-        name,
-    );
+const instances = (plan: OfflinePlan) => ofType(plan, "aws:ec2/instance:Instance");
+const named = byName;
 const roles = (plan: OfflinePlan) => instances(plan).map((r) => (r.inputs.tags as { Role: string }).Role);
 const committed = (stack: string) => fs.readFileSync(path.join(root, `Pulumi.${stack}.yaml`), "utf8");
 
@@ -43,7 +39,7 @@ type Case = [string, string, Valid | RegExp, string?];
 const cases: Case[] = [
     // Valid: the committed stacks.
     ["dev as committed", committed("dev"), (p) => expect(roles(p).sort()).toEqual(["db", "db", "lb", "web", "web"])],
-    ["prod as committed", committed("prod"), (p) => expect(named(p, "lb-1").inputs.userData).toMatch(/443/)],
+    ["prod as committed", committed("prod"), (p) => expect(named(p, "lb-haproxy-config").inputs.value).toMatch(/bind :443 ssl/)],
     // Valid: the classes of input the Pulumi CLI accepts.
     [
         "a key without a namespace is the project's (Pulumi ≥ 3.42)",

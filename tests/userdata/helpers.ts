@@ -22,12 +22,14 @@ export interface RenderedCase {
     name: string;
     role: string;
     text: string;
+    /** Parameters the deploy publishes for the site (the load balancer's HAProxy configuration), by name. */
+    published: Record<string, string>;
 }
 
 const rendered: RenderedCase[] = Object.entries(variants).flatMap(([variant, config]) =>
     renderAll(config).flatMap((r) => [
-        { variant, target: "aws" as const, name: r.instance.name, role: r.instance.role, text: r.aws },
-        { variant, target: "local" as const, name: r.instance.name, role: r.instance.role, text: r.local },
+        { variant, target: "aws" as const, name: r.instance.name, role: r.instance.role, text: r.aws, published: r.published },
+        { variant, target: "local" as const, name: r.instance.name, role: r.instance.role, text: r.local, published: r.published },
     ]),
 );
 

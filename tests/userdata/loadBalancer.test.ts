@@ -8,13 +8,14 @@ import * as http from "http";
 import * as net from "net";
 import * as path from "path";
 import { haproxyTiming, renderHaproxyConfig } from "../../userdata/loadBalancer";
+import { parameterNames } from "../../userdata/site";
 import { run, tempDir } from "../helpers";
 import { Daemon, freePort, haproxyOnLoopback, haproxyServerStatus, sleep, waitFor } from "./daemons";
-import { cases, file } from "./helpers";
+import { cases } from "./helpers";
 
-test.each(cases(/^lb$/))("%s: haproxy -c accepts the configuration", (_, r) => {
+test.each(cases(/^lb$/))("%s: haproxy -c accepts the configuration the deploy publishes for it", (_, r) => {
     const dir = tempDir("haproxy");
-    let cfg = file(r.text, "/etc/haproxy/haproxy.cfg");
+    let cfg = r.published[parameterNames("dev").lbConfig];
     if (cfg.includes("ssl crt")) {
         // haproxy -c loads the certificate, so give it a real one at a test path.
         const pem = path.join(dir, "site.pem");
@@ -60,7 +61,7 @@ function section(cfg: string, name: string): string[] {
 }
 
 test.each(cases(/^lb$/))("%s: connections to the web servers stay open and are reused; only reads are replayed", (_, r) => {
-    const cfg = file(r.text, "/etc/haproxy/haproxy.cfg");
+    const cfg = r.published[parameterNames("dev").lbConfig];
     expect(cfg).not.toMatch(/http-server-close|httpclose|forceclose/);
     const defaults = section(cfg, "defaults");
     expect(defaults).toContain("http-reuse safe");

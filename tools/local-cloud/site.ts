@@ -11,7 +11,7 @@ import * as path from "path";
 import { parseStackConfig, StackConfig } from "../../config";
 import { allInstances, endpointAddresses, InstancePlan, planTopology, TopologyPlan } from "../../topology";
 import { localSecretFileName } from "../../userdata/target";
-import { parameterNames, renderInstanceUserData, siteSettings } from "../../userdata/site";
+import { parameterNames, renderInstanceUserData, siteParameters, siteSettings } from "../../userdata/site";
 import { planStack } from "../preview/plan";
 import { loadStackConfig } from "../stackFile";
 import * as container from "./container";
@@ -65,8 +65,8 @@ function takeLock(): () => void {
     return () => fs.rmSync(lockFile(), { force: true });
 }
 
-/** Generated secrets, one file per SSM parameter name, standing in for Parameter Store. */
-function writeSecrets(config: StackConfig): string {
+/** The stand-in for Parameter Store: generated secrets and the published parameters, one file per parameter name. */
+function writeParameters(config: StackConfig): string {
     const dir = path.join(stateDir(), "secrets");
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -105,6 +105,8 @@ function writeSecrets(config: StackConfig): string {
         fs.rmSync(key);
         fs.rmSync(cert);
     }
+    // Plain parameters the deploy publishes (the load balancer's HAProxy configuration), from the same renderer.
+    for (const [name, value] of Object.entries(siteParameters(siteSettings(config, planTopology(config))))) write(name, value);
     return dir;
 }
 
@@ -157,7 +159,7 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
         log("image: checking the cached Debian 12 root file system (a first build takes minutes)");
         const image = await ensureImage();
         log(`image: ${image.built ? "built" : "cached"} (${image.root})`);
-        const secretsDir = writeSecrets(config);
+        const secretsDir = writeParameters(config);
         const vpc = createVpc(config.vpcCidr);
         createInternet();
         const firewall = enforceSecurityGroups(firewallRules);

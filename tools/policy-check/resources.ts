@@ -15,14 +15,14 @@ export interface StackResource {
     urn: string;
     name: string;
     props: Record<string, unknown>;
-    options: { protect: boolean; ignoreChanges: string[] };
+    options: { protect: boolean; ignoreChanges: string[]; deleteBeforeReplace?: boolean };
     parent?: string;
     dependencies: string[];
     /** URNs each property's value comes from. */
     propertyDependencies: Record<string, string[]>;
 }
 
-/** The plan as the analyzer's stack request: every value known, as after `pulumi up`; no dependencies recorded. */
+/** The plan as the analyzer's stack request: every value known, as after `pulumi up`; dependencies as far as the plan records them (dependsOn). */
 export function stackResources(plan: OfflinePlan): StackResource[] {
     return plan.resources.map((r) => ({
         type: r.type,
@@ -31,7 +31,7 @@ export function stackResources(plan: OfflinePlan): StackResource[] {
         props: { ...r.outputs, ...r.inputs },
         options: r.options,
         parent: r.type === "pulumi:pulumi:Stack" ? undefined : r.parent,
-        dependencies: [],
+        dependencies: r.options.dependsOn,
         propertyDependencies: {},
     }));
 }
@@ -51,6 +51,7 @@ export function policyResources(resources: StackResource[]): PolicyResource[] {
             opts: {
                 protect: r.options.protect,
                 ignoreChanges: r.options.ignoreChanges,
+                deleteBeforeReplace: r.options.deleteBeforeReplace,
                 aliases: [],
                 customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
                 additionalSecretOutputs: [],

@@ -21,8 +21,18 @@ export interface PlannedResource {
     inputs: Record<string, unknown>;
     /** What the mocks returned beyond the inputs (ids, ARNs, generated values), as `pulumi up` would learn them. */
     outputs: Record<string, unknown>;
-    /** The resource options a policy may read; aliases as URNs (the names a renamed resource had). */
-    options: { protect: boolean; ignoreChanges: string[]; aliases: string[] };
+    /**
+     * The resource options a policy may read, and those that decide how a change rolls out; aliases and
+     * dependsOn as URNs (aliases: the names a renamed resource had).
+     */
+    options: {
+        protect: boolean;
+        ignoreChanges: string[];
+        aliases: string[];
+        deleteBeforeReplace: boolean;
+        replaceOnChanges: string[];
+        dependsOn: string[];
+    };
 }
 
 export interface OfflinePlan {
@@ -54,11 +64,19 @@ interface Registration {
     type: string;
     name: string;
     parent?: pulumi.Resource;
-    options: Omit<PlannedResource["options"], "aliases">;
+    options: Omit<PlannedResource["options"], "aliases" | "dependsOn">;
     aliases: (string | pulumi.Alias)[];
+    dependsOn: pulumi.Resource[];
 }
 
-const noOptions: PlannedResource["options"] = { protect: false, ignoreChanges: [], aliases: [] };
+const noOptions: PlannedResource["options"] = {
+    protect: false,
+    ignoreChanges: [],
+    aliases: [],
+    deleteBeforeReplace: false,
+    replaceOnChanges: [],
+    dependsOn: [],
+};
 
 let running = false;
 
@@ -121,9 +139,15 @@ export async function recordPlan(
                         type: args.type,
                         name: args.name,
                         parent: args.opts.parent,
-                        options: { protect: args.opts.protect === true, ignoreChanges: args.opts.ignoreChanges ?? [] },
-                        // Plain values only: the program passes its aliases as literals.
+                        options: {
+                            protect: args.opts.protect === true,
+                            ignoreChanges: args.opts.ignoreChanges ?? [],
+                            deleteBeforeReplace: (args.opts as pulumi.CustomResourceOptions).deleteBeforeReplace === true,
+                            replaceOnChanges: args.opts.replaceOnChanges ?? [],
+                        },
+                        // Plain values only: the program passes its aliases and dependsOn as literals.
                         aliases: (args.opts.aliases ?? []) as (string | pulumi.Alias)[],
+                        dependsOn: ([] as pulumi.Resource[]).concat((args.opts.dependsOn ?? []) as pulumi.Resource | pulumi.Resource[]),
                     });
                     return undefined;
                 });
@@ -193,7 +217,7 @@ export async function recordPlan(
                 custom: rec.custom,
                 inputs,
                 outputs: unwrapSecrets(rec.outputs, secrets) as Record<string, unknown>,
-                options: res && reg ? { ...reg.options, aliases: aliasUrns(res, reg) } : noOptions,
+                options: res && reg ? { ...reg.options, aliases: aliasUrns(res, reg), dependsOn: reg.dependsOn.map(urn) } : noOptions,
             };
         });
         // Generated secrets: the values of random passwords and private keys.

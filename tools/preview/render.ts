@@ -32,7 +32,17 @@ function details(r: PlannedResource): string[] {
         const text = summarize(value);
         if (text !== undefined) lines.push(`${key}: ${text}`);
     }
-    if (r.type.startsWith("aws:ssm/parameter") || r.type.startsWith("random:") || r.type.startsWith("tls:index/privateKey")) {
+    if (isPlainParameter(r.type, r.inputs)) {
+        // Not a secret: the HAProxy configuration the load balancer installs, which a reviewer should see change.
+        const text = String(r.inputs.value);
+        lines.push(
+            `value: (${Buffer.byteLength(text)} bytes)`,
+            ...text
+                .trimEnd()
+                .split("\n")
+                .map((l) => `  | ${l}`),
+        );
+    } else if (r.type.startsWith("aws:ssm/parameter") || r.type.startsWith("random:") || r.type.startsWith("tls:index/privateKey")) {
         lines.push("value: [secret]");
     }
     if (r.options.protect) lines.push("protect: true");
@@ -89,8 +99,13 @@ export function planJson(plan: OfflinePlan) {
     };
 }
 
+/** A String SSM parameter holds no secret; SecureStrings (and anything else) do. */
+function isPlainParameter(type: string, inputs: Record<string, unknown>): boolean {
+    return type.startsWith("aws:ssm/parameter") && inputs.type === "String" && typeof inputs.value === "string";
+}
+
 /** Secret values (mocked) are never printed, even offline. */
 function maskSecrets(type: string, inputs: Record<string, unknown>): Record<string, unknown> {
-    if (type.startsWith("aws:ssm/parameter")) return { ...inputs, value: "[secret]" };
+    if (type.startsWith("aws:ssm/parameter") && !isPlainParameter(type, inputs)) return { ...inputs, value: "[secret]" };
     return inputs;
 }

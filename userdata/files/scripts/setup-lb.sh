@@ -21,3 +21,5 @@ systemctl daemon-reload
 systemctl enable haproxy
 systemctl restart haproxy
 log "haproxy is running"
+# The site's configuration comes from the deploy's parameter, installed and reloaded by this timer.
+systemctl enable --now foobar-lb-config.timer

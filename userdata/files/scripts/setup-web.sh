@@ -25,6 +25,8 @@ ln -sf /etc/nginx/sites-available/foobar /etc/nginx/sites-enabled/foobar
 nginx -t -q
 systemctl enable nginx
 systemctl restart nginx
+# The console marker the deploy waits for before it touches the next web server.
+systemctl enable --now --no-block foobar-ready.service
 
 # Ready when the app answers through nginx, which is what the load balancer checks.
 for _ in $(seq 1 30); do

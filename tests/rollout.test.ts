@@ -1,0 +1,152 @@
+/**
+ * Changes on a running stack, under the mocks: the program planned with a
+ * stack's old and new config, and what `pulumi up` would then do to each
+ * resource, with the options it does it with (tests/planDiff.ts). For every
+ * kind of change a user makes, this is the README's "Changes on a running
+ * stack" table; a database server is never replaced.
+ */
+import * as files from "../userdata/files";
+import { OfflinePlan, planProgram } from "../tools/preview/plan";
+import { loadStackConfig, StackFile } from "../tools/stackFile";
+import { describeChanges, diffPlans, ResourceChange } from "./planDiff";
+
+const stackFile = (stack: string, overrides: Record<string, string> = {}): StackFile => {
+    const file = loadStackConfig(stack);
+    const config = { ...file.config };
+    for (const [k, v] of Object.entries(overrides)) config[`foobar:${k}`] = v;
+    return { ...file, config };
+};
+
+const plans = new Map<string, OfflinePlan>();
+async function plan(stack: string, overrides: Record<string, string> = {}): Promise<OfflinePlan> {
+    const key = `${stack} ${JSON.stringify(overrides)}`;
+    if (!plans.has(key)) plans.set(key, await planProgram(stackFile(stack, overrides)));
+    return plans.get(key)!;
+}
+
+/** A database server, its data volume or their attachment. */
+const databaseTypes = ["aws:ec2/instance:Instance", "aws:ebs/volume:Volume", "aws:ec2/volumeAttachment:VolumeAttachment"];
+const touchesDatabase = (c: ResourceChange) => /^db-/.test(c.name) && databaseTypes.includes(c.type) && c.change !== "create";
+
+const kinds: [kind: string, before: Record<string, string>, after: Record<string, string>][] = [
+    ["lbAlgorithm", {}, { lbAlgorithm: "leastconn" }],
+    ["webCount up", {}, { webCount: "3" }],
+    ["webCount down", { webCount: "3" }, {}],
+    ["web instance type", {}, { webInstanceType: "t3.medium" }],
+    ["load balancer instance type", {}, { lbInstanceType: "t3.small" }],
+    ["replicaCount up", {}, { replicaCount: "2" }],
+];
+
+describe.each(["dev", "prod"])("stack %s", (stack) => {
+    const changes = async (before: Record<string, string>, after: Record<string, string>) =>
+        diffPlans(await plan(stack, before), await plan(stack, after));
+
+    test("the same stack file changes nothing", async () => {
+        expect(await changes({}, {})).toEqual([]);
+    });
+
+    test.each(kinds)("%s: no database server, volume or attachment is replaced, updated or deleted", async (_, before, after) => {
+        const found = await changes(before, after);
+        expect(found.length).toBeGreaterThan(0);
+        expect(found.filter(touchesDatabase)).toEqual([]);
+    });
+
+    test("replicaCount 1 → 2: the new replica is created beside the others; only the reader endpoint's records change", async () => {
+        expect(describeChanges(await changes({}, { replicaCount: "2" }))).toEqual(
+            [
+                "create db-replica-2",
+                "create db-replica-2-data",
+                "create db-replica-2-data-attachment",
+                ...(stack === "prod" ? ["create db-replica-2-status-check"] : []),
+                "update db-db-reader (records)",
+            ].sort(byName),
+        );
+    });
+
+    test("lbAlgorithm: only the published configuration changes, and the gate waits for the load balancer to run it", async () => {
+        expect(describeChanges(await changes({}, { lbAlgorithm: "leastconn" }))).toEqual(
+            ["update lb-haproxy-config (value)", "replace lb-1-config-applied (triggers)"].sort(byName),
+        );
+    });
+
+    test("webCount 2 → 3: the new server and its gate are created; the configuration naming it follows", async () => {
+        const found = describeChanges(await changes({}, { webCount: "3" }));
+        expect(found).toEqual(
+            [
+                "create web-3",
+                "create web-3-ready",
+                ...(stack === "prod" ? ["create web-3-status-check"] : []),
+                "update lb-haproxy-config (value)",
+                "replace lb-1-config-applied (triggers)",
+            ].sort(byName),
+        );
+        const after = await plan(stack, { webCount: "3" });
+        const urn = (name: string) => after.resources.find((r) => r.name === name)!.urn;
+        expect(after.resources.find((r) => r.name === "web-3")!.options.dependsOn).toEqual([urn("web-2-ready")]);
+        expect(after.resources.find((r) => r.name === "lb-haproxy-config")!.options.dependsOn).toEqual(
+            ["web-1-ready", "web-2-ready", "web-3-ready"].map(urn),
+        );
+    });
+
+    test("webCount 3 → 2: the configuration without the server is published first; the server goes last", async () => {
+        expect(describeChanges(await changes({ webCount: "3" }, {}))).toEqual(
+            [
+                "delete web-3",
+                "delete web-3-ready",
+                ...(stack === "prod" ? ["delete web-3-status-check"] : []),
+                "update lb-haproxy-config (value)",
+                "replace lb-1-config-applied (triggers)",
+            ].sort(byName),
+        );
+    });
+
+    test("web instance type: each web server is replaced delete-first, and its gate waits for the new one", async () => {
+        expect(describeChanges(await changes({}, { webInstanceType: "t3.medium" }))).toEqual(
+            [
+                "replace web-1 (instanceType; delete first)",
+                "replace web-1-ready (triggers)",
+                "replace web-2 (instanceType; delete first)",
+                "replace web-2-ready (triggers)",
+                ...(stack === "prod" ? ["update web-1-status-check (dimensions)", "update web-2-status-check (dimensions)"] : []),
+            ].sort(byName),
+        );
+    });
+
+    test("load balancer instance type: replaced delete-first; the Elastic IP moves to it; the gate waits for it to run the configuration", async () => {
+        expect(describeChanges(await changes({}, { lbInstanceType: "t3.small" }))).toEqual(
+            [
+                "replace lb-1 (instanceType; delete first)",
+                "replace lb-1-config-applied (triggers)",
+                "update lb-eip (instance)",
+                ...(stack === "prod" ? ["update lb-1-status-check (dimensions)"] : []),
+            ].sort(byName),
+        );
+    });
+
+    test("the app's files: the web servers are replaced delete-first, one after another; nothing else changes", async () => {
+        const before = await plan(stack);
+        const original = files.bundledFile;
+        const spy = jest
+            .spyOn(files, "bundledFile")
+            .mockImplementation((p: string) => (p === "app/app.py" ? `${original(p)}\n# a new release\n` : original(p)));
+        let after: OfflinePlan;
+        try {
+            after = await planProgram(stackFile(stack));
+        } finally {
+            spy.mockRestore();
+        }
+        expect(describeChanges(diffPlans(before, after))).toEqual(
+            [
+                "replace web-1 (userData; delete first)",
+                "replace web-1-ready (triggers)",
+                "replace web-2 (userData; delete first)",
+                "replace web-2-ready (triggers)",
+                ...(stack === "prod" ? ["update web-1-status-check (dimensions)", "update web-2-status-check (dimensions)"] : []),
+            ].sort(byName),
+        );
+    });
+});
+
+function byName(a: string, b: string): number {
+    return a.split(" ")[1].localeCompare(b.split(" ")[1]);
+}
