@@ -18,6 +18,8 @@ export type WebFault = (typeof webFaults)[number];
 interface FaultSpec {
     /** What happens to the server, in words. */
     what: string;
+    /** Done before the load starts, when the fault takes long to set up. */
+    prepare?(name: string): Promise<void>;
     inject(name: string): Promise<void>;
     /** Undoes the fault; absent when the server heals itself (its daemons restart). */
     heal?(name: string): Promise<void>;
@@ -38,8 +40,9 @@ const mainPid = (unit: string) => `"$(systemctl show -p MainPID --value ${unit})
 const faults: Record<WebFault, FaultSpec> = {
     "disk-full": {
         what: "its root file system filled to the last byte",
-        inject: fillDisk,
-        heal: (name) => sh(name, `rm -f ${fillFile}`).then(() => undefined),
+        prepare: (name) => fillDisk(name, 64 * 2 ** 20),
+        inject: (name) => fillDisk(name, 0),
+        heal: (name) => sh(name, `rm -f ${fillFile}-*`).then(() => undefined),
         loadSeconds: 15,
     },
     "nginx-killed": {
@@ -175,6 +178,7 @@ export async function runWebFault(site: LocalSite, server: string, fault: WebFau
     if ((await serverState(site, server)) !== "UP") throw new Error(`${server} is not UP in HAProxy before the ${fault} run`);
     const pidBefore = spec.restartedUnit ? await unitPid(server, spec.restartedUnit) : "";
     const prefix = `${fault}-${Date.now()}`;
+    await spec.prepare?.(server);
     const load = tracked(steadyLoad(site.url, spec.loadSeconds, prefix));
     await sleep(beforeFaultMs);
 
@@ -273,24 +277,25 @@ function tracked<T>(promise: Promise<T>): { promise: Promise<T>; settled: boolea
 const fillFile = "/var/tmp/foobar-disk-full";
 
 /**
- * Fills the instance's root file system (the container's overlay, a tmpfs on the host) to the last byte.
- * Refuses when the host could not spare the memory that takes.
+ * Fills the instance's root file system (the container's overlay, a tmpfs on the host) until `leave` bytes are
+ * left; with 0, to the last byte, and checks that a write fails. Refuses when the host could not spare the memory.
  */
-async function fillDisk(name: string): Promise<void> {
-    const free = Number((await sh(name, "df --output=avail -B1 / | tail -n 1")).stdout.trim());
+async function fillDisk(name: string, leave: number): Promise<void> {
+    const free = async () => Number((await sh(name, "df --output=avail -B1 / | tail -n 1")).stdout.trim());
+    const fill = (await free()) - leave;
     const available = Number(/^MemAvailable:\s+(\d+) kB$/m.exec(fs.readFileSync("/proc/meminfo", "utf8"))![1]) * 1024;
-    if (available - free < 2 * 2 ** 30) {
-        throw new Error(`filling ${name}'s root file system takes ${free} bytes of the host's memory; only ${available} are available`);
+    if (available - fill < 2 * 2 ** 30) {
+        throw new Error(`filling ${name}'s root file system takes ${fill} bytes of the host's memory; only ${available} are available`);
     }
-    await sh(
-        name,
-        `fallocate -l ${free} ${fillFile} || true; dd if=/dev/zero of=${fillFile} bs=64k oflag=append conv=notrunc 2>/dev/null; true`,
-    );
-    const left = Number((await sh(name, "df --output=avail -B1 / | tail -n 1")).stdout.trim());
+    const file = `${fillFile}-${leave}`;
+    if (leave > 0) {
+        await container.exec(name, ["fallocate", "-l", String(fill), file], { timeoutMs: 180_000 });
+        return;
+    }
+    await container.exec(name, ["dd", "if=/dev/zero", `of=${file}`, "bs=64k"], { check: false, timeoutMs: 30_000 });
     const write = await container.exec(name, ["sh", "-c", "echo x > /var/log/foobar-disk-probe"], { check: false });
-    if (left > 64 * 1024 || write.code === 0) throw new Error(`${name}'s root file system is not full: ${left} bytes left`);
+    if ((await free()) > 0 || write.code === 0) throw new Error(`${name}'s root file system is not full: ${await free()} bytes left`);
 }
-
 function freezerDir(name: string): string {
     return `/sys/fs/cgroup/freezer/${cloudName()}-${name}`;
 }
