@@ -132,8 +132,8 @@ describeLocalSite("the dev topology on the local cloud", "dev", "fbdevtest", (si
      */
     const faultBounds: Record<WebFault, { markedDownMs: number | null; restartedMs?: number; rejoinedMs: number }> = {
         "disk-full": { markedDownMs: null, rejoinedMs: 3000 },
-        "nginx-killed": { markedDownMs: 3000, restartedMs: 8000, rejoinedMs: 12_000 },
-        "app-killed": { markedDownMs: 3000, restartedMs: 8000, rejoinedMs: 12_000 },
+        "nginx-killed": { markedDownMs: 3000, restartedMs: 9000, rejoinedMs: 14_000 },
+        "app-killed": { markedDownMs: 3000, restartedMs: 9000, rejoinedMs: 14_000 },
         "app-hanging": { markedDownMs: 4000, rejoinedMs: 20_000 },
         "host-frozen": { markedDownMs: 4000, rejoinedMs: 5000 },
         "network-cut": { markedDownMs: 3000, rejoinedMs: 5000 },
