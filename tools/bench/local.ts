@@ -7,18 +7,22 @@ import * as os from "os";
 import * as path from "path";
 import { runTool } from "../cliArgs";
 import * as container from "../local-cloud/container";
-import { down, startInstance, up, waitUntilProvisioned } from "../local-cloud/site";
+import { down, LocalSite, up } from "../local-cloud/site";
 import { log } from "../local-cloud/util";
-import { haproxyServerStates, wrk, WrkResult } from "../local-cloud/clients";
+import { wrk } from "../local-cloud/clients";
+import { describeFault, formatFigures, percentile, runWebFault, WebFaultFigures, webFaults } from "./webFaults";
 
 // A cloud of its own: the benchmark never touches a topology a developer has up (`npm run local:up`).
 process.env.LOCAL_CLOUD_NAME = "fbbench";
 
 const reportDir = path.join(__dirname, "..", "..", "reports");
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function percentile(sorted: number[], p: number): number {
-    return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+/** One request at a time for `seconds`, through the load balancer (from the internet) and straight to web-1 (from inside the VPC). */
+async function hopLatency(site: LocalSite, page: string, seconds: number) {
+    const lb = await wrk(`${site.url}${page}`, { seconds, connections: 1, threads: 1 });
+    const direct = await wrk(`http://${site.plan.web[0].privateIp}/${page}`, { seconds, connections: 1, threads: 1, from: "vpc" });
+    const added = (p: "p50" | "p99") => Number((lb.latencyMs[p] - direct.latencyMs[p]).toFixed(2));
+    return { page: `/${page}`, throughLoadBalancer: lb, straightToWebServer: direct, addedMs: { p50: added("p50"), p99: added("p99") } };
 }
 
 runTool(async () => {
@@ -35,20 +39,17 @@ runTool(async () => {
         const viaLb = await wrk(lb, load);
         const viaWeb = await wrk(direct, load);
 
-        log("failover: steady load through the load balancer, web-1 stopped after 3 s");
-        const failoverLoad = wrk(lb, { seconds: 12, connections: 8 });
-        await sleep(3000);
-        const stoppedAt = Date.now();
-        const stopping = container.stop("web-1", 10_000);
-        let markDownSeconds: number | null = null;
-        while (Date.now() - stoppedAt < 10_000 && markDownSeconds === null) {
-            if ((await haproxyServerStates(site))["web-1"] === "DOWN") markDownSeconds = (Date.now() - stoppedAt) / 1000;
-            else await sleep(100);
+        const hopSeconds = Math.max(3, Math.round(loadSeconds / 2));
+        log(`the load balancer's hop: ${hopSeconds} s at concurrency 1 per page and path`);
+        const hop = [await hopLatency(site, "static/style.css", hopSeconds), await hopLatency(site, "", hopSeconds)];
+
+        const faults: WebFaultFigures[] = [];
+        for (const fault of webFaults) {
+            log(`web-1 fails (${fault}: ${describeFault(fault)}) under a steady load through the load balancer`);
+            const figures = await runWebFault(site, site.plan.web[0].name, fault);
+            log(formatFigures(figures));
+            faults.push(figures);
         }
-        await stopping;
-        const failover: WrkResult = await failoverLoad;
-        await startInstance(site, "web-1");
-        await waitUntilProvisioned("web-1", 300_000);
 
         log("replication lag: 200 writes at 20/s through the writer, each polled on the reader");
         const lagRun = await container.exec(
@@ -66,7 +67,11 @@ runTool(async () => {
             throughLoadBalancer: viaLb,
             straightToOneWebServer: viaWeb,
             ratioRequestsPerSecond: Number((viaLb.requestsPerSecond / viaWeb.requestsPerSecond).toFixed(2)),
-            failover: { requests: failover.requests, failed: failover.failed, errors: failover.errors, secondsToMarkDown: markDownSeconds },
+            loadBalancerHop: { generator: `wrk, 1 connection, ${hopSeconds} s per figure`, pages: hop },
+            webFailures: {
+                load: "steadyLoad.py: 4 keep-alive clients with a GET every 100 ms each (/ and /static/style.css in turn), one POST every 250 ms",
+                faults,
+            },
             replicationLagMs: {
                 writes: lags.length,
                 p50: Number(percentile(lags, 50).toFixed(2)),
@@ -74,15 +79,26 @@ runTool(async () => {
                 max: Number(lags[lags.length - 1].toFixed(2)),
             },
         };
+        const s = (ms: number | null) => (ms === null ? "never" : `${(ms / 1000).toFixed(1)} s`);
         const md = [
             `| figure (${report.date}, ${report.machine}) | value |`,
             "|---|---|",
             `| \`local:up\` of dev, warm image cache | ${report.localUpSeconds} s |`,
-            `| through the load balancer (2 web servers) | ${viaLb.requestsPerSecond.toFixed(0)} req/s, p50 ${viaLb.latencyMs.p50} ms, p99 ${viaLb.latencyMs.p99} ms |`,
-            `| straight to one web server | ${viaWeb.requestsPerSecond.toFixed(0)} req/s, p50 ${viaWeb.latencyMs.p50} ms, p99 ${viaWeb.latencyMs.p99} ms |`,
+            `| through the load balancer (2 web servers), 16 connections | ${viaLb.requestsPerSecond.toFixed(0)} req/s, p50 ${viaLb.latencyMs.p50} ms, p99 ${viaLb.latencyMs.p99} ms |`,
+            `| straight to one web server, 16 connections | ${viaWeb.requestsPerSecond.toFixed(0)} req/s, p50 ${viaWeb.latencyMs.p50} ms, p99 ${viaWeb.latencyMs.p99} ms |`,
             `| ratio LB / one server (req/s) | ${report.ratioRequestsPerSecond} |`,
-            `| failover: web-1 stopped under load | ${failover.failed} failed of ${failover.requests}; marked down after ${markDownSeconds} s |`,
+            ...hop.map(
+                (h) =>
+                    `| \`${h.page}\` at concurrency 1: through the LB / straight to web-1 (p50, p99) | ${h.throughLoadBalancer.latencyMs.p50} / ${h.straightToWebServer.latencyMs.p50} ms, ${h.throughLoadBalancer.latencyMs.p99} / ${h.straightToWebServer.latencyMs.p99} ms: the LB adds ${h.addedMs.p50} ms (p50), ${h.addedMs.p99} ms (p99) |`,
+            ),
             `| replication lag, ${lags.length} writes at 20/s | p50 ${report.replicationLagMs.p50} ms, p99 ${report.replicationLagMs.p99} ms |`,
+            "",
+            `| web-1 fails under a steady load through the LB | GETs failed | usual p99 | slowest (over usual) | POSTs acknowledged, rows, duplicated | marked down | restarted by systemd | back in the backend |`,
+            "|---|---|---|---|---|---|---|---|",
+            ...faults.map(
+                (f) =>
+                    `| ${f.fault} | ${f.failedGets} of ${f.gets} | ${f.usualMs.p99} ms | ${f.allMs.max} ms (+${(f.overUsualMs / 1000).toFixed(2)} s) | ${f.acknowledgedPosts} of ${f.posts}, ${f.rowsStored}, ${f.duplicatedRows} | ${s(f.markedDownMs)} | ${f.restartedMs === null ? "–" : s(f.restartedMs)} | ${s(f.rejoinedMs)} after ${f.selfHealed ? "the fault, by itself" : "the heal"} |`,
+            ),
             "",
         ].join("\n");
         fs.mkdirSync(reportDir, { recursive: true });

@@ -97,9 +97,12 @@ const toMs = (v: string) => {
     return Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[m[2]];
 };
 
-/** wrk in the internet namespace, bounded in time; counts every socket error and non-2xx/3xx answer as failed. */
-export async function wrk(url: string, opts: { seconds: number; connections: number; threads?: number }): Promise<WrkResult> {
-    const r = await inInternet(
+/** wrk in the internet namespace (or the VPC's), bounded in time; counts every socket error and non-2xx/3xx answer as failed. */
+export async function wrk(
+    url: string,
+    opts: { seconds: number; connections: number; threads?: number; from?: ClientPlace },
+): Promise<WrkResult> {
+    const r = await (opts.from === "vpc" ? inVpc : inInternet)(
         ["wrk", `-t${opts.threads ?? 2}`, `-c${opts.connections}`, `-d${opts.seconds}s`, "--timeout", "10s", "--latency", url],
         (opts.seconds + 30) * 1000,
     );

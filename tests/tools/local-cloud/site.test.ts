@@ -1,7 +1,7 @@
 /**
  * The dev topology booted from its exact user-data on the local cloud, exercised
- * end to end: provisioning, round robin, replication, and failures of a web
- * server, the replica and the primary. Every check is bounded in time and requests.
+ * end to end: provisioning, round robin, replication, every way one web server
+ * fails (under a steady load through the load balancer), and failures of the replica and the primary. Every check is bounded in time and requests.
  *
  * Needs root and systemd-nspawn; skipped otherwise, unless REQUIRE_LOCAL_CLOUD=1 makes that a failure.
  */
@@ -9,10 +9,11 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as container from "../../../tools/local-cloud/container";
-import { startInstance, up, waitUntilProvisioned } from "../../../tools/local-cloud/site";
+import { up } from "../../../tools/local-cloud/site";
+import { describeFault, formatFigures, runWebFault, WebFault, webFaults } from "../../../tools/bench/webFaults";
 import { statsPort } from "../../../userdata/loadBalancer";
 import { stateDir } from "../../../tools/local-cloud/util";
-import { haproxyServerStates, httpJson, httpRequest, replicationStatus, sqlOn, tcpConnect, wrk } from "../../../tools/local-cloud/clients";
+import { httpJson, httpRequest, replicationStatus, sqlOn, tcpConnect } from "../../../tools/local-cloud/clients";
 import { mysqlPort } from "../../../userdata/database";
 import { describeLocalSite } from "./describeLocalCloud";
 
@@ -122,43 +123,52 @@ describeLocalSite("the dev topology on the local cloud", "dev", "fbdevtest", (si
         expect(status.json.database).toMatchObject({ readFrom: "replica", replicaLagSeconds: expect.any(Number) });
     });
 
-    test(
-        "a web server stops under load: zero failed requests, marked down within 3 s, rejoins when it comes back",
-        async () => {
-            const load = wrk(`http://${lb()}/`, { seconds: 15, connections: 8 });
-            await new Promise((resolve) => setTimeout(resolve, 3000));
-            const stoppedAt = Date.now();
-            const stopping = container.stop("web-1", 10_000);
-            let markedDownMs = -1;
-            while (Date.now() - stoppedAt < 10_000) {
-                if ((await haproxyServerStates(site()))["web-1"] === "DOWN") {
-                    markedDownMs = Date.now() - stoppedAt;
-                    break;
-                }
-                await new Promise((resolve) => setTimeout(resolve, 100));
-            }
-            await stopping;
-            const result = await load;
-            console.log(
-                `failover: ${result.requests} requests, ${result.failed} failed (${result.errors || "no errors"}), web-1 marked down after ${markedDownMs} ms`,
-            );
-            expect(result.requests).toBeGreaterThan(100);
-            expect(result.failed).toBe(0);
-            expect(markedDownMs).toBeGreaterThanOrEqual(0);
-            expect(markedDownMs).toBeLessThanOrEqual(3000);
+    /**
+     * Bounds for each way one web server fails, set from measured runs with a margin for this shared 2-core machine
+     * (README, "The request path"): when HAProxy takes it out, and when it is back, by itself (systemd restarting a
+     * killed daemon, gunicorn replacing hung workers) or after the fault ends. A killed daemon's restart takes up to
+     * about 6.5 s here, not RestartSec's 1 s: systemd in these containers (cgroup v1) does not see the unit's group
+     * empty and waits out the stop timeout (5 s), as its journal says.
+     */
+    const faultBounds: Record<WebFault, { markedDownMs: number | null; restartedMs?: number; rejoinedMs: number }> = {
+        "disk-full": { markedDownMs: null, rejoinedMs: 3000 },
+        "nginx-killed": { markedDownMs: 3000, restartedMs: 9000, rejoinedMs: 14_000 },
+        "app-killed": { markedDownMs: 3000, restartedMs: 9000, rejoinedMs: 14_000 },
+        "app-hanging": { markedDownMs: 4000, rejoinedMs: 20_000 },
+        "host-frozen": { markedDownMs: 4000, rejoinedMs: 5000 },
+        "network-cut": { markedDownMs: 3000, rejoinedMs: 5000 },
+        "clean-stop": { markedDownMs: 3000, rejoinedMs: 10_000 },
+    };
+    /** The issue's "about 3 s longer than usual": HAProxy's server timeout, plus what a retry and this machine's noise cost. */
+    const slowestOverUsualMs = 4000;
 
-            await startInstance(site(), "web-1");
-            await waitUntilProvisioned("web-1", 5 * MINUTE);
-            const deadline = Date.now() + 10_000;
-            while (Date.now() < deadline && (await haproxyServerStates(site()))["web-1"] !== "UP") {
-                await new Promise((resolve) => setTimeout(resolve, 200));
-            }
-            expect((await haproxyServerStates(site()))["web-1"]).toBe("UP");
+    test.each(webFaults.map((fault) => [fault, describeFault(fault)]))(
+        "web-1 fails under a steady load through the load balancer, %s (%s): no failed GET, the slowest request within about 3 s of usual, no write stored twice, back in the backend without a person",
+        async (fault) => {
+            const f = await runWebFault(site(), "web-1", fault as WebFault);
+            console.log(formatFigures(f));
+            const bounds = faultBounds[fault as WebFault];
+            expect(f.gets).toBeGreaterThan(300);
+            expect({ failedGets: f.failedGets, errors: f.getErrors }).toEqual({ failedGets: 0, errors: [] });
+            expect(f.overUsualMs).toBeLessThanOrEqual(slowestOverUsualMs);
+            // Writes: each acknowledged one stored once, none stored twice; a failed one says why.
+            expect(f.acknowledgedPosts).toBeGreaterThan(f.posts / 2);
+            expect({ duplicatedRows: f.duplicatedRows, acknowledgedMissing: f.acknowledgedMissing }).toEqual({
+                duplicatedRows: 0,
+                acknowledgedMissing: 0,
+            });
+            expect(f.rowsStored).toBeLessThanOrEqual(f.posts);
+            for (const error of f.postErrors) expect(error).toMatch(/^5\d\d \S.{10,}/);
+            if (bounds.markedDownMs === null) expect(f.markedDownMs).toBeNull();
+            else expect(f.markedDownMs).toBeLessThanOrEqual(bounds.markedDownMs);
+            if (bounds.restartedMs !== undefined) expect(f.restartedMs).toBeLessThanOrEqual(bounds.restartedMs);
+            expect(f.rejoinedMs).not.toBeNull();
+            expect(f.rejoinedMs).toBeLessThanOrEqual(bounds.rejoinedMs);
             const hosts = new Set<string>();
             for (let i = 0; i < 4; i++) hosts.add(String((await httpJson("GET", `http://${lb()}/api/status`)).json.host));
             expect(hosts).toEqual(new Set(["web-1", "web-2"]));
         },
-        8 * MINUTE,
+        12 * MINUTE,
     );
 
     test(
