@@ -74,9 +74,9 @@ export function renderHaproxyConfig(args: HaproxyConfigArgs): string {
         // Every retry goes to another server: the one that failed is the least likely to answer.
         "    retries 2",
         "    option redispatch 1",
-        '    http-error status 502 content-type text/plain string "502 Bad Gateway: the web server failed while answering this request."',
+        '    http-error status 502 content-type text/plain string "502 Bad Gateway: the web server failed while answering this request. A write may still have been applied: check before sending it again."',
         '    http-error status 503 content-type text/plain string "503 Service Unavailable: no web server is available; try again in a few seconds."',
-        '    http-error status 504 content-type text/plain string "504 Gateway Timeout: the web server did not answer in time."',
+        '    http-error status 504 content-type text/plain string "504 Gateway Timeout: the web server did not answer in time. A write may still have been applied: check before sending it again."',
         "",
         "frontend www",
         ...frontend,
