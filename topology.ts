@@ -19,7 +19,7 @@ export interface SubnetPlan {
     public: boolean;
 }
 
-export type InstanceRole = "lb" | "web" | "db-primary" | "db-replica";
+export type InstanceRole = "lb" | "web" | "db-primary" | "db-replica" | "monitoring";
 
 export interface InstancePlan {
     name: string;
@@ -35,6 +35,8 @@ export interface TopologyPlan {
     web: InstancePlan[];
     dbPrimary: InstancePlan;
     dbReplicas: InstancePlan[];
+    /** Prometheus and Alertmanager, when monitoring is on. */
+    monitoring?: InstancePlan;
     /** Private DNS names the app and the replicas use, as RDS endpoints are used. */
     endpoints: { writer: string; reader: string };
 }
@@ -72,6 +74,8 @@ export function planTopology(config: StackConfig): TopologyPlan {
     const dbReplicas = Array.from({ length: config.replicaCount }, (_, i) =>
         place(`db-replica-${i + 1}`, "db-replica", tierSubnets[(i + 1) % azCount]),
     );
+    // In the other AZ than the load balancer and the primary, so it outlives theirs and says so; private like the tiers.
+    const monitoring = config.monitoring ? place("monitoring-1", "monitoring", tierSubnets[1]) : undefined;
     const zone = config.internalZone;
     return {
         vpcCidr: config.vpcCidr,
@@ -80,13 +84,14 @@ export function planTopology(config: StackConfig): TopologyPlan {
         web,
         dbPrimary,
         dbReplicas,
+        ...(monitoring ? { monitoring } : {}),
         endpoints: { writer: `db-writer.${zone}`, reader: `db-reader.${zone}` },
     };
 }
 
-/** Every instance of the plan, load balancer first. */
+/** Every instance of the plan, load balancer first, the monitoring instance last. */
 export function allInstances(plan: TopologyPlan): InstancePlan[] {
-    return [plan.lb, ...plan.web, plan.dbPrimary, ...plan.dbReplicas];
+    return [plan.lb, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, ...(plan.monitoring ? [plan.monitoring] : [])];
 }
 
 /** The addresses behind each private DNS name: the reader is every replica, or the primary when there is none. */

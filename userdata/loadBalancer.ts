@@ -121,6 +121,8 @@ export function renderHaproxyConfig(args: HaproxyConfigArgs): string {
 export interface LoadBalancerSettings extends HaproxyConfigArgs {
     /** SSM parameter holding certificate and key (PEM), when https is on. */
     tlsParameter?: string;
+    /** Service-level monitoring: the node exporter runs beside HAProxy's own. */
+    monitoring: boolean;
 }
 
 export interface LoadBalancerUserDataArgs extends LoadBalancerSettings {
@@ -141,5 +143,6 @@ export function renderLoadBalancerUserData(args: LoadBalancerUserDataArgs): stri
         files: [{ path: "/etc/haproxy/haproxy.cfg", content: renderHaproxyConfig(args), permissions: "0644", defer: true }],
         setupScript: "setup-lb.sh",
         packagedServices: ["haproxy.service"],
+        monitoring: args.monitoring,
     });
 }

@@ -5,15 +5,17 @@
  * only differ where the target says they do.
  */
 import { StackConfig } from "../config";
-import { InstancePlan, TopologyPlan } from "../topology";
+import { allInstances, InstancePlan, TopologyPlan } from "../topology";
 import { DatabaseServerSettings, renderDatabaseUserData } from "./database";
 import { LoadBalancerSettings, renderLoadBalancerUserData } from "./loadBalancer";
+import { MonitoringServerSettings, renderMonitoringUserData } from "./monitoring";
 import { Target } from "./target";
 import { renderWebServerUserData, WebServerSettings } from "./webServer";
 
 export const databaseName = "foobar";
 export const appUser = "app";
 export const replicationUser = "repl";
+export const exporterUser = "exporter";
 
 /** SSM parameter names, by convention from the stack name. */
 export function parameterNames(stack: string) {
@@ -21,6 +23,7 @@ export function parameterNames(stack: string) {
         appPassword: `/foobar/${stack}/db/app-password`,
         replicationPassword: `/foobar/${stack}/db/replication-password`,
         tlsPem: `/foobar/${stack}/lb/tls-pem`,
+        exporterPassword: `/foobar/${stack}/db/exporter-password`,
     };
 }
 
@@ -29,6 +32,8 @@ export interface SiteSettings {
     web: WebServerSettings;
     /** By instance name, the primary first. */
     db: Record<string, DatabaseServerSettings>;
+    /** The monitoring instance, when monitoring is on. */
+    monitoring?: MonitoringServerSettings;
 }
 
 export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSettings {
@@ -48,6 +53,7 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
             replicaHosts: plan.dbReplicas.map((r) => r.privateIp),
             appPasswordParameter: names.appPassword,
             replicationPasswordParameter: names.replicationPassword,
+            ...(config.monitoring ? { exporter: { user: exporterUser, passwordParameter: names.exporterPassword } } : {}),
         };
     }
     return {
@@ -57,6 +63,7 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
             https,
             siteName,
             tlsParameter: https ? names.tlsPem : undefined,
+            monitoring: config.monitoring,
         },
         web: {
             siteName,
@@ -65,14 +72,28 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
             dbName: databaseName,
             dbUser: appUser,
             appPasswordParameter: names.appPassword,
+            monitoring: config.monitoring,
         },
         db,
+        ...(plan.monitoring
+            ? {
+                  monitoring: {
+                      stack: config.stack,
+                      name: plan.monitoring.name,
+                      instances: allInstances(plan).map(({ name, role, privateIp }) => ({ name, role, privateIp })),
+                  },
+              }
+            : {}),
     };
 }
 
-/** The user-data of one instance of the plan, for a target. */
-export function renderInstanceUserData(settings: SiteSettings, instance: InstancePlan, target: Target): string {
+/** The user-data of one instance of the plan, for a target; the monitoring instance also needs the site's public URL. */
+export function renderInstanceUserData(settings: SiteSettings, instance: InstancePlan, target: Target, publicUrl?: string): string {
     switch (instance.role) {
+        case "monitoring":
+            if (!settings.monitoring || publicUrl === undefined)
+                throw new Error(`${instance.name} needs monitoring settings and the public URL`);
+            return renderMonitoringUserData({ ...settings.monitoring, publicUrl, target });
         case "lb":
             return renderLoadBalancerUserData({ ...settings.lb, target });
         case "web":

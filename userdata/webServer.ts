@@ -136,6 +136,8 @@ export interface WebServerSettings {
     dbUser: string;
     /** SSM parameter holding the app user's database password. */
     appPasswordParameter: string;
+    /** Service-level monitoring: the node exporter runs. */
+    monitoring: boolean;
 }
 
 export interface WebServerUserDataArgs extends WebServerSettings {
@@ -165,5 +167,6 @@ export function renderWebServerUserData(args: WebServerUserDataArgs): string {
         files,
         setupScript: "setup-web.sh",
         packagedServices: ["nginx.service"],
+        monitoring: args.monitoring,
     });
 }

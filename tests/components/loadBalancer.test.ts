@@ -12,6 +12,7 @@ const settings = (https: boolean) => ({
     https,
     siteName: "www.foobar.com",
     tlsParameter: https ? "/foobar/test/lb/tls-pem" : undefined,
+    monitoring: false,
 });
 const server = { name: "lb-1", privateIp: "10.0.0.10", subnetId: "subnet-1" };
 const args = (overrides: Partial<LoadBalancerArgs> = {}): LoadBalancerArgs => ({
