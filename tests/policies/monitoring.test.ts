@@ -8,6 +8,8 @@ import {
     scraperCoverage,
     statusCheckAlarm,
 } from "../../policies/monitoring";
+import { policyResources, stackResources } from "../../tools/policy-check/resources";
+import { planStack } from "../../tools/preview/plan";
 import { check, cloudConfig, expectNoVerdict, instance, Spec, types, UNKNOWN, UNKNOWN_BOOL } from "./helpers";
 
 const topic: Spec = { type: types.topic, name: "alarms", props: { arn: "arn:aws:sns:eu-west-1:123456789012:alarms" } };
@@ -200,4 +202,19 @@ describe("service-level monitoring: a scraper covering every instance, alert rul
     test("while the monitoring instance's user-data is unknown (a first preview), no verdict", async () => {
         expectNoVerdict(await check(all, [...site, instance("monitoring-1", "monitoring", { userData: UNKNOWN })]));
     });
+});
+
+describe("over the shipped stacks", () => {
+    const monitoring = [detailedMonitoring, statusCheckAlarm, alarmNotifies, scraperCoverage, alertRulesPerTier, alertReceiver];
+    const mandatory = Object.fromEntries(monitoring.map((p) => [p.name, "mandatory"]));
+
+    test("prod passes every monitoring policy in mandatory mode; dev (the whiteboard) fails each service-level one", async () => {
+        const prod = policyResources(stackResources(await planStack("prod")));
+        expect((await check(monitoring, prod, mandatory)).found).toEqual([]);
+        const dev = await check(monitoring, policyResources(stackResources(await planStack("dev"))), mandatory);
+        expect(new Set(dev.violations.map((v) => v.policy))).toEqual(
+            new Set(monitoring.map((p) => p.name).filter((n) => n !== "monitoring-alarm-notifies")),
+        );
+        expect(dev.violations.every((v) => v.enforcementLevel === "mandatory")).toBe(true);
+    }, 60_000);
 });
