@@ -64,6 +64,7 @@ log "mariadb is running as $DB_ROLE"
 # replicated to the replicas), with a password only it and root can read.
 if [ -n "$EXPORTER_USER" ]; then
     exporter_password=$(secret "$EXPORTER_PASSWORD_PARAMETER")
+    install -d -m 0755 "$(dirname "$EXPORTER_CONFIG")"
     umask 027
     printf '[client]\nuser=%s\npassword=%s\nsocket=/run/mysqld/mysqld.sock\n' "$EXPORTER_USER" "$exporter_password" > "$EXPORTER_CONFIG.tmp"
     chgrp prometheus "$EXPORTER_CONFIG.tmp"
