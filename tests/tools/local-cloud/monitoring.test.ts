@@ -9,7 +9,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as container from "../../../tools/local-cloud/container";
 import { httpRequest, sqlOn } from "../../../tools/local-cloud/clients";
-import { vpcNetns } from "../../../tools/local-cloud/network";
+import { vpcCommand, vpcNetns } from "../../../tools/local-cloud/network";
+import { run } from "../../../tools/local-cloud/util";
 import { alertReceiverPort } from "../../../tools/local-cloud/securityGroups";
 import { monitoringPorts } from "../../../userdata/monitoring";
 import { tempDir } from "../../helpers";
@@ -140,43 +141,34 @@ describeLocalSite("monitoring on the prod topology in the local cloud", "prod", 
     test(
         "Prometheus scrapes every exporter of every instance through the security groups, and no alert fires on the healthy site",
         async () => {
-            const instances = [
-                site().plan.lb,
-                ...site().plan.web,
-                site().plan.dbPrimary,
-                ...site().plan.dbReplicas,
-                site().plan.monitoring!,
-            ];
-            const expected =
-                instances.length /* node */ + 1 /* haproxy */ + 1 + site().plan.dbReplicas.length /* mysqld */ + 1 /* blackbox */ + 3;
+            const plan = site().plan;
+            const monitor = plan.monitoring!.name;
+            const expected = [
+                ...[plan.lb, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, plan.monitoring!].map((i) => `node ${i.name}`),
+                `haproxy ${plan.lb.name}`,
+                ...[plan.dbPrimary, ...plan.dbReplicas].map((i) => `mysqld ${i.name}`),
+                "blackbox site",
+                ...["prometheus", "alertmanager", "blackbox-exporter"].map((job) => `${job} ${monitor}`),
+            ].sort();
+            type Sample = { metric: Record<string, string>; value: [number, string] };
+            const query = async (q: string) =>
+                ((await prometheus(`/api/v1/query?query=${encodeURIComponent(q)}`)) as { data: { result: Sample[] } }).data.result;
             const deadline = Date.now() + 3 * MINUTE;
             let last = "";
             for (;;) {
-                const { data } = (await prometheus("/api/v1/query?query=up")) as {
-                    data: { result: { metric: Record<string, string>; value: [number, string] }[] };
-                };
-                const down = data.result.filter((r) => r.value[1] !== "1").map((r) => `${r.metric.job} ${r.metric.instance}`);
-                const probe = (await prometheus("/api/v1/query?query=probe_success")) as {
-                    data: { result: { value: [number, string] }[] };
-                };
-                const mysqlUp = (await prometheus("/api/v1/query?query=mysql_up")) as { data: { result: { value: [number, string] }[] } };
+                const up = await query("up");
+                const targets = [...new Set(up.map((r) => `${r.metric.job} ${r.metric.instance}`))].sort();
+                const down = up.filter((r) => r.value[1] !== "1").map((r) => `${r.metric.job} ${r.metric.instance}`);
+                const unhealthy = [...(await query("probe_success == 0")), ...(await query("mysql_up == 0"))].map((r) => r.metric.instance);
                 const alerts = await firing();
-                last = JSON.stringify({
-                    targets: data.result.length,
-                    down,
-                    probe: probe.data.result,
-                    mysqlUp: mysqlUp.data.result,
-                    alerts,
-                });
+                last = JSON.stringify({ targets, down, unhealthy, alerts });
                 if (
-                    data.result.length === expected &&
+                    JSON.stringify(targets) === JSON.stringify(expected) &&
                     down.length === 0 &&
-                    probe.data.result[0]?.value[1] === "1" &&
-                    mysqlUp.data.result.every((r) => r.value[1] === "1") &&
+                    unhealthy.length === 0 &&
                     alerts.length === 0
-                ) {
+                )
                     break;
-                }
                 if (Date.now() > deadline) throw new Error(`monitoring not healthy within 3 min: ${last}`);
                 await sleep(3000);
             }
@@ -187,6 +179,29 @@ describeLocalSite("monitoring on the prod topology in the local cloud", "prod", 
             expect(consolePage.status).toBe(200);
             expect(consolePage.text).toContain("foobar: the site at a glance");
             for (const w of site().plan.web) expect(consolePage.text).toContain(w.name);
+            // The README's screenshot: Debian's chromium, headless, from inside the VPC (CONSOLE_SCREENSHOT=<png path>).
+            const screenshot = process.env.CONSOLE_SCREENSHOT;
+            if (screenshot) {
+                await sleep(20_000); // a few scrapes into the console's graph
+                const [cmd, ...args] = vpcCommand([
+                    "chromium",
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    `--user-data-dir=${tempDir("chromium")}`,
+                    "--window-size=1280,1400",
+                    "--virtual-time-budget=10000",
+                    `--screenshot=${path.resolve(screenshot)}`,
+                    `http://${monitoringIp()}:${monitoringPorts.prometheus}/consoles/foobar.html`,
+                ]);
+                const shot = await run(cmd, args, { check: false, timeoutMs: 120_000 });
+                expect(shot.code).toBe(0);
+                expect(fs.existsSync(screenshot)).toBe(true);
+            }
             // Exporters answer the monitoring instance only: the VPC router (no security group) is refused.
             const direct = await httpRequest("GET", `http://${site().plan.web[0].privateIp}:${monitoringPorts.nodeExporter}/metrics`, {
                 from: "vpc",
