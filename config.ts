@@ -30,6 +30,8 @@ export interface StackConfig {
     lbInstanceType: string;
     webInstanceType: string;
     dbInstanceType: string;
+    /** The monitoring instance (Prometheus, Alertmanager), when monitoring is on. */
+    monitoringInstanceType: string;
     webCount: number;
     replicaCount: number;
     lbAlgorithm: LbAlgorithm;
@@ -43,7 +45,7 @@ export interface StackConfig {
     hostedZoneId?: string;
     firewall: FirewallMode;
     https: HttpsMode;
-    /** Detailed monitoring, status-check alarms and an SNS topic for them. */
+    /** Detailed monitoring, status-check alarms, a monitoring instance (Prometheus, Alertmanager, exporters) and an SNS topic. */
     monitoring: boolean;
     alarmEmail?: string;
     /** Termination protection and Pulumi `protect` on database instances and volumes. */
@@ -72,6 +74,7 @@ export const configKeys = [
     "lbInstanceType",
     "webInstanceType",
     "dbInstanceType",
+    "monitoringInstanceType",
     "webCount",
     "replicaCount",
     "lbAlgorithm",
@@ -224,6 +227,7 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         lbInstanceType: instanceType("lbInstanceType", "t3.micro"),
         webInstanceType: instanceType("webInstanceType", "t3.small"),
         dbInstanceType: instanceType("dbInstanceType", "t3.small"),
+        monitoringInstanceType: instanceType("monitoringInstanceType", "t3.small"),
         webCount: int("webCount", 1, 20, 2),
         replicaCount: int("replicaCount", 0, 5, 1),
         lbAlgorithm: oneOf("lbAlgorithm", lbAlgorithms, "roundrobin"),

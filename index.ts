@@ -14,6 +14,7 @@ import { Database, DatabaseCredentials } from "./components/database";
 import { TierArgs, TierMonitoring } from "./components/instance";
 import { LoadBalancer } from "./components/loadBalancer";
 import { Monitoring } from "./components/monitoring";
+import { MonitoringServer } from "./components/monitoringServer";
 import { Network } from "./components/network";
 import { IngressSource } from "./components/securityGroup";
 import { WebTier } from "./components/webTier";
@@ -67,12 +68,14 @@ export = async () => {
         availabilityZone: zones.apply((z) => z[server.subnet.az]),
     });
 
-    const monitoring: TierMonitoring = config.monitoring
-        ? {
-              enabled: true,
-              alarmTopicArn: new Monitoring("monitoring", { stack: config.stack, alarmEmail: config.alarmEmail }).alarmTopicArn,
-          }
-        : { enabled: false };
+    const monitoring: TierMonitoring =
+        config.monitoring && plan.monitoring
+            ? {
+                  enabled: true,
+                  alarmTopicArn: new Monitoring("monitoring", { stack: config.stack, alarmEmail: config.alarmEmail }).alarmTopicArn,
+                  scraperIp: plan.monitoring.privateIp,
+              }
+            : { enabled: false };
 
     // What every tier takes; each adds its instance type.
     const common: Omit<TierArgs, "instanceType"> = {
@@ -90,6 +93,7 @@ export = async () => {
         stack: config.stack,
         appPasswordParameter: names.appPassword,
         replicationPasswordParameter: names.replicationPassword,
+        exporterPasswordParameter: config.monitoring ? names.exporterPassword : undefined,
     });
 
     const lb = new LoadBalancer("lb", {
@@ -129,6 +133,20 @@ export = async () => {
         deletionProtection: config.dbDeletionProtection,
     });
 
+    // Service-level monitoring: after the load balancer, whose public URL it probes from outside the VPC.
+    const monitoringServer =
+        monitoring.enabled && plan.monitoring && settings.monitoring
+            ? new MonitoringServer("monitoring-server", {
+                  ...common,
+                  server: placement(plan.monitoring),
+                  instanceType: config.monitoringInstanceType,
+                  settings: settings.monitoring,
+                  publicUrl: lb.url,
+                  alarmTopicArn: monitoring.alarmTopicArn,
+                  publicAddress: firewall.publicAddresses,
+              })
+            : undefined;
+
     if (config.domain && config.hostedZoneId) {
         new aws.route53.Record("www", {
             zoneId: config.hostedZoneId,
@@ -149,7 +167,11 @@ export = async () => {
             appPassword: credentials.appPassword.name,
             replicationPassword: credentials.replicationPassword.name,
             ...(lb.tlsParameterName ? { tlsPem: lb.tlsParameterName } : {}),
+            ...(credentials.exporterPassword ? { exporterPassword: credentials.exporterPassword.name } : {}),
         },
         databaseInstanceIds: [db.primaryInstanceId, ...db.replicaInstanceIds],
+        ...(monitoringServer
+            ? { monitoring: { prometheusUrl: monitoringServer.prometheusUrl, alertmanagerUrl: monitoringServer.alertmanagerUrl } }
+            : {}),
     };
 };

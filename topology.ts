@@ -19,7 +19,7 @@ export interface SubnetPlan {
     public: boolean;
 }
 
-export type InstanceRole = "lb" | "web" | "db-primary" | "db-replica";
+export type InstanceRole = "lb" | "web" | "db-primary" | "db-replica" | "monitoring";
 
 export interface InstancePlan {
     name: string;
@@ -37,6 +37,8 @@ export interface TopologyPlan {
     dbReplicas: InstancePlan[];
     /** The address blocks each tier's servers can get, whatever the counts. */
     grants: GrantBlocks;
+    /** Prometheus and Alertmanager, when monitoring is on. */
+    monitoring?: InstancePlan;
     /** Private DNS names the app and the replicas use, as RDS endpoints are used. */
     endpoints: { writer: string; reader: string };
 }
@@ -121,6 +123,8 @@ export function planTopology(config: StackConfig): TopologyPlan {
             ...tierSubnets.map((s) => block(s, replicaBlock.offset, replicaBlock.prefixBits)),
         ],
     };
+    // In the other AZ than the load balancer and the primary, so it outlives theirs and says so; right after that AZ's database address.
+    const monitoring = config.monitoring ? at("monitoring-1", "monitoring", tierSubnets[1], first(tierSubnets[1]) + 2) : undefined;
     const zone = config.internalZone;
     return {
         vpcCidr: config.vpcCidr,
@@ -130,13 +134,14 @@ export function planTopology(config: StackConfig): TopologyPlan {
         dbPrimary,
         dbReplicas,
         grants,
+        ...(monitoring ? { monitoring } : {}),
         endpoints: { writer: `db-writer.${zone}`, reader: `db-reader.${zone}` },
     };
 }
 
-/** Every instance of the plan, load balancer first. */
+/** Every instance of the plan, load balancer first, the monitoring instance last. */
 export function allInstances(plan: TopologyPlan): InstancePlan[] {
-    return [plan.lb, ...plan.web, plan.dbPrimary, ...plan.dbReplicas];
+    return [plan.lb, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, ...(plan.monitoring ? [plan.monitoring] : [])];
 }
 
 /** The addresses behind each private DNS name: the reader is every replica, or the primary when there is none. */

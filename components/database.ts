@@ -22,6 +22,8 @@ export interface DatabaseCredentialsArgs {
     stack: string;
     appPasswordParameter: string;
     replicationPasswordParameter: string;
+    /** With service-level monitoring: the MariaDB exporter's own password. */
+    exporterPasswordParameter?: string;
 }
 
 /**
@@ -31,24 +33,30 @@ export interface DatabaseCredentialsArgs {
 export class DatabaseCredentials extends pulumi.ComponentResource {
     public readonly appPassword: SecretParameter;
     public readonly replicationPassword: SecretParameter;
+    public readonly exporterPassword?: SecretParameter;
 
     constructor(name: string, args: DatabaseCredentialsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:database:DatabaseCredentials", name, {}, opts);
         const tags = resourceTags("db", name, args.stack);
-        const parameter = (kind: string, parameterName: string): SecretParameter => {
+        const parameter = (kind: string, parameterName: string, renamedFrom?: string): SecretParameter => {
             // Alphanumeric only: the value is embedded in SQL by the setup script.
-            // Named apart from its parameter (names are unique across types); the alias keeps the generated value.
+            // Named apart from its parameter (names are unique across types); an alias keeps a value generated under the old name.
             const password = new random.RandomPassword(
                 `${name}-${kind}-value`,
                 { length: 32, special: false },
-                { parent: this, aliases: [{ name: `${name}-${kind}` }] },
+                { parent: this, aliases: renamedFrom ? [{ name: renamedFrom }] : [] },
             );
             const p = createSecretParameter(`${name}-${kind}`, parameterName, password.result, tags, { parent: this });
             return { name: p.name, arn: p.arn, resource: p };
         };
-        this.appPassword = parameter("app-password", args.appPasswordParameter);
-        this.replicationPassword = parameter("replication-password", args.replicationPasswordParameter);
-        this.registerOutputs({ appPassword: this.appPassword, replicationPassword: this.replicationPassword });
+        this.appPassword = parameter("app-password", args.appPasswordParameter, `${name}-app-password`);
+        this.replicationPassword = parameter("replication-password", args.replicationPasswordParameter, `${name}-replication-password`);
+        if (args.exporterPasswordParameter) this.exporterPassword = parameter("exporter-password", args.exporterPasswordParameter);
+        this.registerOutputs({
+            appPassword: this.appPassword,
+            replicationPassword: this.replicationPassword,
+            exporterPassword: this.exporterPassword,
+        });
     }
 }
 
@@ -105,8 +113,14 @@ export class Database extends pulumi.ComponentResource {
         const clients = serviceIngress(mysqlPort, "MySQL", args.clientIngress, "the web tier");
         const peers = tcpIngress(mysqlPort, "MySQL replication between database servers", { self: true });
         const securityGroup = createTierSecurityGroup(`${name}-sg`, "db", [clients, peers], args, parent);
-        const { appPassword, replicationPassword } = args.credentials;
-        const profile = createInstanceProfile(name, [appPassword.arn, replicationPassword.arn], tags, parent);
+        const { appPassword, replicationPassword, exporterPassword } = args.credentials;
+        const secrets = [appPassword, replicationPassword, ...(exporterPassword ? [exporterPassword] : [])];
+        const profile = createInstanceProfile(
+            name,
+            secrets.map((p) => p.arn),
+            tags,
+            parent,
+        );
         const protect = args.deletionProtection;
 
         const createServer = (server: DatabaseServerPlacement) => {
@@ -147,7 +161,7 @@ export class Database extends pulumi.ComponentResource {
                     parent: this,
                     protect,
                     ignoreChanges: ["ami", "userData", "userDataBase64", "keyName"],
-                    dependsOn: [appPassword.resource, replicationPassword.resource],
+                    dependsOn: secrets.map((p) => p.resource),
                 },
             );
             // Named apart from its volume (names are unique across types); the alias keeps the existing attachment.

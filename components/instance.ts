@@ -12,10 +12,11 @@ import { resourceTags } from "./tags";
 
 /**
  * Whether a tier is watched: detailed monitoring and a status-check alarm per
- * instance notifying the topic. Required, so leaving it out is a type error
- * rather than a silently unwatched tier.
+ * instance notifying the topic, and the tier's exporters open to the
+ * monitoring instance's address only. Required, so leaving it out is a type
+ * error rather than a silently unwatched tier.
  */
-export type TierMonitoring = { enabled: true; alarmTopicArn: pulumi.Input<string> } | { enabled: false };
+export type TierMonitoring = { enabled: true; alarmTopicArn: pulumi.Input<string>; scraperIp: string } | { enabled: false };
 
 /** What every tier component takes besides its own settings. */
 export interface TierArgs {
@@ -64,7 +65,7 @@ export interface TierInstance {
 
 export function createTierInstance(
     name: string,
-    role: TierRole,
+    role: TierRole | "monitoring",
     tier: TierArgs,
     args: TierInstanceArgs,
     opts: pulumi.CustomResourceOptions,

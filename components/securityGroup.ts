@@ -2,6 +2,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { TierRole } from "../roles";
+import { roleExporters } from "../userdata/monitoring";
 import { TierArgs } from "./instance";
 import { resourceTags } from "./tags";
 
@@ -32,18 +33,25 @@ export function serviceIngress(port: number, service: string, source: IngressSou
 
 export function createTierSecurityGroup(
     name: string,
-    role: TierRole,
+    role: TierRole | "monitoring",
     ingress: IngressRule[],
-    args: Pick<TierArgs, "stack" | "vpcId" | "vpcCidr" | "adminCidr">,
+    args: Pick<TierArgs, "stack" | "vpcId" | "vpcCidr" | "adminCidr" | "monitoring">,
     opts: pulumi.CustomResourceOptions,
 ) {
     const ssh = args.adminCidr ? [tcpIngress(22, "SSH from the admin network", { cidrBlocks: [args.adminCidr] })] : [];
+    // The role's exporters, to the monitoring instance's fixed address only.
+    const { monitoring } = args;
+    const exporters = monitoring.enabled
+        ? roleExporters[role].map((e) =>
+              tcpIngress(e.port, `${e.job} exporter from the monitoring instance`, { cidrBlocks: [`${monitoring.scraperIp}/32`] }),
+          )
+        : [];
     return new aws.ec2.SecurityGroup(
         name,
         {
             vpcId: args.vpcId,
             description: `foobar ${role} tier`,
-            ingress: [...ingress, ...ssh],
+            ingress: [...ingress, ...exporters, ...ssh],
             egress: [
                 // Debian's archive and the AWS APIs (SSM) are HTTP(S); everything else stays in the VPC.
                 { protocol: "tcp", fromPort: 80, toPort: 80, cidrBlocks: ["0.0.0.0/0"], description: "HTTP (Debian archive)" },

@@ -4,10 +4,10 @@
  * the load balancer from the internet.
  */
 import { PolicyResource } from "@pulumi/policy";
-import type { TierRole } from "../roles";
+import type { Role, TierRole } from "../roles";
 import { coversPort, describePorts, groupsOpenedBy, IngressRule, ingressOf, isWorld, onlyPorts, Source } from "./lib/ingress";
 import { gaps, list, resourcePolicy, stackPolicy } from "./lib/policy";
-import { StackGraph, types } from "./lib/resources";
+import { roleOf, StackGraph, types } from "./lib/resources";
 import { known, knownBool, knownString, need, Undecidable, unknown } from "./lib/unknowns";
 
 const ports = (description: string, defaults: number[]) => ({
@@ -64,12 +64,21 @@ function describeSource(stack: StackGraph, rule: IngressRule, s: Source): string
 function sourceAllowed(stack: StackGraph, rule: IngressRule, s: Source, allowedRoles: readonly string[], allowSelf: boolean): boolean {
     if (s.kind === "self") return allowSelf;
     if (s.kind === "unknown") throw new Undecidable();
+    // An address (/32) is allowed when it is an instance of an allowed tier: the monitoring instance scraping exporters.
+    if (s.kind === "cidr")
+        return stack.ofType(types.instance).some((i) => allowedRoles.includes(String(roleOf(i))) && addressOf(i) === s.cidr);
     if (s.kind !== "group") return false;
     const targets = need(stack.targets(rule.declaredBy, s.prop, s.ref, stack.ofType(types.securityGroup)));
     const ok = targets.map((t) => subsetOf(stack.rolesOf(t), allowedRoles));
     if (ok.length > 0 && ok.every(Boolean)) return true;
     if (s.ref === unknown && ok.some(Boolean)) throw new Undecidable();
     return false;
+}
+
+/** An instance's fixed private address as a /32, when known. */
+function addressOf(instance: PolicyResource): string | undefined {
+    const ip = knownString(() => instance.props.privateIp);
+    return typeof ip === "string" ? `${ip}/32` : undefined;
 }
 
 /**
@@ -81,7 +90,7 @@ function onlyFrom(
     report: (r: PolicyResource, findings: string[]) => void,
     tier: TierRole,
     covered: (p: { protocol: string; from: number; to: number }) => boolean,
-    allowedRoles: readonly TierRole[],
+    allowedRoles: readonly Role[],
     allowSelf: boolean,
 ) {
     for (const [declaredBy, rules] of byDeclarer(stack)) {
@@ -142,7 +151,8 @@ export const noWorldIngress = stackPolicy<{ allowedPorts: number[]; publicRoles:
 export const webFromLoadBalancerOnly = stackPolicy<{ adminPorts: number[] }>(
     {
         name: "firewall-web-from-load-balancer-only",
-        description: "Web servers accept application traffic only from the load balancer's security group.",
+        description:
+            "Web servers accept application traffic only from the load balancer's security group (and the monitoring instance's address, which scrapes their exporters).",
         severity: "high",
         gap: gaps.firewall,
         remediationSteps: `${closeWithStrict}: the web tier's group then allows HTTP only from the load balancer's group.`,
@@ -156,7 +166,7 @@ export const webFromLoadBalancerOnly = stackPolicy<{ adminPorts: number[] }>(
                 ctx.report(r, `${r.name} lets ${findings.join("; ")} reach the web tier: only the load balancer's security group should.`),
             "web",
             app,
-            ["lb"],
+            ["lb", "monitoring"],
             false,
         );
     },

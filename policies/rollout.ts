@@ -4,6 +4,7 @@
  * see (README: Changes on a running stack). Each cites its source.
  */
 import { PolicyResource } from "@pulumi/policy";
+import type { TierRole } from "../roles";
 import { gaps, list, resourcePolicy, stackPolicy } from "./lib/policy";
 import { Res, roleOf, StackGraph, types } from "./lib/resources";
 import { known, knownBool, knownList, knownString, need, unknown } from "./lib/unknowns";
@@ -42,6 +43,9 @@ export const fixedAddressDeleteFirst = resourcePolicy(
 );
 
 /** The instances of each tier that a routine change replaces delete-first. */
+/** The tiers a request passes through (a value here: the pack loads nothing from outside its directory at run time). */
+const requestPathRoles: ReadonlySet<string> = new Set<TierRole>(["lb", "web", "db"]);
+
 function rolledByRole(stack: StackGraph): Map<string, PolicyResource[]> {
     const byRole = new Map<string, PolicyResource[]>();
     for (const i of stack.ofType(types.instance)) {
@@ -89,6 +93,8 @@ export const replacementKeepsAServer = stackPolicy(
     },
     (stack, ctx) => {
         for (const [role, instances] of rolledByRole(stack)) {
+            // Only the tiers users' requests pass through: a lone monitoring server being replaced leaves the site serving.
+            if (!requestPathRoles.has(role)) continue;
             const tier = stack.ofType(types.instance).filter((i) => roleOf(i) === role);
             if (instances.length !== 1 || tier.length !== 1) continue;
             ctx.report(

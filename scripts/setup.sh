@@ -7,6 +7,7 @@ packages=(
     cloud-init haproxy nginx mariadb-server mariadb-client shellcheck openssl systemd
     python3 python3-flask python3-pymysql gunicorn
     debootstrap systemd-container iproute2 nftables wrk
+    prometheus prometheus-alertmanager prometheus-node-exporter prometheus-mysqld-exporter prometheus-blackbox-exporter
 )
 missing=()
 for p in "${packages[@]}"; do

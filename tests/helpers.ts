@@ -48,10 +48,18 @@ export const childrenOf = (plan: OfflinePlan, name: string): PlannedResource[] =
 
 export const ingress = (plan: OfflinePlan, securityGroup: string): Rule[] => byName(plan, securityGroup).inputs.ingress as Rule[];
 
-export const localTarget = (plan: TopologyPlan): Target => ({ kind: "local", hosts: endpointAddresses(plan) });
+export const localTarget = (plan: TopologyPlan): Target => ({
+    kind: "local",
+    hosts: endpointAddresses(plan),
+    alertWebhookUrl: "http://10.0.0.1:9095/alerts",
+});
+/** The site's public URL the monitoring instance probes, as both targets are given it. */
+export const publicUrl = "https://198.51.100.10/";
+export const alarmTopicArn = "arn:aws:sns:eu-west-1:123456789012:monitoring-alarms";
 export const awsTarget = (instance: InstancePlan): Target => ({
     kind: "aws",
     region: "eu-west-1",
+    ...(instance.role === "monitoring" ? { alarmTopicArn } : {}),
     dataDevice: instance.role.startsWith("db") ? "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0" : undefined,
 });
 
@@ -68,8 +76,8 @@ export function renderAll(config: StackConfig): RenderedInstance[] {
     const settings = siteSettings(config, plan);
     return allInstances(plan).map((instance) => ({
         instance,
-        aws: renderInstanceUserData(settings, instance, awsTarget(instance)),
-        local: renderInstanceUserData(settings, instance, localTarget(plan)),
+        aws: renderInstanceUserData(settings, instance, awsTarget(instance), publicUrl),
+        local: renderInstanceUserData(settings, instance, localTarget(plan), publicUrl),
         published: siteParameters(settings),
     }));
 }

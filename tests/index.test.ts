@@ -246,8 +246,10 @@ describe("security", () => {
         const allowed = (name: string) =>
             (JSON.parse(byName(plan, name).inputs.policy as string).Statement as { Resource: string[] }[]).flatMap((s) => s.Resource);
         expect(allowed("web-read-parameters")).toEqual([expect.stringMatching(/parameter\/foobar\/dev\/db\/app-password$/)]);
+        // With monitoring, the database servers also read the MariaDB exporter's password; nothing else does.
         expect(allowed("db-read-parameters").sort()).toEqual([
             expect.stringMatching(/app-password$/),
+            expect.stringMatching(/exporter-password$/),
             expect.stringMatching(/replication-password$/),
         ]);
         expect(allowed("lb-read-parameters")).toEqual([
@@ -257,6 +259,13 @@ describe("security", () => {
         // Without HTTPS the load balancer still reads its configuration, and nothing else.
         expect(JSON.parse(byName(plans.dev, "lb-read-parameters").inputs.policy as string).Statement).toEqual([
             { Effect: "Allow", Action: ["ssm:GetParameter"], Resource: [byName(plans.dev, "lb-haproxy-config").outputs.arn] },
+        ]);
+        expect(ofType(plans.dev, "aws:ssm/parameter:Parameter").map((p) => p.inputs.name)).not.toContainEqual(
+            expect.stringMatching(/exporter-password$/),
+        );
+        // The monitoring instance may publish to the alarm topic and do nothing else.
+        expect(JSON.parse(byName(plan, "monitoring-server-publish-alerts").inputs.policy as string).Statement).toEqual([
+            { Effect: "Allow", Action: ["sns:Publish"], Resource: [byName(plan, "monitoring-alarms").outputs.arn] },
         ]);
     });
 });

@@ -40,6 +40,8 @@ const kinds: [kind: string, before: Record<string, string>, after: Record<string
 describe.each(["dev", "prod"])("stack %s", (stack) => {
     const changes = async (before: Record<string, string>, after: Record<string, string>) =>
         diffPlans(await plan(stack, before), await plan(stack, after));
+    const monitoringFollows =
+        stack === "prod" ? ["replace monitoring-1 (userData; delete first)", "update monitoring-1-status-check (dimensions)"] : [];
 
     test("the same stack file changes nothing", async () => {
         expect(await changes({}, {})).toEqual([]);
@@ -59,6 +61,8 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
                 "create db-replica-2-data-attachment",
                 ...(stack === "prod" ? ["create db-replica-2-status-check"] : []),
                 "update db-db-reader (records)",
+                // The monitoring server's scrape targets are in its user-data: it is replaced (delete-first, alone) with them.
+                ...monitoringFollows,
             ].sort(byName),
         );
     });
@@ -78,6 +82,8 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
                 ...(stack === "prod" ? ["create web-3-status-check"] : []),
                 "update lb-haproxy-config (value)",
                 "replace lb-1-config-applied (triggers)",
+                // The monitoring server's scrape targets are in its user-data: it is replaced (delete-first, alone) with them.
+                ...monitoringFollows,
             ].sort(byName),
         );
         const after = await plan(stack, { webCount: "3" });
@@ -96,6 +102,8 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
                 ...(stack === "prod" ? ["delete web-3-status-check"] : []),
                 "update lb-haproxy-config (value)",
                 "replace lb-1-config-applied (triggers)",
+                // The monitoring server's scrape targets are in its user-data: it is replaced (delete-first, alone) with them.
+                ...monitoringFollows,
             ].sort(byName),
         );
     });

@@ -5,7 +5,7 @@
 import * as zlib from "zlib";
 import { stringify } from "yaml";
 import { bundledFile, envFile, WriteFile } from "./files";
-import { Role, rolePackages } from "./packages";
+import { exporterPackages, Role, rolePackages } from "./packages";
 import { restartDropIn } from "./systemd";
 import { Target, targetFiles } from "./target";
 
@@ -33,19 +33,23 @@ export interface RoleUserDataArgs {
      * that restarts it after a crash. The setup script reloads systemd before it starts them.
      */
     packagedServices: string[];
+    /** Service-level monitoring is on: the role's exporters are installed, and restarted like its daemons. */
+    monitoring: boolean;
 }
 
 /** Composes a role's cloud-config: packages, settings, target files, role files, restart drop-ins, one setup command. */
 export function renderRoleUserData(args: RoleUserDataArgs): string {
+    const exporters = args.monitoring ? exporterPackages[args.role] : [];
+    const services = [...args.packagedServices, ...exporters.map((p) => `${p}.service`)];
     const config: CloudConfig = {
         package_update: true,
-        packages: [...rolePackages[args.role]],
+        packages: [...rolePackages[args.role], ...exporters],
         write_files: [
             { path: "/etc/foobar/foobar.env", content: envFile(args.settings), permissions: "0644" },
             ...targetFiles(args.target),
             { path: "/usr/local/sbin/foobar-setup", content: bundledFile(`scripts/${args.setupScript}`), permissions: "0755" },
             ...args.files,
-            ...args.packagedServices.map(restartDropIn),
+            ...services.map(restartDropIn),
         ],
         runcmd: [["/usr/local/sbin/foobar-setup"]],
     };

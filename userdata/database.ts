@@ -7,6 +7,7 @@ export type DatabaseRole = "primary" | "replica";
 
 export const mysqlPort = 3306;
 export const serverConfigPath = "/etc/mysql/mariadb.conf.d/60-foobar.cnf";
+export const mysqldExporterConfigPath = "/etc/prometheus/mysqld-exporter.cnf";
 
 /** A server id unique within the VPC: the low 16 bits of the private address (the VPC is /16 or smaller). */
 export function serverIdFor(privateIp: string): number {
@@ -52,6 +53,11 @@ export interface DatabaseServerSettings {
     replicaHosts: string[];
     appPasswordParameter: string;
     replicationPasswordParameter: string;
+    /**
+     * Service-level monitoring: the MariaDB exporter logs in locally as this user (PROCESS, REPLICATION CLIENT,
+     * SELECT), with the password in this parameter; undefined when monitoring is off.
+     */
+    exporter?: { user: string; passwordParameter: string };
 }
 
 export interface DatabaseUserDataArgs extends DatabaseServerSettings {
@@ -63,7 +69,7 @@ const identifierPattern = /^[a-z][a-z0-9_]{0,31}$/;
 const hostPattern = /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,3}(\.\d{1,3}){3})?$/;
 
 export function renderDatabaseUserData(args: DatabaseUserDataArgs): string {
-    for (const name of [args.dbName, args.appUser, args.replicationUser]) {
+    for (const name of [args.dbName, args.appUser, args.replicationUser, ...(args.exporter ? [args.exporter.user] : [])]) {
         if (!identifierPattern.test(name)) throw new Error(`not a safe SQL identifier: ${name}`);
     }
     for (const host of [...args.appHosts, ...args.replicaHosts]) {
@@ -82,6 +88,9 @@ export function renderDatabaseUserData(args: DatabaseUserDataArgs): string {
             REPLICA_HOSTS: args.replicaHosts.join(" "),
             APP_PASSWORD_PARAMETER: args.appPasswordParameter,
             REPLICATION_PASSWORD_PARAMETER: args.replicationPasswordParameter,
+            EXPORTER_USER: args.exporter?.user ?? "",
+            EXPORTER_PASSWORD_PARAMETER: args.exporter?.passwordParameter ?? "",
+            EXPORTER_CONFIG: mysqldExporterConfigPath,
         },
         files: [
             {
@@ -90,8 +99,20 @@ export function renderDatabaseUserData(args: DatabaseUserDataArgs): string {
                 permissions: "0644",
                 defer: true,
             },
+            ...(args.exporter
+                ? [
+                      {
+                          path: "/etc/default/prometheus-mysqld-exporter",
+                          // The credentials file is written at boot from the secret store, readable by the exporter only.
+                          content: `ARGS="--config.my-cnf=${mysqldExporterConfigPath}"\n`,
+                          permissions: "0644",
+                          defer: true,
+                      },
+                  ]
+                : []),
         ],
         setupScript: "setup-db.sh",
         packagedServices: ["mariadb.service"],
+        monitoring: args.exporter !== undefined,
     });
 }

@@ -124,6 +124,8 @@ export interface LoadBalancerSettings extends HaproxyConfigArgs {
     tlsParameter?: string;
     /** SSM parameter the deploy publishes the HAProxy configuration in; the instance installs it (userdata/rollout.ts). */
     configParameter: string;
+    /** Service-level monitoring: the node exporter runs beside HAProxy's own. */
+    monitoring: boolean;
 }
 
 export interface LoadBalancerUserDataArgs extends LoadBalancerSettings {
@@ -146,5 +148,6 @@ export function renderLoadBalancerUserData(args: LoadBalancerUserDataArgs): stri
         files: lbConfigSyncFiles(),
         setupScript: "setup-lb.sh",
         packagedServices: ["haproxy.service"],
+        monitoring: args.monitoring,
     });
 }

@@ -3,16 +3,26 @@
  * The local cloud builds its offline apt repository from this same list,
  * so EC2 and the containers install identical versions from Debian's archive.
  */
-export type Role = "lb" | "web" | "db";
+export type Role = "lb" | "web" | "db" | "monitoring";
 
 export const rolePackages: Record<Role, readonly string[]> = {
-    // python3-boto3: the AWS target's secret fetcher (the load balancer's TLS certificate, the database passwords).
+    // python3-boto3: the AWS target's secret fetcher (the load balancer's TLS certificate, the database passwords),
+    // which every role's target files carry.
     lb: ["haproxy", "python3-boto3"],
     web: ["nginx", "gunicorn", "python3-flask", "python3-pymysql", "python3-boto3"],
     db: ["default-mysql-server", "python3-boto3"],
+    monitoring: ["prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter", "python3-boto3"],
+};
+
+/** The exporters each role runs when monitoring is on (userdata/monitoring.ts scrapes them); each ships its unit. */
+export const exporterPackages: Record<Role, readonly string[]> = {
+    lb: ["prometheus-node-exporter"],
+    web: ["prometheus-node-exporter"],
+    db: ["prometheus-node-exporter", "prometheus-mysqld-exporter"],
+    monitoring: ["prometheus-node-exporter"],
 };
 
 /** Every package any role installs, sorted and de-duplicated. */
 export function allRolePackages(): string[] {
-    return [...new Set(Object.values(rolePackages).flat())].sort();
+    return [...new Set([...Object.values(rolePackages), ...Object.values(exporterPackages)].flat())].sort();
 }

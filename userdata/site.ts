@@ -5,15 +5,17 @@
  * only differ where the target says they do.
  */
 import { intToIp, parseCidr, StackConfig } from "../config";
-import { InstancePlan, TopologyPlan } from "../topology";
+import { allInstances, InstancePlan, TopologyPlan } from "../topology";
 import { DatabaseServerSettings, renderDatabaseUserData } from "./database";
 import { LoadBalancerSettings, renderHaproxyConfig, renderLoadBalancerUserData } from "./loadBalancer";
+import { MonitoringServerSettings, renderMonitoringUserData } from "./monitoring";
 import { Target } from "./target";
 import { renderWebServerUserData, WebServerSettings } from "./webServer";
 
 export const databaseName = "foobar";
 export const appUser = "app";
 export const replicationUser = "repl";
+export const exporterUser = "exporter";
 
 /** SSM parameter names, by convention from the stack name. */
 export function parameterNames(stack: string) {
@@ -23,6 +25,7 @@ export function parameterNames(stack: string) {
         tlsPem: `/foobar/${stack}/lb/tls-pem`,
         /** Not a secret: the HAProxy configuration the load balancer installs (a String parameter). */
         lbConfig: `/foobar/${stack}/lb/haproxy-cfg`,
+        exporterPassword: `/foobar/${stack}/db/exporter-password`,
     };
 }
 
@@ -42,6 +45,8 @@ export interface SiteSettings {
     web: WebServerSettings;
     /** By instance name, the primary first. */
     db: Record<string, DatabaseServerSettings>;
+    /** The monitoring instance, when monitoring is on. */
+    monitoring?: MonitoringServerSettings;
 }
 
 export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSettings {
@@ -63,6 +68,7 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
             replicaHosts: plan.grants.replicas.map(mariadbHost),
             appPasswordParameter: names.appPassword,
             replicationPasswordParameter: names.replicationPassword,
+            ...(config.monitoring ? { exporter: { user: exporterUser, passwordParameter: names.exporterPassword } } : {}),
         };
     }
     return {
@@ -73,6 +79,7 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
             siteName,
             tlsParameter: https ? names.tlsPem : undefined,
             configParameter: names.lbConfig,
+            monitoring: config.monitoring,
         },
         web: {
             siteName,
@@ -81,14 +88,28 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
             dbName: databaseName,
             dbUser: appUser,
             appPasswordParameter: names.appPassword,
+            monitoring: config.monitoring,
         },
         db,
+        ...(plan.monitoring
+            ? {
+                  monitoring: {
+                      stack: config.stack,
+                      name: plan.monitoring.name,
+                      instances: allInstances(plan).map(({ name, role, privateIp }) => ({ name, role, privateIp })),
+                  },
+              }
+            : {}),
     };
 }
 
-/** The user-data of one instance of the plan, for a target. */
-export function renderInstanceUserData(settings: SiteSettings, instance: InstancePlan, target: Target): string {
+/** The user-data of one instance of the plan, for a target; the monitoring instance also needs the site's public URL. */
+export function renderInstanceUserData(settings: SiteSettings, instance: InstancePlan, target: Target, publicUrl?: string): string {
     switch (instance.role) {
+        case "monitoring":
+            if (!settings.monitoring || publicUrl === undefined)
+                throw new Error(`${instance.name} needs monitoring settings and the public URL`);
+            return renderMonitoringUserData({ ...settings.monitoring, publicUrl, target });
         case "lb":
             return renderLoadBalancerUserData({ ...settings.lb, target });
         case "web":

@@ -1,7 +1,10 @@
 /**
  * Where an instance runs. The target decides only how an instance obtains its
- * secrets, its own identity (its data volume) and the addresses behind the
- * private DNS names; every other byte of the user-data is the same
+ * secrets, its own identity (its data volume), the addresses behind the
+ * private DNS names and where the monitoring instance's Alertmanager sends
+ * alerts (the stack's SNS topic on AWS; in the local cloud, which has no SNS,
+ * a webhook to a receiver a test runs in the VPC namespace, so it can read
+ * every alert and its resolution); every other byte of the user-data is the same
  * (tests/userdata/target.test.ts holds that promise).
  */
 import { bundledFile, envFile, WriteFile } from "./files";
@@ -12,6 +15,8 @@ export type Target =
           region: string;
           /** The EBS device this instance formats and mounts for its data, if any. */
           dataDevice?: string;
+          /** The monitoring instance: the SNS topic Alertmanager publishes to. */
+          alarmTopicArn?: string;
       }
     | {
           kind: "local";
@@ -19,10 +24,18 @@ export type Target =
           hosts: Record<string, string[]>;
           /** The loop device the local cloud hands this instance as its data volume, if any. */
           dataDevice?: string;
+          /** The monitoring instance: the URL Alertmanager posts alerts to (webhook format). */
+          alertWebhookUrl?: string;
       };
 
 /** Paths of the files whose content depends on the target. */
-export const targetFilePaths = ["/etc/foobar/target.env", "/usr/local/sbin/foobar-fetch-secret", "/etc/hosts"] as const;
+export const targetFilePaths = [
+    "/etc/foobar/target.env",
+    "/usr/local/sbin/foobar-fetch-secret",
+    "/etc/hosts",
+    // The monitoring instance's receiver (userdata/monitoring.ts alertReceiverOf).
+    "/etc/prometheus/alertmanager.yml",
+] as const;
 
 /** Local containers read secrets from files the host bind-mounts here. */
 export const localSecretsDir = "/run/foobar-secrets";

@@ -137,6 +137,8 @@ export interface WebServerSettings {
     dbUser: string;
     /** SSM parameter holding the app user's database password. */
     appPasswordParameter: string;
+    /** Service-level monitoring: the node exporter runs. */
+    monitoring: boolean;
 }
 
 export interface WebServerUserDataArgs extends WebServerSettings {
@@ -167,5 +169,6 @@ export function renderWebServerUserData(args: WebServerUserDataArgs): string {
         files,
         setupScript: "setup-web.sh",
         packagedServices: ["nginx.service"],
+        monitoring: args.monitoring,
     });
 }

@@ -19,4 +19,5 @@ export const tier: TierArgs = {
 };
 
 export const alarmTopicArn = "arn:aws:sns:eu-west-1:1:alarms";
-export const monitored: TierArgs = { ...tier, monitoring: { enabled: true, alarmTopicArn } };
+export const scraperIp = "10.0.192.20";
+export const monitored: TierArgs = { ...tier, monitoring: { enabled: true, alarmTopicArn, scraperIp } };

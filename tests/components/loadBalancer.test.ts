@@ -14,6 +14,7 @@ const settings = (https: boolean) => ({
     siteName: "www.foobar.com",
     tlsParameter: https ? "/foobar/test/lb/tls-pem" : undefined,
     configParameter: "/foobar/test/lb/haproxy-cfg",
+    monitoring: false,
 });
 const server = { name: "lb-1", privateIp: "10.0.0.10", subnetId: "subnet-1" };
 const args = (overrides: Partial<LoadBalancerArgs> = {}): LoadBalancerArgs => ({

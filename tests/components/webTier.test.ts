@@ -12,6 +12,7 @@ const settings = {
     dbName: "foobar",
     dbUser: "app",
     appPasswordParameter: "/foobar/test/db/app-password",
+    monitoring: false,
 };
 const servers = (n: number) =>
     Array.from({ length: n }, (_, i) => ({ name: `web-${i + 1}`, privateIp: `10.0.128.${10 + i}`, subnetId: `subnet-${i % 2}` }));

@@ -115,7 +115,7 @@ test("the pack loads under the analyzer and describes every policy", async () =>
 test("over the dev stack, the analyzer's verdicts are the offline checker's, config and exemptions included", async () => {
     const resources = stackResources(await planProgram(devStackFile()));
     expect(await analyze(resources)).toEqual(await offline(resources));
-    expect(await analyze(resources)).toHaveLength(24);
+    expect(await analyze(resources)).toHaveLength(27);
 
     const config = { all: "mandatory", "firewall-no-public-ip": { enforcementLevel: "advisory", exempt: ["web-1", "web-2"] } };
     const request = new pb.ConfigureAnalyzerRequest();

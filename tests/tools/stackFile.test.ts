@@ -62,17 +62,18 @@ const cases: Case[] = [
     [
         "what `pulumi stack init` writes beside config: (secrets provider, salt)",
         `secretsprovider: passphrase\nencryptionsalt: v1:c2FsdA==:v1:aXY=:Y2lwaGVy\n${region}`,
-        (p) => expect(instances(p)).toHaveLength(5),
+        // Pulumi.yaml's defaults: monitoring on, so the monitoring instance joins the five of the site.
+        (p) => expect(instances(p)).toHaveLength(6),
     ],
     [
         "provider settings, an object value among them",
         `${region}  aws:skipCredentialsValidation: true\n  aws:defaultTags:\n    tags:\n      team: web\n  pulumi:tags:\n    owner: web\n`,
-        (p) => expect(instances(p)).toHaveLength(5),
+        (p) => expect(instances(p)).toHaveLength(6),
     ],
     // Valid: settings the program's checks accept.
     [
         "arm64 with Graviton types everywhere",
-        `${region}  foobar:architecture: arm64\n  foobar:lbInstanceType: t4g.micro\n  foobar:webInstanceType: m7g.large\n  foobar:dbInstanceType: r8gd.large\n`,
+        `${region}  foobar:architecture: arm64\n  foobar:lbInstanceType: t4g.micro\n  foobar:webInstanceType: m7g.large\n  foobar:dbInstanceType: r8gd.large\n  foobar:monitoringInstanceType: t4g.small\n`,
         (p) => expect(named(p, "web-1").inputs.instanceType).toBe("m7g.large"),
     ],
     [

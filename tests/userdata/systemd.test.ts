@@ -15,6 +15,15 @@ const roleDaemons: Record<string, string[]> = {
     web: ["nginx.service"],
     "db-primary": ["mariadb.service"],
     "db-replica": ["mariadb.service"],
+    monitoring: ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"],
+};
+/** With monitoring on, the exporters each role adds. */
+const exporterDaemons: Record<string, string[]> = {
+    lb: ["prometheus-node-exporter.service"],
+    web: ["prometheus-node-exporter.service"],
+    "db-primary": ["prometheus-node-exporter.service", "prometheus-mysqld-exporter.service"],
+    "db-replica": ["prometheus-node-exporter.service", "prometheus-mysqld-exporter.service"],
+    monitoring: ["prometheus-node-exporter.service"],
 };
 
 /** systemd-analyze verify of Debian's unit with `dropIn` in its drop-in directory; returns its complaints. */
@@ -31,8 +40,9 @@ function verifyWithDropIn(unit: string, dropIn: string): string[] {
 }
 
 test.each(cases())("%s: a restart drop-in for each daemon of the role, accepted by systemd-analyze", (_, r) => {
-    const daemons = roleDaemons[r.role];
-    expect(daemons).toBeDefined();
+    const monitored = r.variant === "hardened" || r.role === "monitoring";
+    const daemons = [...roleDaemons[r.role], ...(monitored ? exporterDaemons[r.role] : [])];
+    expect(roleDaemons[r.role]).toBeDefined();
     const dropIns = doc(r.text).write_files.filter((f) => f.path.includes(".service.d/"));
     expect(dropIns.map((f) => f.path)).toEqual(daemons.map(restartDropInPath));
     for (const unit of daemons) {

@@ -41,7 +41,16 @@ export interface FirewalledInstance {
 
 export interface FirewallPlan {
     instances: FirewalledInstance[];
+    /** The plan has a NAT gateway: private instances reach public addresses through it. */
+    natGateway?: boolean;
 }
+
+/**
+ * The address the NAT gateway's connections come from (the router's end of the internet link), and the port
+ * of the alert receiver a test runs at the router's VPC address (userdata/target.ts: the local target's webhook).
+ */
+export const natAddress = "192.0.2.1";
+export const alertReceiverPort = 9095;
 
 /** Public addresses handed out inside the project's namespaces: RFC 5737 documentation range, never routed anywhere. */
 export const publicAddressBase = "198.51.100.10";
@@ -146,6 +155,7 @@ export function firewallPlan(plan: OfflinePlan): FirewallPlan {
     let nextPublic = ipToInt(publicAddressBase);
 
     return {
+        ...(resources.some((r) => r.type === "aws:ec2/natGateway:NatGateway") ? { natGateway: true } : {}),
         instances: instances.map((r) => {
             const name = str((r.inputs.tags as Record<string, unknown> | undefined)?.Name) ?? r.name;
             const privateIp = str(r.inputs.privateIp);
@@ -232,6 +242,7 @@ export function renderRuleset(fw: FirewallPlan, net: RulesetNetwork, stack: stri
     const t = "\t";
     const instances = fw.instances;
     const publics = instances.filter((i) => i.publicIp !== undefined);
+    const hairpinSources = publics.length === 0 ? [] : fw.natGateway ? ["0.0.0.0/0"] : publics.map((i) => i.privateIp);
     const vmap = (kind: "ingress" | "egress") => `{ ${instances.map((i) => `${i.privateIp} : jump ${chain(kind, i.name)}`).join(", ")} }`;
     const lines: string[] = [
         `# The security groups of stack ${stack}, generated from the program's plan by tools/local-cloud/securityGroups.ts.`,
@@ -252,10 +263,22 @@ export function renderRuleset(fw: FirewallPlan, net: RulesetNetwork, stack: stri
         `${t}chain gateway-dnat {`,
         `${t}${t}type nat hook prerouting priority dstnat; policy accept;`,
         ...publics.map((i) => `${t}${t}iifname "${net.gateway}" ip daddr ${i.publicIp} dnat ip to ${i.privateIp}`),
+        // Hairpin: an instance reaching a public address goes out and back in, as on AWS through the internet gateway
+        // (public instances from their own address, private ones through the NAT gateway, when the plan has one).
+        ...hairpinSources.flatMap((source) =>
+            publics.map((i) => `${t}${t}iifname "${net.bridge}" ip saddr ${source} ip daddr ${i.publicIp} dnat ip to ${i.privateIp}`),
+        ),
         `${t}}`,
         `${t}chain gateway-snat {`,
         `${t}${t}type nat hook postrouting priority srcnat; policy accept;`,
         ...publics.map((i) => `${t}${t}oifname "${net.gateway}" ip saddr ${i.privateIp} snat ip to ${i.publicIp}`),
+        ...publics.map(
+            (i) =>
+                `${t}${t}iifname "${net.bridge}" oifname "${net.bridge}" ct status dnat ip saddr ${i.privateIp} snat ip to ${i.publicIp}`,
+        ),
+        ...(fw.natGateway && publics.length > 0
+            ? [`${t}${t}iifname "${net.bridge}" oifname "${net.bridge}" ct status dnat snat ip to ${natAddress}`]
+            : []),
         `${t}}`,
         `${t}chain forward {`,
         `${t}${t}type filter hook forward priority filter; policy drop;`,
@@ -277,6 +300,7 @@ export function renderRuleset(fw: FirewallPlan, net: RulesetNetwork, stack: stri
         `${t}${t}type filter hook input priority filter; policy drop;`,
         `${t}${t}ct state established,related accept`,
         `${t}${t}iifname "lo" accept`,
+        `${t}${t}iifname "${net.bridge}" tcp dport ${alertReceiverPort} accept comment "alerts to the local receiver"`,
         `${t}}`,
         ...instances.flatMap((i) => [
             `${t}chain ${chain("egress", i.name)} {`,

@@ -20,7 +20,7 @@ import { enforceSecurityGroups, rulesetFile } from "./firewall";
 import { ensureImage } from "./image";
 import { httpRequest } from "./clients";
 import { createInternet, createVpc, internetNetns, linkIsUp, setLink, vpcFromCidr, vpcNetns } from "./network";
-import { FirewallPlan } from "./securityGroups";
+import { alertReceiverPort, FirewallPlan } from "./securityGroups";
 import { log, runSync, stateDir, unsupportedReason } from "./util";
 
 export interface LocalSite {
@@ -81,6 +81,7 @@ function writeParameters(config: StackConfig): string {
             .slice(0, 32);
     write(names.appPassword, password());
     write(names.replicationPassword, password());
+    if (config.monitoring) write(names.exporterPassword, password());
     if (config.https !== "none") {
         const key = path.join(dir, "tls.key");
         const cert = path.join(dir, "tls.crt");
@@ -227,7 +228,12 @@ export async function startInstance(site: LocalSite, name: string, secretsDir = 
         name,
         address: instance.privateIp,
         vpc: vpcFromCidr(site.config.vpcCidr),
-        userData: renderInstanceUserData(settings, instance, { kind: "local", hosts: endpointAddresses(site.plan), dataDevice }),
+        userData: renderInstanceUserData(
+            settings,
+            instance,
+            { kind: "local", hosts: endpointAddresses(site.plan), dataDevice, alertWebhookUrl: alertWebhookUrl(site.config.vpcCidr) },
+            site.url,
+        ),
         secretsDir,
         devices: dataDevice ? [dataDevice] : [],
     });
@@ -296,6 +302,11 @@ async function waitForLoadBalancer(site: LocalSite, timeoutMs: number): Promise<
     }
 }
 
+/** Where the monitoring instance's Alertmanager posts alerts in the local cloud: a receiver at the VPC router's address. */
+export function alertWebhookUrl(vpcCidr: string): string {
+    return `http://${vpcFromCidr(vpcCidr).gateway}:${alertReceiverPort}/alerts`;
+}
+
 export interface InstanceStatus {
     name: string;
     role: string;
@@ -314,6 +325,7 @@ const roleService: Record<InstancePlan["role"], string> = {
     web: "foobar-app",
     "db-primary": "mariadb",
     "db-replica": "mariadb",
+    monitoring: "prometheus",
 };
 
 export async function status(): Promise<InstanceStatus[]> {

@@ -51,7 +51,7 @@ describe("npm run policy:check", () => {
                 "          lb-1 is the only load balancer: when it fails, the whole site is down.",
             ].join("\n"),
         );
-        expect(summary(r.stdout)).toBe("24 violations (0 mandatory, 24 advisory), 0 exempted");
+        expect(summary(r.stdout)).toBe("27 violations (0 mandatory, 27 advisory), 0 exempted");
     });
 
     test("--json: violations with policy, enforcement level, URN and message, and the exempted list", () => {
@@ -59,7 +59,7 @@ describe("npm run policy:check", () => {
         expect(r.status).toBe(0);
         const report = JSON.parse(r.stdout);
         expect(Object.keys(report)).toEqual(["violations", "exempted"]);
-        expect(report.violations).toHaveLength(24);
+        expect(report.violations).toHaveLength(27);
         for (const v of report.violations) expect(Object.keys(v)).toEqual(["policy", "enforcementLevel", "urn", "message"]);
         expect(report.violations[0]).toEqual({
             policy: "redundancy-load-balancer",
@@ -74,7 +74,7 @@ describe("npm run policy:check", () => {
         const r = policyCheck("--stack", "dev", "--config", "policies/config/mandatory.json");
         expect(r.status).toBe(1);
         expect(r.output).toContain("foobar-compliance@v0.1.0 (local: policies): FAILED");
-        expect(summary(r.output)).toBe("24 violations (24 mandatory, 0 advisory), 0 exempted");
+        expect(summary(r.output)).toBe("27 violations (27 mandatory, 0 advisory), 0 exempted");
     });
 
     test("exemptions from the config are listed, not counted; an exemption naming nothing is warned about", () => {
@@ -86,7 +86,7 @@ describe("npm run policy:check", () => {
             "Exempted (by the exempt setting of the policy config):\n    - firewall-no-world-ingress  (aws:ec2/securityGroup:SecurityGroup: db-sg)\n",
         );
         expect(human.stderr).toContain('warning: firewall-no-world-ingress exempts "old-sg", which names no resource of stack dev');
-        expect(summary(human.output)).toBe("22 violations (0 mandatory, 22 advisory), 2 exempted");
+        expect(summary(human.output)).toBe("25 violations (0 mandatory, 25 advisory), 2 exempted");
         const json = JSON.parse(policyCheck("--stack", "dev", "--config", file, "--json").stdout);
         expect(json.exempted.map((e: { policy: string; urn: string }) => `${e.policy} ${e.urn.split("::").pop()}`)).toEqual([
             "firewall-no-world-ingress db-sg",

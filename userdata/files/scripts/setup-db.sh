@@ -60,6 +60,21 @@ systemctl enable mariadb
 systemctl start mariadb
 log "mariadb is running as $DB_ROLE"
 
+# Service-level monitoring: the exporter logs in over the local socket as its own user (created on the primary,
+# replicated to the replicas), with a password only it and root can read.
+if [ -n "$EXPORTER_USER" ]; then
+    exporter_password=$(secret "$EXPORTER_PASSWORD_PARAMETER")
+    install -d -m 0755 "$(dirname "$EXPORTER_CONFIG")"
+    umask 027
+    printf '[client]\nuser=%s\npassword=%s\nsocket=/run/mysqld/mysqld.sock\n' "$EXPORTER_USER" "$exporter_password" > "$EXPORTER_CONFIG.tmp"
+    chgrp prometheus "$EXPORTER_CONFIG.tmp"
+    mv "$EXPORTER_CONFIG.tmp" "$EXPORTER_CONFIG"
+    umask 022
+    systemctl daemon-reload
+    systemctl enable prometheus-mysqld-exporter
+    systemctl restart prometheus-mysqld-exporter
+fi
+
 if [ "$DB_ROLE" = primary ]; then
     app_password=$(secret "$APP_PASSWORD_PARAMETER")
     replication_password=$(secret "$REPLICATION_PASSWORD_PARAMETER")
@@ -82,6 +97,13 @@ if [ "$DB_ROLE" = primary ]; then
             echo "ALTER USER '$REPLICATION_USER'@'$host' IDENTIFIED BY '$replication_password';"
             echo "GRANT REPLICATION SLAVE ON *.* TO '$REPLICATION_USER'@'$host';"
         done
+        if [ -n "$EXPORTER_USER" ]; then
+            # PROCESS, REPLICATION CLIENT and SELECT as the exporter asks; SLAVE MONITOR is what SHOW SLAVE STATUS
+            # needs since MariaDB 10.5 (REPLICATION CLIENT no longer covers it). Local socket only, few connections.
+            echo "CREATE USER IF NOT EXISTS '$EXPORTER_USER'@'localhost' IDENTIFIED BY '$exporter_password' WITH MAX_USER_CONNECTIONS 3;"
+            echo "ALTER USER '$EXPORTER_USER'@'localhost' IDENTIFIED BY '$exporter_password';"
+            echo "GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR, SELECT ON *.* TO '$EXPORTER_USER'@'localhost';"
+        fi
     } | sql
     log "schema $DB_NAME and users are in place (app from: $APP_HOSTS; replication from: ${REPLICA_HOSTS:-none})"
     exit 0
