@@ -62,6 +62,8 @@ export async function localUpIn(dir: string, stack: string, timeoutMs = 15 * 60_
     try {
         const r = await promisify(execFile)("npm", ["run", "-s", "local:up", "--", "--stack", stack], {
             cwd: dir,
+            // Explicitly: under Jest, process.env is the test's copy, and a child would otherwise get the real one (another cloud).
+            env: { ...process.env },
             timeout: timeoutMs,
             maxBuffer: 16 * 2 ** 20,
         });

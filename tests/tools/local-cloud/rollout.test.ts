@@ -16,6 +16,13 @@ import { describeLocalSite } from "./describeLocalCloud";
 
 const MINUTE = 60_000;
 
+/** Each line occurs in `output`, in this order. */
+function expectInOrder(output: string, lines: string[]): void {
+    const found = lines.map((line) => ({ line, at: output.indexOf(line) }));
+    expect({ found: found.filter((f) => f.at >= 0).map((f) => f.line), output }).toEqual({ found: lines, output });
+    expect(found.map((f) => f.line)).toEqual([...found].sort((a, b) => a.at - b.at).map((f) => f.line));
+}
+
 describe("console markers", () => {
     // Lines as a container's console shows them (systemd's status lines carry colour codes and CRs).
     const consoleLines = [
@@ -79,20 +86,18 @@ describeLocalSite("changes on a running dev site, applied by local:up under load
             expect(load.requests).toBeGreaterThan(200);
 
             // The order the deploy follows, as local:up reported it.
-            const steps = [
-                "web-1: stopping",
-                "web-1: foobar-ready",
-                "web-1: up in HAProxy's backend",
-                "web-2: stopping",
-                "web-2: foobar-ready",
-                "security groups of the new plan loaded",
+            expectInOrder(result.output, [
+                "rollout: web-1: stopping",
+                "rollout: web-1: foobar-ready",
+                "rollout: web-1: up in HAProxy's backend",
+                "rollout: web-2: stopping",
+                "rollout: web-2: foobar-ready",
+                "rollout: security groups of the new plan loaded",
                 "started web-3",
-                "web-3: foobar-ready",
-                "HAProxy configuration",
-                "lb-1: foobar-lb-config",
-            ].map((s) => result.output.indexOf(s));
-            expect(steps.every((at) => at >= 0)).toBe(true);
-            expect([...steps].sort((a, b) => a - b)).toEqual(steps);
+                "rollout: web-3: foobar-ready",
+                "rollout: HAProxy configuration",
+                "rollout: lb-1: foobar-lb-config",
+            ]);
 
             // Stateless servers replaced (new containers), the load balancer and the databases untouched.
             const after = pids();
@@ -120,10 +125,12 @@ describeLocalSite("changes on a running dev site, applied by local:up under load
             console.log(`webCount 3 → 2: ${result.seconds} s, ${load.requests} requests, ${load.failures.length} failed`, load);
             expect(load.failures).toEqual([]);
             expect(load.requests).toBeGreaterThan(50);
-            const published = result.output.indexOf("lb-1: foobar-lb-config");
-            const removed = result.output.indexOf("web-3: stopping and removing");
-            expect(published).toBeGreaterThanOrEqual(0);
-            expect(removed).toBeGreaterThan(published);
+            expectInOrder(result.output, [
+                "rollout: HAProxy configuration",
+                "rollout: lb-1: foobar-lb-config",
+                "rollout: web-3: stopping and removing",
+                "rollout: security groups of the new plan loaded",
+            ]);
 
             const after = pids();
             expect(Object.keys(after).sort()).toEqual(["db-primary", "db-replica-1", "lb-1", "web-1", "web-2"]);
