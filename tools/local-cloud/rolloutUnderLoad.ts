@@ -146,7 +146,8 @@ export async function underLoad<T>(host: string, action: () => Promise<T>, maxSe
         fs.writeFileSync(stopFile, "");
         const r = await load;
         fs.rmSync(path.dirname(stopFile), { recursive: true, force: true });
-        if (r.code !== 0) throw new Error(`the load generator failed: ${r.stderr}`);
+        if (r.code !== 0)
+            throw new Error(`the load generator failed (exit ${r.code}; 128: killed, e.g. its namespace removed): ${r.stderr}`);
         return JSON.parse(r.stdout) as LoadResult;
     }
 }

@@ -188,7 +188,9 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
         for (const instance of instances) await startInstance(site, instance.name, secretsDir);
         await Promise.all(instances.map((i) => waitUntilProvisioned(i.name, opts.cloudInitTimeoutMs ?? 600_000, start)));
         await waitForLoadBalancer(site, 60_000);
-        saveSite({ ...site, provisioned: true });
+        // The returned site is saved again by startInstance (a restart): it must say it is complete, or the next up starts over.
+        site.provisioned = true;
+        saveSite(site);
         log(`up: the ${stack} topology answers at ${site.url} after ${elapsed(start)}`);
         return site;
     } catch (err) {
