@@ -28,7 +28,10 @@ attempt=0
 while :; do
     attempt=$((attempt + 1))
     if output=$(aws ec2 get-console-output --region "$AWS_REGION" --instance-id "$INSTANCE_ID" --latest --output text --query Output 2>&1); then
-        last=$(printf '%s\n' "$output" | tr -d '\r' | grep -oE "$MARKER_PATTERN" | tail -n 1)
+        # A marker counts only as a line's message (`unit[pid]: marker`, as journald forwards it to the console):
+        # systemd's own lines name the units ("Starting foobar-ready.service"), which a bare match would take for it.
+        last=$(printf '%s\n' "$output" | tr -d '\r' | grep -oE "\]: ($MARKER_PATTERN)([^[:alnum:]_.-]|\$)" | tail -n 1 |
+            sed -E 's/^\]: //; s/[^[:alnum:]_.-]$//')
         if [ "$last" = "$MARKER" ]; then
             echo "$INSTANCE_ID: $MARKER (after $attempt polls)"
             exit 0

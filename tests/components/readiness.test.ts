@@ -53,8 +53,11 @@ test("shellcheck passes the poll loop", () => {
     expect(run("shellcheck", ["--shell=sh", "--severity=style", path.join(dir, "wait.sh")]).output).toBe("");
 });
 
+/** A console line as journald forwards a unit's output there (`StandardOutput=journal+console`). */
+const said = (message: string, unit = "foobar-ready") => `[   12.3] ${unit}[412]: ${message}\n`;
+
 test("waits through boot noise and API errors until the marker appears", () => {
-    const dir = fakeAws(["[    0.1] Linux version 6.1\r\n", "DENIED", "Cloud-init v. 22.4.2 running\nfoobar-ready\n"]);
+    const dir = fakeAws(["[    0.1] Linux version 6.1\r\n", "DENIED", `Cloud-init v. 22.4.2 running\n${said("foobar-ready")}`]);
     const r = gate(markers.webReady, dir);
     expect(r.stdout).toBe("i-0abc: foobar-ready (after 3 polls)\n");
     expect(r.stderr).toMatch(/get-console-output failed \(poll 2\): An error occurred \(UnauthorizedOperation\)/);
@@ -62,7 +65,7 @@ test("waits through boot noise and API errors until the marker appears", () => {
 });
 
 test("a failure marker fails at once, naming it", () => {
-    const r = gate(markers.webReady, fakeAws(["foobar-not-ready: http://127.0.0.1/healthz did not answer\n"]));
+    const r = gate(markers.webReady, fakeAws([said("foobar-not-ready: http://127.0.0.1/healthz did not answer")]));
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/i-0abc reports foobar-not-ready/);
 });
@@ -70,13 +73,22 @@ test("a failure marker fails at once, naming it", () => {
 test("only the last configuration marker counts: an older one for the same configuration (A, B, then A again) does not pass", () => {
     const a = configDigest("config A");
     const b = configDigest("config B");
-    const console = `foobar-lb-config ${a}\nfoobar-lb-config ${b}\n`;
+    const console = said(`foobar-lb-config ${a}`, "foobar-lb-config") + said(`foobar-lb-config ${b}`, "foobar-lb-config");
     const r = gate(markers.lbConfig(a), fakeAws([console]), 1);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`timed out after 1s waiting for 'foobar-lb-config ${a}' .*last marker: 'foobar-lb-config ${b}'`));
     expect(gate(markers.lbConfig(b), fakeAws([console])).status).toBe(0);
-    const rejected = gate(markers.lbConfig(a), fakeAws([`${console}foobar-lb-config-rejected ${a}\n`]));
+    const rejected = gate(markers.lbConfig(a), fakeAws([console + said(`foobar-lb-config-rejected ${a}`, "foobar-lb-config")]));
     expect([rejected.status, rejected.stderr]).toEqual([1, expect.stringMatching(/reports foobar-lb-config-rejected/)]);
+});
+
+test("systemd's own lines naming the marker's unit are no marker: only a unit's message counts", () => {
+    // Printed before the check runs, and after it failed: a bare match would pass early, or after a failure.
+    const early = "[   10.0] systemd[1]: Starting foobar-ready.service - foobar readiness marker...\n";
+    expect(gate(markers.webReady, fakeAws([early]), 1).status).toBe(1);
+    const failed = said("foobar-not-ready: no answer") + "[   40.0] systemd[1]: Failed to start foobar-ready.service.\n";
+    const r = gate(markers.webReady, fakeAws([failed]));
+    expect([r.status, r.stderr]).toEqual([1, expect.stringMatching(/reports foobar-not-ready/)]);
 });
 
 test("without the aws CLI the gate fails with the reason", () => {

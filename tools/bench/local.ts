@@ -10,6 +10,7 @@ import * as container from "../local-cloud/container";
 import { down, LocalSite, up } from "../local-cloud/site";
 import { log } from "../local-cloud/util";
 import { wrk } from "../local-cloud/clients";
+import { localUpIn, markAppVersion, scratchProject, setWebCount, underLoad } from "../local-cloud/rolloutUnderLoad";
 import { describeFault, formatFigures, percentile, runWebFault, WebFaultFigures, webFaults } from "./webFaults";
 
 // A cloud of its own: the benchmark never touches a topology a developer has up (`npm run local:up`).
@@ -58,6 +59,7 @@ runTool(async () => {
             { timeoutMs: 120_000 },
         );
         const lags = (JSON.parse(lagRun.stdout) as { lagsMs: number[] }).lagsMs.sort((a, b) => a - b);
+        const rolling = await rollingChanges(site.publicIps[site.plan.lb.name]);
 
         const report = {
             date: new Date().toISOString().slice(0, 10),
@@ -78,6 +80,7 @@ runTool(async () => {
                 p99: Number(percentile(lags, 99).toFixed(2)),
                 max: Number(lags[lags.length - 1].toFixed(2)),
             },
+            rollingChanges: rolling.figures,
         };
         const s = (ms: number | null) => (ms === null ? "never" : `${(ms / 1000).toFixed(1)} s`);
         const md = [
@@ -92,6 +95,7 @@ runTool(async () => {
                     `| \`${h.page}\` at concurrency 1: through the LB / straight to web-1 (p50, p99) | ${h.throughLoadBalancer.latencyMs.p50} / ${h.straightToWebServer.latencyMs.p50} ms, ${h.throughLoadBalancer.latencyMs.p99} / ${h.straightToWebServer.latencyMs.p99} ms: the LB adds ${h.addedMs.p50} ms (p50), ${h.addedMs.p99} ms (p99) |`,
             ),
             `| replication lag, ${lags.length} writes at 20/s | p50 ${report.replicationLagMs.p50} ms, p99 ${report.replicationLagMs.p99} ms |`,
+            ...rolling.rows,
             "",
             `| web-1 fails under a steady load through the LB | GETs failed | usual p99 | slowest (over usual) | POSTs acknowledged, rows, duplicated | marked down | restarted by systemd | back in the backend |`,
             "|---|---|---|---|---|---|---|---|",
@@ -111,3 +115,37 @@ runTool(async () => {
         await down();
     }
 });
+
+/**
+ * Rolling changes (README: Changes on a running stack): `local:up` in a scratch copy of the project
+ * whose app and `webCount` differ, under a steady load through the load balancer (3 clients, one
+ * request at a time each): how long each change takes and how many requests failed meanwhile.
+ */
+async function rollingChanges(lbAddress: string) {
+    const scratch = scratchProject("dev");
+    try {
+        const changes: [string, () => void][] = [
+            [
+                "the app changed and webCount 2 → 3",
+                () => {
+                    markAppVersion(scratch);
+                    setWebCount(scratch, "dev", 3);
+                },
+            ],
+            ["webCount 3 → 2", () => setWebCount(scratch, "dev", 2)],
+        ];
+        const figures = [];
+        for (const [change, edit] of changes) {
+            log(`rolling change: ${change}, under load through the load balancer`);
+            edit();
+            const { result, load } = await underLoad(lbAddress, () => localUpIn(scratch, "dev"));
+            figures.push({ change, seconds: Number(result.seconds.toFixed(1)), requests: load.requests, failed: load.failures.length });
+        }
+        const rows = figures.map(
+            (f) => `| rolling change (\`local:up\`): ${f.change} | ${f.seconds} s; ${f.failed} failed of ${f.requests} requests |`,
+        );
+        return { figures, rows };
+    } finally {
+        fs.rmSync(scratch, { recursive: true, force: true });
+    }
+}

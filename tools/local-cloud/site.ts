@@ -9,18 +9,19 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { parseStackConfig, StackConfig } from "../../config";
-import { allInstances, endpointAddresses, InstancePlan, planTopology, TopologyPlan } from "../../topology";
+import { allInstances, InstancePlan, planTopology, TopologyPlan } from "../../topology";
 import { localSecretFileName } from "../../userdata/target";
-import { parameterNames, renderInstanceUserData, siteParameters, siteSettings } from "../../userdata/site";
+import { parameterNames, siteParameters, siteSettings } from "../../userdata/site";
 import { planStack } from "../preview/plan";
 import { loadStackConfig } from "../stackFile";
 import * as container from "./container";
 import { destroyAllDisks, ensureDisk } from "./disks";
-import { enforceSecurityGroups, rulesetFile } from "./firewall";
+import { enforceSecurityGroups, rulesetFile, rulesetFor } from "./firewall";
 import { ensureImage } from "./image";
 import { httpRequest } from "./clients";
 import { createInternet, createVpc, internetNetns, linkIsUp, setLink, vpcFromCidr, vpcNetns } from "./network";
-import { alertReceiverPort, FirewallPlan } from "./securityGroups";
+import { AppliedInstance, applyRollout, describeRollout, desiredInstance, isEmpty, parameterFile, planRollout } from "./rollout";
+import { FirewallPlan } from "./securityGroups";
 import { log, runSync, stateDir, unsupportedReason } from "./util";
 
 export interface LocalSite {
@@ -31,6 +32,10 @@ export interface LocalSite {
     publicIps: Record<string, string>;
     /** The site at the load balancer's public address, from the internet namespace. */
     url: string;
+    /** What each instance was booted with (rollout.ts compares it with a changed stack); absent in sites of older versions. */
+    applied?: Record<string, AppliedInstance>;
+    /** Set once `up` has booted every instance: a later `up` then applies changes instead of starting over. */
+    provisioned?: boolean;
 }
 
 function siteFile(): string {
@@ -48,6 +53,10 @@ export function currentSite(): LocalSite | undefined {
     } catch {
         return undefined;
     }
+}
+
+function saveSite(site: LocalSite): void {
+    fs.writeFileSync(siteFile(), JSON.stringify(site, null, 2) + "\n");
 }
 
 /** One `up` at a time: a second one while the first runs is refused; a crashed one's lock is taken over. */
@@ -119,8 +128,8 @@ export interface UpOptions {
 }
 
 /**
- * Boots the stack's topology. Idempotent: when the same stack with the same
- * settings is already up and healthy, it says so and returns it.
+ * Boots the stack's topology. On a running site of the same stack, applies what changed in its
+ * stack file the way the deploy does (rollout.ts); when nothing changed, it says so and returns it.
  */
 export async function up(stack: string, opts: UpOptions = {}): Promise<LocalSite> {
     const reason = unsupportedReason();
@@ -131,14 +140,16 @@ export async function up(stack: string, opts: UpOptions = {}): Promise<LocalSite
     try {
         const existing = currentSite();
         const running = container.list();
-        if (existing && running.length === allInstances(existing.plan).length && running.every((c) => c.running)) {
-            if (existing.stack !== stack || JSON.stringify(existing.config) !== JSON.stringify(config)) {
-                const what = existing.stack === stack ? `stack ${stack} with other settings` : `stack ${existing.stack}`;
-                throw new Error(`the local cloud already runs ${what}; run npm run local:down first`);
-            }
-            await waitForLoadBalancer(existing, 10_000);
-            log(`the ${stack} topology is already up at ${existing.url}`);
-            return existing;
+        const allRunning = running.length > 0 && running.every((c) => c.running);
+        // Sites of older versions have no `provisioned`: complete when every planned instance runs.
+        if (existing && (existing.provisioned ?? (allRunning && running.length === allInstances(existing.plan).length))) {
+            if (existing.stack !== stack)
+                throw new Error(`the local cloud already runs stack ${existing.stack}; run npm run local:down first`);
+            return await update(
+                existing,
+                config,
+                running.filter((c) => c.running).map((c) => c.name),
+            );
         }
         if (existing || running.length > 0) {
             log("removing what an earlier, unfinished local:up left behind");
@@ -172,12 +183,15 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
         const scheme = config.https === "none" ? "http" : "https";
         const lbAddress = publicIps[plan.lb.name];
         if (!lbAddress) throw new Error(`the plan gives the load balancer ${plan.lb.name} no public address`);
-        const site: LocalSite = { stack, config, plan, publicIps, url: `${scheme}://${lbAddress}/` };
-        fs.writeFileSync(siteFile(), JSON.stringify(site, null, 2) + "\n");
+        const site: LocalSite = { stack, config, plan, publicIps, url: `${scheme}://${lbAddress}/`, applied: {}, provisioned: false };
+        saveSite(site);
         const instances = allInstances(plan);
         for (const instance of instances) await startInstance(site, instance.name, secretsDir);
         await Promise.all(instances.map((i) => waitUntilProvisioned(i.name, opts.cloudInitTimeoutMs ?? 600_000, start)));
         await waitForLoadBalancer(site, 60_000);
+        // The returned site is saved again by startInstance (a restart): it must say it is complete, or the next up starts over.
+        site.provisioned = true;
+        saveSite(site);
         log(`up: the ${stack} topology answers at ${site.url} after ${elapsed(start)}`);
         return site;
     } catch (err) {
@@ -185,6 +199,51 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
         await down();
         throw err;
     }
+}
+
+/**
+ * Applies a changed stack file to the running site (rollout.ts), or says it is already up. A
+ * failed step throws with what it left; the site keeps serving and the next `up` continues.
+ */
+async function update(existing: LocalSite, config: StackConfig, running: string[]): Promise<LocalSite> {
+    const start = Date.now();
+    const plan = planTopology(config);
+    log("plan: running the program under mocks for its security groups");
+    const offline = await planStack(existing.stack);
+    const { firewall, ruleset } = rulesetFor(offline);
+    // Sites of older versions recorded no user-data: what their saved config renders stands for it.
+    const applied = existing.applied ?? Object.fromEntries(allInstances(existing.plan).map((i) => [i.name, desiredInstance(existing, i)]));
+    const current: LocalSite = { ...existing, applied };
+    const desired: LocalSite = { ...current, config, plan, publicIps: publicAddresses(plan, firewall), provisioned: true };
+    const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined);
+    const rollout = planRollout(current, desired, {
+        running,
+        publishedLbConfig: read(parameterFile(parameterNames(config.stack).lbConfig)),
+        ruleset: { loaded: read(rulesetFile()), desired: ruleset },
+    });
+    if (isEmpty(rollout)) {
+        await waitForLoadBalancer(existing, 10_000);
+        if (JSON.stringify(existing) !== JSON.stringify(desired)) saveSite(desired);
+        for (const name of rollout.ignoredDatabases)
+            log(`${name}: its user-data or instance type changed; ignored (a database server is never replaced)`);
+        log(`the ${existing.stack} topology is already up at ${existing.url}`);
+        return desired;
+    }
+    log(`rollout of ${existing.stack}: ${describeRollout(rollout)}`);
+    saveSite(desired);
+    await applyRollout(current, desired, rollout, {
+        start: (name) => startInstance(desired, name),
+        provisioned: (name) => waitUntilProvisioned(name, 600_000, start),
+        forget: (name) => {
+            delete desired.applied![name];
+            saveSite(desired);
+        },
+        lbAnswers: () => waitForLoadBalancer(desired, 60_000),
+        loadSecurityGroups: () => void enforceSecurityGroups(offline),
+    });
+    await waitForLoadBalancer(desired, 10_000);
+    log(`up: the change to ${existing.stack} is applied after ${elapsed(start)}; the site answers at ${desired.url}`);
+    return desired;
 }
 
 /**
@@ -222,21 +281,17 @@ export async function startInstance(site: LocalSite, name: string, secretsDir = 
     const instance = instanceOf(site, name);
     // A crashed instance's network and state are still there: clean up first, as a stop would have.
     if (container.isKnown(name) && !container.list().find((c) => c.name === name)?.running) await container.stop(name);
-    const settings = siteSettings(site.config, site.plan);
     const dataDevice = instance.role.startsWith("db") ? ensureDisk(name, site.config.dbVolumeSizeGiB) : undefined;
     await container.start({
         name,
         address: instance.privateIp,
         vpc: vpcFromCidr(site.config.vpcCidr),
-        userData: renderInstanceUserData(
-            settings,
-            instance,
-            { kind: "local", hosts: endpointAddresses(site.plan), dataDevice, alertWebhookUrl: alertWebhookUrl(site.config.vpcCidr) },
-            site.url,
-        ),
+        userData: desiredInstance(site, instance, dataDevice).userData,
         secretsDir,
         devices: dataDevice ? [dataDevice] : [],
     });
+    site.applied = { ...site.applied, [name]: desiredInstance(site, instance) };
+    saveSite(site);
     log(`${name}: booting (${instance.role}, ${instance.privateIp}${dataDevice ? `, data volume ${dataDevice}` : ""})`);
 }
 
@@ -300,11 +355,6 @@ async function waitForLoadBalancer(site: LocalSite, timeoutMs: number): Promise<
         if (Date.now() > deadline) throw new Error(`the load balancer does not answer at ${site.url}: ${answer}`);
         await new Promise((resolve) => setTimeout(resolve, 1000));
     }
-}
-
-/** Where the monitoring instance's Alertmanager posts alerts in the local cloud: a receiver at the VPC router's address. */
-export function alertWebhookUrl(vpcCidr: string): string {
-    return `http://${vpcFromCidr(vpcCidr).gateway}:${alertReceiverPort}/alerts`;
 }
 
 export interface InstanceStatus {
