@@ -16,6 +16,11 @@ done
 
 # Picks up the restart drop-ins cloud-init wrote after the packages started their daemons.
 systemctl daemon-reload
+# The package started Prometheus with its example configuration (job prometheus, localhost:9090) before ours was
+# written; those series would linger for the 5-minute lookback as a target nobody configured. This runs once, on
+# the instance's first boot, so the database holds nothing else yet.
+systemctl stop prometheus
+find /var/lib/prometheus/metrics2 -mindepth 1 -delete
 for unit in prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter; do
     systemctl enable "$unit"
     systemctl restart "$unit"
