@@ -268,7 +268,7 @@ except OSError as e:
             await Promise.all([injectFault("start", "web-1"), injectFault("start", "db-replica-1")]);
             const rows = await status();
             expect(rows.map((r) => [r.name, r.running, r.networkUp, r.cloudInit])).toEqual(
-                ["db-primary", "db-replica-1", "lb-1", "web-1", "web-2"].map((n) => [n, true, true, "done"]),
+                ["db-primary", "db-replica-1", "lb-1", "monitoring-1", "web-1", "web-2"].map((n) => [n, true, true, "done"]),
             );
             const ids = [before.json.id, during.json.id].join(",");
             await until(

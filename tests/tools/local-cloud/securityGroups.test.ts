@@ -174,7 +174,7 @@ describe("the stacks' own security groups", () => {
         prod = await planStack("prod");
     }, 120_000);
 
-    test("prod (strict): only the load balancer is public; web takes HTTP from it alone, the database MySQL from web and itself", () => {
+    test("prod (strict): only the load balancer is public; web takes HTTP from it alone, the database MySQL from web and itself, exporters the monitoring server", () => {
         const fw = firewallPlan(prod);
         const byName = Object.fromEntries(fw.instances.map((i) => [i.name, i]));
         expect(fw.instances.filter((i) => i.publicIp).map((i) => i.name)).toEqual(["lb-1"]);
@@ -182,10 +182,17 @@ describe("the stacks' own security groups", () => {
             byName[name].rules
                 .filter((r) => r.direction === "ingress")
                 .map((r) => `${JSON.stringify(r.protocol)} from ${r.peers.join(" ")}`);
-        expect(ingress("web-1")).toEqual(['{"kind":"tcp","fromPort":80,"toPort":80} from 10.0.0.10']);
+        // Exporters take scrapes from the monitoring server's address alone.
+        const monitoring = `${prod.resources.find((r) => r.name === "monitoring-1")!.inputs.privateIp}/32`;
+        expect(ingress("web-1")).toEqual([
+            '{"kind":"tcp","fromPort":80,"toPort":80} from 10.0.0.10',
+            `{"kind":"tcp","fromPort":9100,"toPort":9100} from ${monitoring}`,
+        ]);
         expect(ingress("db-primary")).toEqual([
             '{"kind":"tcp","fromPort":3306,"toPort":3306} from 10.0.128.10 10.0.192.10',
             '{"kind":"tcp","fromPort":3306,"toPort":3306} from 10.0.128.11 10.0.192.11',
+            `{"kind":"tcp","fromPort":9100,"toPort":9100} from ${monitoring}`,
+            `{"kind":"tcp","fromPort":9104,"toPort":9104} from ${monitoring}`,
         ]);
         // No adminCidr: no rule anywhere opens SSH.
         expect(
