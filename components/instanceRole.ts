@@ -8,6 +8,22 @@ export function createInstanceProfile(
     tags: Record<string, string>,
     opts: pulumi.CustomResourceOptions,
 ): aws.iam.InstanceProfile {
+    // SecureStrings use the account's aws/ssm key, whose key policy already allows decryption through SSM.
+    return createScopedInstanceProfile(name, "read-parameters", ["ssm:GetParameter"], parameterArns, tags, opts);
+}
+
+/**
+ * An instance profile whose role may do `actions` on `resources` and nothing else: one inline policy,
+ * named `${name}-${policyName}`.
+ */
+export function createScopedInstanceProfile(
+    name: string,
+    policyName: string,
+    actions: string[],
+    resources: pulumi.Input<string>[],
+    tags: Record<string, string>,
+    opts: pulumi.CustomResourceOptions,
+): aws.iam.InstanceProfile {
     const role = new aws.iam.Role(
         `${name}-role`,
         {
@@ -20,16 +36,14 @@ export function createInstanceProfile(
         opts,
     );
     new aws.iam.RolePolicy(
-        `${name}-read-parameters`,
+        `${name}-${policyName}`,
         {
             role: role.id,
-            policy: pulumi.output(parameterArns).apply((arns) =>
-                JSON.stringify({
-                    Version: "2012-10-17",
-                    // SecureStrings use the account's aws/ssm key, whose key policy already allows decryption through SSM.
-                    Statement: [{ Effect: "Allow", Action: ["ssm:GetParameter"], Resource: arns }],
-                }),
-            ),
+            policy: pulumi
+                .output(resources)
+                .apply((arns) =>
+                    JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: actions, Resource: arns }] }),
+                ),
         },
         opts,
     );

@@ -2,10 +2,10 @@
  * The monitoring instance: Prometheus, Alertmanager and the blackbox exporter (Debian's packages) in a private
  * subnet, scraping every instance of the plan and publishing alerts to the stack's SNS topic.
  */
-import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { MonitoringServerSettings, monitoringPorts, renderMonitoringUserData } from "../userdata/monitoring";
 import { createTierInstance, ServerPlacement, TierArgs } from "./instance";
+import { createScopedInstanceProfile } from "./instanceRole";
 import { createTierSecurityGroup, tcpIngress } from "./securityGroup";
 import { resourceTags } from "./tags";
 
@@ -48,31 +48,8 @@ export class MonitoringServer extends pulumi.ComponentResource {
         ];
         const securityGroup = createTierSecurityGroup(`${name}-sg`, "monitoring", ui, args, parent);
 
-        const role = new aws.iam.Role(
-            `${name}-role`,
-            {
-                assumeRolePolicy: JSON.stringify({
-                    Version: "2012-10-17",
-                    Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
-                }),
-                tags,
-            },
-            parent,
-        );
-        new aws.iam.RolePolicy(
-            `${name}-publish-alerts`,
-            {
-                role: role.id,
-                policy: pulumi.output(args.alarmTopicArn).apply((arn) =>
-                    JSON.stringify({
-                        Version: "2012-10-17",
-                        Statement: [{ Effect: "Allow", Action: ["sns:Publish"], Resource: [arn] }],
-                    }),
-                ),
-            },
-            parent,
-        );
-        const profile = new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags }, parent);
+        // Alertmanager's SNS receiver signs with this role, which may publish to the stack's topic and do nothing else.
+        const profile = createScopedInstanceProfile(name, "publish-alerts", ["sns:Publish"], [args.alarmTopicArn], tags, parent);
 
         const userData = pulumi
             .all([args.publicUrl, args.alarmTopicArn])
