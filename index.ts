@@ -68,13 +68,13 @@ export = async () => {
         availabilityZone: zones.apply((z) => z[server.subnet.az]),
     });
 
-    const monitoring: TierMonitoring =
+    const alarms =
         config.monitoring && plan.monitoring
-            ? {
-                  enabled: true,
-                  alarmTopicArn: new Monitoring("monitoring", { stack: config.stack, alarmEmail: config.alarmEmail }).alarmTopicArn,
-                  scraperIp: plan.monitoring.privateIp,
-              }
+            ? new Monitoring("monitoring", { stack: config.stack, alarmEmail: config.alarmEmail })
+            : undefined;
+    const monitoring: TierMonitoring =
+        alarms && plan.monitoring
+            ? { enabled: true, alarmTopicArn: alarms.alarmTopicArn, scraperIp: plan.monitoring.privateIp }
             : { enabled: false };
 
     // What every tier takes; each adds its instance type.
@@ -135,7 +135,7 @@ export = async () => {
 
     // Service-level monitoring: after the load balancer, whose public URL it probes from outside the VPC.
     const monitoringServer =
-        monitoring.enabled && plan.monitoring && settings.monitoring
+        monitoring.enabled && alarms && plan.monitoring && settings.monitoring
             ? new MonitoringServer("monitoring-server", {
                   ...common,
                   server: placement(plan.monitoring),
@@ -143,6 +143,7 @@ export = async () => {
                   settings: settings.monitoring,
                   publicUrl: lb.url,
                   alarmTopicArn: monitoring.alarmTopicArn,
+                  alarmTopicKeyArn: alarms.alarmTopicKeyArn,
                   publicAddress: firewall.publicAddresses,
               })
             : undefined;

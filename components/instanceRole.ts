@@ -9,18 +9,23 @@ export function createInstanceProfile(
     opts: pulumi.CustomResourceOptions,
 ): aws.iam.InstanceProfile {
     // SecureStrings use the account's aws/ssm key, whose key policy already allows decryption through SSM.
-    return createScopedInstanceProfile(name, "read-parameters", ["ssm:GetParameter"], parameterArns, tags, opts);
+    return createScopedInstanceProfile(name, "read-parameters", [{ actions: ["ssm:GetParameter"], resources: parameterArns }], tags, opts);
+}
+
+/** What a role may do: these actions on these resources. */
+export interface Grant {
+    actions: string[];
+    resources: pulumi.Input<string>[];
 }
 
 /**
- * An instance profile whose role may do `actions` on `resources` and nothing else: one inline policy,
+ * An instance profile whose role may do what `grants` say and nothing else: one inline policy,
  * named `${name}-${policyName}`.
  */
 export function createScopedInstanceProfile(
     name: string,
     policyName: string,
-    actions: string[],
-    resources: pulumi.Input<string>[],
+    grants: Grant[],
     tags: Record<string, string>,
     opts: pulumi.CustomResourceOptions,
 ): aws.iam.InstanceProfile {
@@ -39,11 +44,12 @@ export function createScopedInstanceProfile(
         `${name}-${policyName}`,
         {
             role: role.id,
-            policy: pulumi
-                .output(resources)
-                .apply((arns) =>
-                    JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: actions, Resource: arns }] }),
-                ),
+            policy: pulumi.all(grants.map((g) => pulumi.output(g.resources))).apply((resources) =>
+                JSON.stringify({
+                    Version: "2012-10-17",
+                    Statement: grants.map((g, i) => ({ Effect: "Allow", Action: g.actions, Resource: resources[i] })),
+                }),
+            ),
         },
         opts,
     );

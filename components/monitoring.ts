@@ -38,6 +38,8 @@ export function alarmTopicKeyPolicy(accountId: string) {
 
 export class Monitoring extends pulumi.ComponentResource {
     public readonly alarmTopicArn: pulumi.Output<string>;
+    /** The topic's key: a publisher other than CloudWatch (Alertmanager) needs kms:GenerateDataKey* and kms:Decrypt on it. */
+    public readonly alarmTopicKeyArn: pulumi.Output<string>;
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:monitoring:Monitoring", name, {}, opts);
@@ -69,6 +71,7 @@ export class Monitoring extends pulumi.ComponentResource {
             );
         }
         this.alarmTopicArn = topic.arn;
-        this.registerOutputs({ alarmTopicArn: this.alarmTopicArn });
+        this.alarmTopicKeyArn = key.arn;
+        this.registerOutputs({ alarmTopicArn: this.alarmTopicArn, alarmTopicKeyArn: this.alarmTopicKeyArn });
     }
 }

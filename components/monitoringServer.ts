@@ -18,6 +18,8 @@ export interface MonitoringServerArgs extends TierArgs {
     publicUrl: pulumi.Input<string>;
     /** The topic Alertmanager publishes to; the instance role may publish there and nowhere else. */
     alarmTopicArn: pulumi.Input<string>;
+    /** The topic's KMS key: publishing to an encrypted topic needs kms:GenerateDataKey* and kms:Decrypt on it. */
+    alarmTopicKeyArn: pulumi.Input<string>;
     /** Whiteboard mode (no NAT gateway): the instance needs a public address to reach Debian's archive and SNS. */
     publicAddress: boolean;
 }
@@ -49,7 +51,17 @@ export class MonitoringServer extends pulumi.ComponentResource {
         const securityGroup = createTierSecurityGroup(`${name}-sg`, "monitoring", ui, args, parent);
 
         // Alertmanager's SNS receiver signs with this role, which may publish to the stack's topic and do nothing else.
-        const profile = createScopedInstanceProfile(name, "publish-alerts", ["sns:Publish"], [args.alarmTopicArn], tags, parent);
+        const profile = createScopedInstanceProfile(
+            name,
+            "publish-alerts",
+            [
+                { actions: ["sns:Publish"], resources: [args.alarmTopicArn] },
+                // SNS encrypts with the topic's key on the publisher's behalf (AWS docs: "sns-key-management").
+                { actions: ["kms:GenerateDataKey*", "kms:Decrypt"], resources: [args.alarmTopicKeyArn] },
+            ],
+            tags,
+            parent,
+        );
 
         const userData = pulumi
             .all([args.publicUrl, args.alarmTopicArn])

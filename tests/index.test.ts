@@ -263,9 +263,14 @@ describe("security", () => {
         expect(ofType(plans.dev, "aws:ssm/parameter:Parameter").map((p) => p.inputs.name)).not.toContainEqual(
             expect.stringMatching(/exporter-password$/),
         );
-        // The monitoring instance may publish to the alarm topic and do nothing else.
+        // The monitoring instance may publish to the alarm topic, with its key (the topic is encrypted), and do nothing else.
         expect(JSON.parse(byName(plan, "monitoring-server-publish-alerts").inputs.policy as string).Statement).toEqual([
             { Effect: "Allow", Action: ["sns:Publish"], Resource: [byName(plan, "monitoring-alarms").outputs.arn] },
+            {
+                Effect: "Allow",
+                Action: ["kms:GenerateDataKey*", "kms:Decrypt"],
+                Resource: [byName(plan, "monitoring-alarms-key").outputs.arn],
+            },
         ]);
     });
 });
