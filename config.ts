@@ -32,6 +32,8 @@ export interface StackConfig {
     dbInstanceType: string;
     /** The monitoring instance (Prometheus, Alertmanager), when monitoring is on. */
     monitoringInstanceType: string;
+    /** Load balancers: 1 is the whiteboard's single one; 2 is an HAProxy pair in two AZs whose keepalived moves the public address. */
+    lbCount: number;
     webCount: number;
     replicaCount: number;
     lbAlgorithm: LbAlgorithm;
@@ -75,6 +77,7 @@ export const configKeys = [
     "webInstanceType",
     "dbInstanceType",
     "monitoringInstanceType",
+    "lbCount",
     "webCount",
     "replicaCount",
     "lbAlgorithm",
@@ -228,6 +231,7 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         webInstanceType: instanceType("webInstanceType", "t3.small"),
         dbInstanceType: instanceType("dbInstanceType", "t3.small"),
         monitoringInstanceType: instanceType("monitoringInstanceType", "t3.small"),
+        lbCount: int("lbCount", 1, 2, 1),
         webCount: int("webCount", 1, 20, 2),
         replicaCount: int("replicaCount", 0, 5, 1),
         lbAlgorithm: oneOf("lbAlgorithm", lbAlgorithms, "roundrobin"),

@@ -96,9 +96,19 @@ export = async () => {
         exporterPasswordParameter: config.monitoring ? names.exporterPassword : undefined,
     });
 
+    const [firstLb, secondLb] = plan.lbs;
     const lb = new LoadBalancer("lb", {
         ...common,
-        server: placement(plan.lb),
+        servers:
+            secondLb && settings.vrrp
+                ? {
+                      kind: "pair",
+                      servers: [
+                          { ...placement(firstLb), vrrp: settings.vrrp[firstLb.name] },
+                          { ...placement(secondLb), vrrp: settings.vrrp[secondLb.name] },
+                      ],
+                  }
+                : { kind: "single", server: placement(firstLb) },
         instanceType: config.lbInstanceType,
         settings: settings.lb,
     });
@@ -161,6 +171,7 @@ export = async () => {
     return {
         url: config.domain ? `${config.https === "none" ? "http" : "https"}://www.${config.domain}/` : lb.url,
         loadBalancerPublicIp: lb.publicIp,
+        loadBalancerInstanceIds: lb.instanceIds,
         webPrivateIps: web.privateIps,
         databaseWriterEndpoint: plan.endpoints.writer,
         databaseReaderEndpoint: plan.endpoints.reader,
@@ -168,6 +179,7 @@ export = async () => {
             appPassword: credentials.appPassword.name,
             replicationPassword: credentials.replicationPassword.name,
             ...(lb.tlsParameterName ? { tlsPem: lb.tlsParameterName } : {}),
+            ...(lb.vrrpPasswordParameterName ? { vrrpPassword: lb.vrrpPasswordParameterName } : {}),
             ...(credentials.exporterPassword ? { exporterPassword: credentials.exporterPassword.name } : {}),
         },
         databaseInstanceIds: [db.primaryInstanceId, ...db.replicaInstanceIds],

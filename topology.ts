@@ -31,7 +31,8 @@ export interface InstancePlan {
 export interface TopologyPlan {
     vpcCidr: string;
     subnets: SubnetPlan[];
-    lb: InstancePlan;
+    /** The load balancers, lb-1 first: one, or a pair in two AZs (lbCount). */
+    lbs: InstancePlan[];
     web: InstancePlan[];
     dbPrimary: InstancePlan;
     dbReplicas: InstancePlan[];
@@ -62,6 +63,11 @@ export const addressLayout = {
     firstHost: 10,
     /** Web servers after the first of each AZ: a /28 (16 addresses; webCount ≤ 20 needs at most 9 per AZ). */
     webBlock: { offset: 32, prefixBits: 28 },
+    /**
+     * The second load balancer, in the second AZ's public subnet: below the first layout's first host, so it is
+     * free whatever the other tiers hold there (with `firewall: open`, web-2 and a database take +10 and +11).
+     */
+    secondLoadBalancer: 9,
     /** Replicas after the first (replica-1, in the second AZ): a /29 (replicaCount ≤ 5 needs at most 2 per AZ). */
     replicaBlock: { offset: 48, prefixBits: 29 },
 } as const;
@@ -89,7 +95,7 @@ export function planTopology(config: StackConfig): TopologyPlan {
     );
     // The whiteboard's "no firewall" puts every server on the internet.
     const tierSubnets = subnets.filter((s) => s.public === (config.firewall === "open"));
-    const lbSubnet = subnets[0];
+    const [lbSubnet, secondLbSubnet] = subnets.filter((s) => s.public);
     const subnetBase = (subnet: SubnetPlan) => parseCidr("subnet", subnet.cidr, 0, 32).base;
     /** The first layout's first address in a tier subnet: after the load balancer when it shares the subnet. */
     const first = (subnet: SubnetPlan) => addressLayout.firstHost + (subnet === lbSubnet ? 1 : 0);
@@ -101,7 +107,10 @@ export function planTopology(config: StackConfig): TopologyPlan {
     });
     const { webBlock, replicaBlock } = addressLayout;
 
-    const lb = at("lb-1", "lb", lbSubnet, addressLayout.firstHost);
+    const lbs = [
+        at("lb-1", "lb", lbSubnet, addressLayout.firstHost),
+        ...(config.lbCount === 2 ? [at("lb-2", "lb", secondLbSubnet, addressLayout.secondLoadBalancer)] : []),
+    ];
     // web-1 and web-2 take the first address of their AZ; the rest fill the web block, alternating AZs.
     const web = Array.from({ length: config.webCount }, (_, i) => {
         const subnet = tierSubnets[i % azCount];
@@ -129,7 +138,7 @@ export function planTopology(config: StackConfig): TopologyPlan {
     return {
         vpcCidr: config.vpcCidr,
         subnets,
-        lb,
+        lbs,
         web,
         dbPrimary,
         dbReplicas,
@@ -139,9 +148,9 @@ export function planTopology(config: StackConfig): TopologyPlan {
     };
 }
 
-/** Every instance of the plan, load balancer first, the monitoring instance last. */
+/** Every instance of the plan, load balancers first, the monitoring instance last. */
 export function allInstances(plan: TopologyPlan): InstancePlan[] {
-    return [plan.lb, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, ...(plan.monitoring ? [plan.monitoring] : [])];
+    return [...plan.lbs, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, ...(plan.monitoring ? [plan.monitoring] : [])];
 }
 
 /** The addresses behind each private DNS name: the reader is every replica, or the primary when there is none. */

@@ -16,6 +16,8 @@ export function createInstanceProfile(
 export interface Grant {
     actions: string[];
     resources: pulumi.Input<string>[];
+    /** An IAM condition block, when the resources alone cannot name what is allowed. */
+    condition?: Record<string, Record<string, string>>;
 }
 
 /**
@@ -47,7 +49,12 @@ export function createScopedInstanceProfile(
             policy: pulumi.all(grants.map((g) => pulumi.output(g.resources))).apply((resources) =>
                 JSON.stringify({
                     Version: "2012-10-17",
-                    Statement: grants.map((g, i) => ({ Effect: "Allow", Action: g.actions, Resource: resources[i] })),
+                    Statement: grants.map((g, i) => ({
+                        Effect: "Allow",
+                        Action: g.actions,
+                        Resource: resources[i],
+                        ...(g.condition ? { Condition: g.condition } : {}),
+                    })),
                 }),
             ),
         },

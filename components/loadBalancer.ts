@@ -1,37 +1,63 @@
-/** The load balancer tier: one HAProxy instance with an Elastic IP in front of the web tier. */
+/**
+ * The load balancer tier: HAProxy in front of the web tier behind an Elastic IP. One instance (the whiteboard's),
+ * or a pair in two AZs whose keepalived gives the Elastic IP to the one that is VRRP master (userdata/keepalived.ts).
+ */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
+import { VrrpSettings, vrrpPasswordLength } from "../userdata/keepalived";
 import { LoadBalancerSettings, renderHaproxyConfig, renderLoadBalancerUserData, statsPort } from "../userdata/loadBalancer";
 import { createTierInstance, ServerPlacement, TierArgs } from "./instance";
 import { configDigest, consoleMarkerGate, markers } from "./readiness";
-import { createInstanceProfile, createSecretParameter } from "./instanceRole";
-import { anywhere, createTierSecurityGroup, tcpIngress } from "./securityGroup";
+import { createScopedInstanceProfile, createSecretParameter, Grant } from "./instanceRole";
+import { anywhere, createTierSecurityGroup, IngressRule, tcpIngress } from "./securityGroup";
 import { resourceTags } from "./tags";
 
+/** A load balancer of the pair: where it goes, and what its keepalived is told. */
+export interface PairedServer extends ServerPlacement {
+    vrrp: VrrpSettings;
+}
+
+/** One load balancer, or a pair (the first in the first AZ, the second in the other) that moves the address between them. */
+export type LoadBalancerServers = { kind: "single"; server: ServerPlacement } | { kind: "pair"; servers: [PairedServer, PairedServer] };
+
 export interface LoadBalancerArgs extends TierArgs {
-    /** The HAProxy instance, named as the topology plan names it. */
-    server: ServerPlacement;
+    /** The HAProxy instances, named as the topology plan names them. */
+    servers: LoadBalancerServers;
     /** HAProxy settings: algorithm, the web servers, HTTPS (with a generated self-signed certificate). */
     settings: LoadBalancerSettings;
 }
+
+/** VRRP (IP protocol 112) between the members of the load balancers' group, and from nobody else. */
+export const vrrpIngress: IngressRule = {
+    protocol: "112",
+    fromPort: 0,
+    toPort: 0,
+    self: true,
+    description: "VRRP between the load balancers",
+};
 
 /** SSM's standard tier holds 4 KB per value (https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html). */
 export const standardParameterLimitBytes = 4096;
 
 export class LoadBalancer extends pulumi.ComponentResource {
-    public readonly instanceId: pulumi.Output<string>;
+    /** Every load balancer's instance id, lb-1 first. */
+    public readonly instanceIds: pulumi.Output<string>[];
+    /** The Elastic IP: lb-1's, or the pair's, held by the VRRP master. */
     public readonly publicIp: pulumi.Output<string>;
     public readonly securityGroupId: pulumi.Output<string>;
     public readonly url: pulumi.Output<string>;
     public readonly tlsParameterName?: pulumi.Output<string>;
+    /** A pair's VRRP password parameter. */
+    public readonly vrrpPasswordParameterName?: pulumi.Output<string>;
     /** The HAProxy configuration this load balancer runs, as publishConfiguration publishes it. */
     public readonly haproxyConfig: string;
     private readonly settings: LoadBalancerSettings;
     private readonly region: string;
     private readonly stack: string;
     private readonly name: string;
-    private readonly serverName: string;
+    private readonly instances: { name: string; id: pulumi.Output<string> }[];
 
     constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:loadBalancer:LoadBalancer", name, {}, opts);
@@ -42,6 +68,14 @@ export class LoadBalancer extends pulumi.ComponentResource {
                 reason: "must name the certificate's SSM parameter when settings.https is on, and only then",
             });
         }
+        const pair = args.servers.kind === "pair" ? args.servers.servers : undefined;
+        const passwordParameters = new Set(pair?.map((s) => s.vrrp.passwordParameter));
+        if (passwordParameters.size > 1) {
+            throw new pulumi.InputPropertyError({
+                propertyPath: "servers",
+                reason: "both load balancers of a pair must share one VRRP password",
+            });
+        }
         const parent = { parent: this };
         const tags = resourceTags("lb", name, args.stack);
 
@@ -49,6 +83,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
             tcpIngress(80, "HTTP from anywhere", anywhere),
             ...(https ? [tcpIngress(443, "HTTPS from anywhere", anywhere)] : []),
             tcpIngress(statsPort, "HAProxy stats and Prometheus metrics from the VPC", { cidrBlocks: [args.vpcCidr] }),
+            ...(pair ? [vrrpIngress] : []),
         ];
         const securityGroup = createTierSecurityGroup(`${name}-sg`, "lb", ingress, args, parent);
 
@@ -75,6 +110,15 @@ export class LoadBalancer extends pulumi.ComponentResource {
                 parent,
             );
         }
+        let vrrpParameter: aws.ssm.Parameter | undefined;
+        if (pair) {
+            const password = new random.RandomPassword(
+                `${name}-vrrp-password-value`,
+                { length: vrrpPasswordLength, special: false },
+                parent,
+            );
+            vrrpParameter = createSecretParameter(`${name}-vrrp-password`, pair[0].vrrp.passwordParameter, password.result, tags, parent);
+        }
 
         // The HAProxy configuration is published (publishConfiguration), not baked into the user-data: backends
         // (webCount), the algorithm and other settings reach the running instance by a checked, hitless reload.
@@ -89,57 +133,121 @@ export class LoadBalancer extends pulumi.ComponentResource {
         // By name, since the parameter is published later; the role reads its own parameters only.
         const account = aws.getCallerIdentityOutput({}, parent).accountId;
         const configParameterArn = pulumi.interpolate`arn:aws:ssm:${args.region}:${account}:parameter${args.settings.configParameter}`;
-        const readable = [configParameterArn, ...(tlsParameter ? [tlsParameter.arn] : [])];
-        const profile = createInstanceProfile(name, readable, tags, parent);
+        const readable = [configParameterArn, ...[tlsParameter, vrrpParameter].filter((p) => p !== undefined).map((p) => p.arn)];
 
-        const userData = renderLoadBalancerUserData({ ...args.settings, target: { kind: "aws", region: args.region } });
-        const { instance } = createTierInstance(
-            args.server.name,
-            "lb",
-            args,
-            {
-                subnetId: args.server.subnetId,
-                privateIp: args.server.privateIp,
-                securityGroupIds: [securityGroup.id],
-                userData,
-                instanceProfile: profile.name,
-                associatePublicIp: true,
-                replaceOnUserDataChange: true,
-            },
-            { parent: this, dependsOn: tlsParameter ? [tlsParameter] : [] },
+        // A pair's Elastic IP is keepalived's to move (the master associates it), so Pulumi never associates it: it would
+        // take the address from the master. A stack that had one load balancer keeps that association (ignoreChanges)
+        // until the pair's first master takes the address.
+        const pairEip = pair
+            ? new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags }, { ...parent, ignoreChanges: ["instance"] })
+            : undefined;
+        const moveAddress: Grant[] = pairEip
+            ? [
+                  // AssociateAddress authorizes the address and the instance: this one allocation, and instances of this
+                  // stack's load-balancer tier (the pair's ids are not known before their role exists). Describe calls take
+                  // no resource-level permission (Service Authorization Reference, Amazon EC2).
+                  {
+                      actions: ["ec2:AssociateAddress"],
+                      resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:elastic-ip/${pairEip.id}`],
+                  },
+                  {
+                      actions: ["ec2:AssociateAddress"],
+                      resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:instance/*`],
+                      condition: { StringEquals: { "aws:ResourceTag/Stack": args.stack, "aws:ResourceTag/Role": "lb" } },
+                  },
+                  { actions: ["ec2:DescribeAddresses"], resources: ["*"] },
+              ]
+            : [];
+        const profile = createScopedInstanceProfile(
+            name,
+            pair ? "read-parameters-and-move-address" : "read-parameters",
+            [{ actions: ["ssm:GetParameter"], resources: readable }, ...moveAddress],
+            tags,
+            parent,
         );
-        // Eip.instance is not ForceNew: on a replacement the provider moves the address to the new instance (rollout-eip-follows-replacement).
-        const eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", instance: instance.id, tags }, parent);
+        const secrets = [tlsParameter, vrrpParameter].filter((p) => p !== undefined);
+        const target = { kind: "aws" as const, region: args.region };
+        const create = (server: ServerPlacement, userData: pulumi.Input<string>, dependsOn: pulumi.Resource[]) =>
+            createTierInstance(
+                server.name,
+                "lb",
+                args,
+                {
+                    subnetId: server.subnetId,
+                    privateIp: server.privateIp,
+                    securityGroupIds: [securityGroup.id],
+                    userData,
+                    instanceProfile: profile.name,
+                    associatePublicIp: true,
+                    replaceOnUserDataChange: true,
+                },
+                { parent: this, dependsOn: [...secrets, ...dependsOn] },
+            ).instance;
+
+        let eip: aws.ec2.Eip;
+        if (pair && pairEip) {
+            // One at a time, lb-2 first: lb-1 is touched only once lb-2 runs the site's configuration, so one of them always
+            // serves (and on the way from one load balancer to two, lb-2 takes the address before lb-1 is replaced).
+            const [first, second] = pair;
+            const userData = (server: PairedServer) =>
+                pairEip.id.apply((allocation) =>
+                    renderLoadBalancerUserData({
+                        ...args.settings,
+                        vrrp: server.vrrp,
+                        target: { ...target, elasticIpAllocationId: allocation },
+                    }),
+                );
+            const secondInstance = create(second, userData(second), []);
+            const digest = configDigest(this.haproxyConfig);
+            const secondServes = consoleMarkerGate(
+                `${second.name}-serving`,
+                { instanceId: secondInstance.id, region: args.region, marker: markers.lbConfig(digest), triggers: [digest] },
+                parent,
+            );
+            const firstInstance = create(first, userData(first), [secondServes]);
+            this.instances = [
+                { name: first.name, id: firstInstance.id },
+                { name: second.name, id: secondInstance.id },
+            ];
+            eip = pairEip;
+        } else {
+            const server = (args.servers as { server: ServerPlacement }).server;
+            const instance = create(server, renderLoadBalancerUserData({ ...args.settings, target }), []);
+            // Eip.instance is not ForceNew: on a replacement the provider moves the address to the new instance (rollout-eip-follows-replacement).
+            eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", instance: instance.id, tags }, parent);
+            this.instances = [{ name: server.name, id: instance.id }];
+        }
 
         this.name = name;
         this.settings = args.settings;
         this.stack = args.stack;
         this.region = args.region;
-        this.serverName = args.server.name;
-        this.instanceId = instance.id;
+        this.instanceIds = this.instances.map((i) => i.id);
         this.publicIp = eip.publicIp;
         this.securityGroupId = securityGroup.id;
         this.url = pulumi.interpolate`${https ? "https" : "http"}://${eip.publicIp}/`;
         this.tlsParameterName = tlsParameter?.name;
+        this.vrrpPasswordParameterName = vrrpParameter?.name;
         this.registerOutputs({
-            instanceId: this.instanceId,
+            instanceIds: this.instanceIds,
             publicIp: this.publicIp,
             securityGroupId: this.securityGroupId,
             url: this.url,
             tlsParameterName: this.tlsParameterName,
+            vrrpPasswordParameterName: this.vrrpPasswordParameterName,
         });
     }
 
     /**
      * Publishes the HAProxy configuration once `backendsReady` (the web
      * servers' readiness gates) have completed, so a new server enters the
-     * backend serving; returns the gate that completes when the load balancer
+     * backend serving; returns the gates that complete when each load balancer
      * runs it. A web server leaving the backend is deleted after that gate:
      * Pulumi deletes resources the program no longer declares only once
      * every step of the program has completed (pulumi/pulumi v3.248.0
      * deployment_executor.go, performPostSteps).
      */
-    public publishConfiguration(backendsReady: pulumi.Resource[]): pulumi.Resource {
+    public publishConfiguration(backendsReady: pulumi.Resource[]): pulumi.Resource[] {
         const configParameter = new aws.ssm.Parameter(
             `${this.name}-haproxy-config`,
             {
@@ -151,10 +259,12 @@ export class LoadBalancer extends pulumi.ComponentResource {
             { parent: this, dependsOn: backendsReady },
         );
         const digest = configDigest(this.haproxyConfig);
-        return consoleMarkerGate(
-            `${this.serverName}-config-applied`,
-            { instanceId: this.instanceId, region: this.region, marker: markers.lbConfig(digest), triggers: [digest] },
-            { parent: this, dependsOn: [configParameter] },
+        return this.instances.map((instance) =>
+            consoleMarkerGate(
+                `${instance.name}-config-applied`,
+                { instanceId: instance.id, region: this.region, marker: markers.lbConfig(digest), triggers: [digest] },
+                { parent: this, dependsOn: [configParameter] },
+            ),
         );
     }
 }

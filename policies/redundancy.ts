@@ -5,6 +5,7 @@
  */
 import { PolicyResource } from "@pulumi/policy";
 import type { TierRole } from "../roles";
+import { coversPort, groupsOpenedBy, ingressOf } from "./lib/ingress";
 import { gaps, list, stackPolicy } from "./lib/policy";
 import { roleOf, StackGraph, types } from "./lib/resources";
 import { anyOf, Known, knownBool, knownList, knownString, need, Undecidable, unknown } from "./lib/unknowns";
@@ -50,6 +51,96 @@ function dnsFailover(stack: StackGraph): Known<boolean> {
     );
 }
 
+/** VRRP, the protocol keepalived speaks: IP protocol 112 (RFC 5798). */
+const vrrpProtocols = ["112", "vrrp"];
+
+/**
+ * Whether every load balancer's security groups let the others' VRRP adverts in: an ingress rule for protocol 112
+ * (or all traffic) from the group itself, from a group another load balancer has, or from a CIDR. Without it each
+ * hears nobody and becomes master: both claim the address.
+ */
+function vrrpAllowed(stack: StackGraph, lbs: PolicyResource[]): boolean {
+    const lbGroups = lbs.map((lb) => need(stack.securityGroupsOf(lb)));
+    const peersGroups = (i: number) =>
+        new Set(
+            lbGroups
+                .filter((_, j) => j !== i)
+                .flat()
+                .map((g) => g.urn),
+        );
+    return lbGroups.every((groups, i) =>
+        stack.resources
+            .flatMap((r) => ingressOf(r))
+            .some((rule) => {
+                const opened = need(groupsOpenedBy(stack, rule));
+                if (!opened.some((g) => groups.some((own) => own.urn === g.urn))) return false;
+                const ports = need(rule.ports);
+                if (!vrrpProtocols.includes(String(ports.protocol).toLowerCase()) && !coversPort(ports, 0, "all")) return false;
+                return rule.sources.some((source) => {
+                    if (source.kind === "self" || source.kind === "cidr") return true;
+                    if (source.kind !== "group") return false;
+                    const from = need(stack.targets(rule.declaredBy, source.prop, source.ref, stack.ofType(types.securityGroup)));
+                    return from.some((g) => peersGroups(i).has(g.urn) || groups.some((own) => own.urn === g.urn));
+                });
+            }),
+    );
+}
+
+/** The IAM policy documents of the role behind an instance's instance profile. */
+function instancePolicies(stack: StackGraph, instance: PolicyResource): { Statement?: unknown }[] {
+    const profiles = need(
+        stack.targets(
+            instance,
+            "iamInstanceProfile",
+            knownString(() => instance.props.iamInstanceProfile),
+            stack.ofType(types.instanceProfile),
+        ),
+    );
+    const roles = profiles.flatMap((p) =>
+        need(
+            stack.targets(
+                p,
+                "role",
+                knownString(() => p.props.role),
+                stack.ofType(types.iamRole),
+            ),
+        ),
+    );
+    return stack
+        .ofType(types.rolePolicy)
+        .filter((rp) =>
+            roles.some((role) =>
+                stack.pointsAt(
+                    rp,
+                    "role",
+                    knownString(() => rp.props.role),
+                    role,
+                ),
+            ),
+        )
+        .map((rp) => {
+            const text = need(knownString(() => rp.props.policy));
+            return text === undefined ? {} : (JSON.parse(text) as { Statement?: unknown });
+        });
+}
+
+/** Whether an instance's role may associate an Elastic IP (what a notify script that moves the address calls). */
+function mayMoveElasticIp(stack: StackGraph, instance: PolicyResource): boolean {
+    const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]);
+    return instancePolicies(stack, instance).some((doc) =>
+        asList(doc.Statement).some((st) => {
+            const statement = st as { Effect?: string; Action?: unknown; Resource?: unknown };
+            const actions = asList(statement.Action).map(String);
+            const resources = asList(statement.Resource).map(String);
+            return (
+                statement.Effect === "Allow" &&
+                actions.some((a) => a === "ec2:AssociateAddress" || a === "ec2:*" || a === "*") &&
+                resources.some((r) => r === "*" || /:elastic-ip\//.test(r))
+            );
+        }),
+    );
+}
+
 export const loadBalancerRedundancy = stackPolicy<{ failoverPackages: string[] }>(
     {
         name: "redundancy-load-balancer",
@@ -58,8 +149,9 @@ export const loadBalancerRedundancy = stackPolicy<{ failoverPackages: string[] }
         severity: "high",
         gap: gaps.spof,
         remediationSteps:
-            "Run a second HAProxy instance in another availability zone and move traffic between them: keepalived moving an Elastic IP, Route 53 failover records with health checks, or a managed AWS load balancer over two subnets. " +
-            'No stack config builds this yet (the program always creates one load balancer, lb-1); until it does, accept the risk per stack with `exempt: ["lb-1"]` in the policy config.',
+            "Set `lbCount: 2`: a second HAProxy instance in another availability zone, with keepalived moving the Elastic IP to the one that is up " +
+            "(the VRRP rule between them and the permission to associate the address come with it). " +
+            "Route 53 failover records with health checks, or a managed AWS load balancer over two subnets, count too.",
         config: failoverPackages("Packages that, installed on every load balancer, move traffic between them (a floating IP).", [
             "keepalived",
         ]),
@@ -83,8 +175,16 @@ export const loadBalancerRedundancy = stackPolicy<{ failoverPackages: string[] }
             const inZones = zones(stack, lbs);
             let problem: string | undefined;
             if (inZones.size < 2) problem = `${names} all run in ${[...inZones][0]}: one zone outage takes the site down.`;
-            else if (!allInstall(lbs, ctx.config.failoverPackages) && !need(dnsFailover(stack))) {
+            else if (need(dnsFailover(stack))) problem = undefined;
+            else if (!allInstall(lbs, ctx.config.failoverPackages)) {
                 problem = `${names} have no way to move traffic between them (no ${list(ctx.config.failoverPackages, "or")} on every load balancer, no Route 53 failover records): clients of a failed one stay failed.`;
+            } else if (!vrrpAllowed(stack, lbs)) {
+                problem = `${names} run ${list(ctx.config.failoverPackages, "or")}, but their security groups drop VRRP (IP protocol 112) between them: each becomes master and both claim the address.`;
+            } else {
+                const stuck = lbs.filter((lb) => !mayMoveElasticIp(stack, lb));
+                if (stuck.length > 0 && stack.ofType(types.eip).length > 0) {
+                    problem = `${list(stuck.map((l) => l.name))} may not associate the Elastic IP (no ec2:AssociateAddress on an elastic-ip in its instance role): the address cannot follow a failover.`;
+                }
             }
             if (problem) for (const lb of lbs) ctx.report(lb, problem);
         });

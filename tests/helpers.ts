@@ -48,18 +48,24 @@ export const childrenOf = (plan: OfflinePlan, name: string): PlannedResource[] =
 
 export const ingress = (plan: OfflinePlan, securityGroup: string): Rule[] => byName(plan, securityGroup).inputs.ingress as Rule[];
 
-export const localTarget = (plan: TopologyPlan): Target => ({
+/** A load balancer of a pair moves the public address: both targets say how. */
+const ofPair = (plan: TopologyPlan, instance?: InstancePlan) => instance?.role === "lb" && plan.lbs.length > 1;
+export const pairVirtualAddress = "10.0.0.8";
+export const pairAllocationId = "eipalloc-0123456789abcdef0";
+export const localTarget = (plan: TopologyPlan, instance?: InstancePlan): Target => ({
     kind: "local",
     hosts: endpointAddresses(plan),
     alertWebhookUrl: "http://10.0.0.1:9095/alerts",
+    ...(ofPair(plan, instance) ? { virtualAddress: pairVirtualAddress } : {}),
 });
 /** The site's public URL the monitoring instance probes, as both targets are given it. */
 export const publicUrl = "https://198.51.100.10/";
 export const alarmTopicArn = "arn:aws:sns:eu-west-1:123456789012:monitoring-alarms";
-export const awsTarget = (instance: InstancePlan): Target => ({
+export const awsTarget = (instance: InstancePlan, plan?: TopologyPlan): Target => ({
     kind: "aws",
     region: "eu-west-1",
     ...(instance.role === "monitoring" ? { alarmTopicArn } : {}),
+    ...(plan && ofPair(plan, instance) ? { elasticIpAllocationId: pairAllocationId } : {}),
     dataDevice: instance.role.startsWith("db") ? "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0" : undefined,
 });
 
@@ -76,8 +82,8 @@ export function renderAll(config: StackConfig): RenderedInstance[] {
     const settings = siteSettings(config, plan);
     return allInstances(plan).map((instance) => ({
         instance,
-        aws: renderInstanceUserData(settings, instance, awsTarget(instance), publicUrl),
-        local: renderInstanceUserData(settings, instance, localTarget(plan), publicUrl),
+        aws: renderInstanceUserData(settings, instance, awsTarget(instance, plan), publicUrl),
+        local: renderInstanceUserData(settings, instance, localTarget(plan, instance), publicUrl),
         published: siteParameters(settings),
     }));
 }

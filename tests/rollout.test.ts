@@ -42,6 +42,11 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
         diffPlans(await plan(stack, before), await plan(stack, after));
     const monitoringFollows =
         stack === "prod" ? ["replace monitoring-1 (userData; delete first)", "update monitoring-1-status-check (dimensions)"] : [];
+    // prod has a load-balancer pair: both wait for a new configuration, and lb-2's serving gate (which lb-1's replacement waits for) too.
+    const configGates =
+        stack === "prod"
+            ? ["replace lb-1-config-applied (triggers)", "replace lb-2-config-applied (triggers)", "replace lb-2-serving (triggers)"]
+            : ["replace lb-1-config-applied (triggers)"];
 
     test("the same stack file changes nothing", async () => {
         expect(await changes({}, {})).toEqual([]);
@@ -69,7 +74,7 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
 
     test("lbAlgorithm: only the published configuration changes, and the gate waits for the load balancer to run it", async () => {
         expect(describeChanges(await changes({}, { lbAlgorithm: "leastconn" }))).toEqual(
-            ["update lb-haproxy-config (value)", "replace lb-1-config-applied (triggers)"].sort(byName),
+            ["update lb-haproxy-config (value)", ...configGates].sort(byName),
         );
     });
 
@@ -81,7 +86,7 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
                 "create web-3-ready",
                 ...(stack === "prod" ? ["create web-3-status-check"] : []),
                 "update lb-haproxy-config (value)",
-                "replace lb-1-config-applied (triggers)",
+                ...configGates,
                 // The monitoring server's scrape targets are in its user-data: it is replaced (delete-first, alone) with them.
                 ...monitoringFollows,
             ].sort(byName),
@@ -101,7 +106,7 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
                 "delete web-3-ready",
                 ...(stack === "prod" ? ["delete web-3-status-check"] : []),
                 "update lb-haproxy-config (value)",
-                "replace lb-1-config-applied (triggers)",
+                ...configGates,
                 // The monitoring server's scrape targets are in its user-data: it is replaced (delete-first, alone) with them.
                 ...monitoringFollows,
             ].sort(byName),
@@ -120,15 +125,34 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
         );
     });
 
-    test("load balancer instance type: replaced delete-first; the Elastic IP moves to it; the gate waits for it to run the configuration", async () => {
-        expect(describeChanges(await changes({}, { lbInstanceType: "t3.small" }))).toEqual(
+    test("load balancer instance type: replaced delete-first; the gates wait for the new ones to run the configuration", async () => {
+        const found = describeChanges(await changes({}, { lbInstanceType: "t3.small" }));
+        if (stack === "dev") {
+            // One load balancer: the Elastic IP moves to its replacement (Eip.instance is not ForceNew).
+            expect(found).toEqual(
+                ["replace lb-1 (instanceType; delete first)", "replace lb-1-config-applied (triggers)", "update lb-eip (instance)"].sort(
+                    byName,
+                ),
+            );
+            return;
+        }
+        // A pair: keepalived moves the Elastic IP, Pulumi never touches its association.
+        expect(found).toEqual(
             [
                 "replace lb-1 (instanceType; delete first)",
                 "replace lb-1-config-applied (triggers)",
-                "update lb-eip (instance)",
-                ...(stack === "prod" ? ["update lb-1-status-check (dimensions)"] : []),
+                "update lb-1-status-check (dimensions)",
+                "replace lb-2 (instanceType; delete first)",
+                "replace lb-2-config-applied (triggers)",
+                "replace lb-2-serving (triggers)",
+                "update lb-2-status-check (dimensions)",
             ].sort(byName),
         );
+        // One at a time: lb-1 is replaced only once the new lb-2 runs the site's configuration.
+        const after = await plan(stack, { lbInstanceType: "t3.small" });
+        const urn = (name: string) => after.resources.find((r) => r.name === name)!.urn;
+        expect(after.resources.find((r) => r.name === "lb-1")!.options.dependsOn).toContain(urn("lb-2-serving"));
+        expect(after.resources.find((r) => r.name === "lb-2")!.options.dependsOn).not.toContain(urn("lb-1-config-applied"));
     });
 
     test("the app's files: the web servers are replaced delete-first, one after another; nothing else changes", async () => {

@@ -37,7 +37,7 @@ describe("planTopology", () => {
             ["open", true],
         ] as const) {
             const plan = planTopology(devConfig({ firewall }));
-            expect(plan.lb.subnet.public).toBe(true);
+            expect(plan.lbs[0].subnet.public).toBe(true);
             for (const i of [...plan.web, plan.dbPrimary, ...plan.dbReplicas]) expect(i.subnet.public).toBe(isPublic);
         }
     });

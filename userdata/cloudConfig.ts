@@ -35,23 +35,32 @@ export interface RoleUserDataArgs {
     packagedServices: string[];
     /** Service-level monitoring is on: the role's exporters are installed, and restarted like its daemons. */
     monitoring: boolean;
+    /** Packages this instance needs beyond its role's (e.g. keepalived on a load balancer of a pair). */
+    extraPackages?: readonly string[];
+    /** Setup scripts run after the role's, for what only some of its instances do (each under userdata/files/scripts/). */
+    extraSetupScripts?: readonly string[];
 }
 
 /** Composes a role's cloud-config: packages, settings, target files, role files, restart drop-ins, one setup command. */
 export function renderRoleUserData(args: RoleUserDataArgs): string {
     const exporters = args.monitoring ? exporterPackages[args.role] : [];
     const services = [...args.packagedServices, ...exporters.map((p) => `${p}.service`)];
+    const extraSetups = (args.extraSetupScripts ?? []).map((script) => ({
+        script,
+        path: `/usr/local/sbin/foobar-${script.replace(/\.sh$/, "")}`,
+    }));
     const config: CloudConfig = {
         package_update: true,
-        packages: [...rolePackages[args.role], ...exporters],
+        packages: [...rolePackages[args.role], ...(args.extraPackages ?? []), ...exporters],
         write_files: [
             { path: "/etc/foobar/foobar.env", content: envFile(args.settings), permissions: "0644" },
             ...targetFiles(args.target),
             { path: "/usr/local/sbin/foobar-setup", content: bundledFile(`scripts/${args.setupScript}`), permissions: "0755" },
+            ...extraSetups.map((s) => ({ path: s.path, content: bundledFile(`scripts/${s.script}`), permissions: "0755" })),
             ...args.files,
             ...services.map(restartDropIn),
         ],
-        runcmd: [["/usr/local/sbin/foobar-setup"]],
+        runcmd: [["/usr/local/sbin/foobar-setup"], ...extraSetups.map((s) => [s.path])],
     };
     return "#cloud-config\n" + stringify(config, { lineWidth: 0, sortMapEntries: false });
 }

@@ -1,6 +1,8 @@
 /** The load balancer's cloud-config and its HAProxy configuration. */
 import { LbAlgorithm } from "../config";
 import { renderRoleUserData } from "./cloudConfig";
+import { keepalivedFiles, VrrpSettings } from "./keepalived";
+import { loadBalancerPairPackages } from "./packages";
 import { lbConfigSyncFiles } from "./rollout";
 import { Target } from "./target";
 
@@ -130,12 +132,20 @@ export interface LoadBalancerSettings extends HaproxyConfigArgs {
 
 export interface LoadBalancerUserDataArgs extends LoadBalancerSettings {
     target: Target;
+    /** One of a pair: keepalived decides which load balancer holds the public address. */
+    vrrp?: VrrpSettings;
 }
 
 export function renderLoadBalancerUserData(args: LoadBalancerUserDataArgs): string {
     if (args.https !== (args.tlsParameter !== undefined)) {
         throw new Error("https needs a TLS parameter, and a TLS parameter needs https");
     }
+    const { vrrp } = args;
+    const movesAddress = args.target.kind === "aws" ? args.target.elasticIpAllocationId : args.target.virtualAddress;
+    if ((vrrp === undefined) !== (movesAddress === undefined)) {
+        throw new Error("a load balancer of a pair needs VRRP settings and a target that moves the public address, and only it");
+    }
+    // A single load balancer's user-data stays what it was before pairs existed, so upgrading the program replaces nothing.
     return renderRoleUserData({
         role: "lb",
         target: args.target,
@@ -143,11 +153,14 @@ export function renderLoadBalancerUserData(args: LoadBalancerUserDataArgs): stri
             TLS_PARAMETER: args.tlsParameter ?? "",
             TLS_CERTIFICATE_PATH: tlsCertificatePath,
             LB_CONFIG_PARAMETER: args.configParameter,
+            ...(vrrp ? { VRRP_PASSWORD_PARAMETER: vrrp.passwordParameter } : {}),
         },
         // Not the configuration itself: backends and balancing settings change without a new instance.
-        files: lbConfigSyncFiles(),
+        files: [...lbConfigSyncFiles(), ...(vrrp ? keepalivedFiles(vrrp) : [])],
         setupScript: "setup-lb.sh",
-        packagedServices: ["haproxy.service"],
+        packagedServices: ["haproxy.service", ...(vrrp ? ["keepalived.service"] : [])],
+        extraPackages: vrrp ? loadBalancerPairPackages : [],
+        extraSetupScripts: vrrp ? ["setup-keepalived.sh"] : [],
         monitoring: args.monitoring,
     });
 }

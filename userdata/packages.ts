@@ -14,6 +14,9 @@ export const rolePackages: Record<Role, readonly string[]> = {
     monitoring: ["prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter", "python3-boto3"],
 };
 
+/** What a load balancer of a pair adds (userdata/keepalived.ts); a single one does without. */
+export const loadBalancerPairPackages: readonly string[] = ["keepalived"];
+
 /** The exporters each role runs when monitoring is on (userdata/monitoring.ts scrapes them); each ships its unit. */
 export const exporterPackages: Record<Role, readonly string[]> = {
     lb: ["prometheus-node-exporter"],
@@ -24,5 +27,5 @@ export const exporterPackages: Record<Role, readonly string[]> = {
 
 /** Every package any role installs, sorted and de-duplicated. */
 export function allRolePackages(): string[] {
-    return [...new Set([...Object.values(rolePackages), ...Object.values(exporterPackages)].flat())].sort();
+    return [...new Set([...Object.values(rolePackages), ...Object.values(exporterPackages), loadBalancerPairPackages].flat())].sort();
 }

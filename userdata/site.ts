@@ -7,6 +7,7 @@
 import { intToIp, parseCidr, StackConfig } from "../config";
 import { allInstances, InstancePlan, TopologyPlan } from "../topology";
 import { DatabaseServerSettings, renderDatabaseUserData } from "./database";
+import { VrrpSettings } from "./keepalived";
 import { LoadBalancerSettings, renderHaproxyConfig, renderLoadBalancerUserData } from "./loadBalancer";
 import { MonitoringServerSettings, renderMonitoringUserData } from "./monitoring";
 import { Target } from "./target";
@@ -26,6 +27,8 @@ export function parameterNames(stack: string) {
         /** Not a secret: the HAProxy configuration the load balancer installs (a String parameter). */
         lbConfig: `/foobar/${stack}/lb/haproxy-cfg`,
         exporterPassword: `/foobar/${stack}/db/exporter-password`,
+        /** The load-balancer pair's VRRP password. */
+        vrrpPassword: `/foobar/${stack}/lb/vrrp-password`,
     };
 }
 
@@ -42,6 +45,8 @@ export function mariadbHost(cidr: string): string {
 
 export interface SiteSettings {
     lb: LoadBalancerSettings;
+    /** A load-balancer pair: each one's VRRP settings, by instance name. */
+    vrrp?: Record<string, VrrpSettings>;
     web: WebServerSettings;
     /** By instance name, the primary first. */
     db: Record<string, DatabaseServerSettings>;
@@ -71,7 +76,29 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
             ...(config.monitoring ? { exporter: { user: exporterUser, passwordParameter: names.exporterPassword } } : {}),
         };
     }
+    const [first, second] = plan.lbs;
+    // lb-1 wins a tie and lb-2 starts late: after both start together, lb-1 alone becomes master (userdata/keepalived.ts).
+    const vrrp =
+        second === undefined
+            ? undefined
+            : {
+                  [first.name]: {
+                      self: first.privateIp,
+                      peer: second.privateIp,
+                      priority: 250,
+                      startupDelaySeconds: 0,
+                      passwordParameter: names.vrrpPassword,
+                  },
+                  [second.name]: {
+                      self: second.privateIp,
+                      peer: first.privateIp,
+                      priority: 240,
+                      startupDelaySeconds: 5,
+                      passwordParameter: names.vrrpPassword,
+                  },
+              };
     return {
+        ...(vrrp ? { vrrp } : {}),
         lb: {
             algorithm: config.lbAlgorithm,
             backends: plan.web.map((w) => ({ name: w.name, address: w.privateIp })),
@@ -111,7 +138,7 @@ export function renderInstanceUserData(settings: SiteSettings, instance: Instanc
                 throw new Error(`${instance.name} needs monitoring settings and the public URL`);
             return renderMonitoringUserData({ ...settings.monitoring, publicUrl, target });
         case "lb":
-            return renderLoadBalancerUserData({ ...settings.lb, target });
+            return renderLoadBalancerUserData({ ...settings.lb, vrrp: settings.vrrp?.[instance.name], target });
         case "web":
             return renderWebServerUserData({ ...settings.web, target });
         default:

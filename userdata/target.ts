@@ -4,10 +4,12 @@
  * private DNS names and where the monitoring instance's Alertmanager sends
  * alerts (the stack's SNS topic on AWS; in the local cloud, which has no SNS,
  * a webhook to a receiver a test runs in the VPC namespace, so it can read
- * every alert and its resolution); every other byte of the user-data is the same
+ * every alert and its resolution) and how the public address follows the
+ * load balancer that is VRRP master (userdata/keepalived.ts); every other byte of the user-data is the same
  * (tests/userdata/target.test.ts holds that promise).
  */
 import { bundledFile, envFile, WriteFile } from "./files";
+import { keepalivedPublicAddressPath, publicAddressFiles } from "./keepalived";
 
 export type Target =
     | {
@@ -17,6 +19,8 @@ export type Target =
           dataDevice?: string;
           /** The monitoring instance: the SNS topic Alertmanager publishes to. */
           alarmTopicArn?: string;
+          /** A load balancer of the pair: the Elastic IP it associates with itself when it becomes master. */
+          elasticIpAllocationId?: string;
       }
     | {
           kind: "local";
@@ -26,6 +30,8 @@ export type Target =
           dataDevice?: string;
           /** The monitoring instance: the URL Alertmanager posts alerts to (webhook format). */
           alertWebhookUrl?: string;
+          /** A load balancer of the pair: the virtual address keepalived holds on the master (the public address maps to it). */
+          virtualAddress?: string;
       };
 
 /** Paths of the files whose content depends on the target. */
@@ -35,6 +41,9 @@ export const targetFilePaths = [
     "/etc/hosts",
     // The monitoring instance's receiver (userdata/monitoring.ts alertReceiverOf).
     "/etc/prometheus/alertmanager.yml",
+    // The load-balancer pair's address move (userdata/keepalived.ts).
+    keepalivedPublicAddressPath,
+    "/usr/local/sbin/foobar-take-public-address",
 ] as const;
 
 /** Local containers read secrets from files the host bind-mounts here. */
@@ -47,13 +56,20 @@ export function localSecretFileName(parameterName: string): string {
 
 export function targetFiles(target: Target): WriteFile[] {
     if (target.kind === "aws") {
+        const allocation = target.elasticIpAllocationId;
         return [
             {
                 path: "/etc/foobar/target.env",
-                content: envFile({ TARGET: "aws", AWS_DEFAULT_REGION: target.region, DATA_DEVICE: target.dataDevice ?? "" }),
+                content: envFile({
+                    TARGET: "aws",
+                    AWS_DEFAULT_REGION: target.region,
+                    DATA_DEVICE: target.dataDevice ?? "",
+                    ...(allocation ? { PUBLIC_ADDRESS_ALLOCATION_ID: allocation } : {}),
+                }),
                 permissions: "0644",
             },
             { path: "/usr/local/sbin/foobar-fetch-secret", content: bundledFile("scripts/fetch-secret-aws.py"), permissions: "0755" },
+            ...(allocation ? publicAddressFiles({ kind: "elastic-ip" }) : []),
         ];
     }
     const hosts = Object.entries(target.hosts)
@@ -68,5 +84,6 @@ export function targetFiles(target: Target): WriteFile[] {
         },
         { path: "/usr/local/sbin/foobar-fetch-secret", content: bundledFile("scripts/fetch-secret-local.sh"), permissions: "0755" },
         ...(hosts ? [{ path: "/etc/hosts", content: hosts, permissions: "0644", append: true }] : []),
+        ...(target.virtualAddress ? publicAddressFiles({ kind: "virtual-address", address: target.virtualAddress }) : []),
     ];
 }

@@ -30,6 +30,9 @@ export const types = {
     kmsKey: "aws:kms/key:Key",
     kmsAlias: "aws:kms/alias:Alias",
     route53Record: "aws:route53/record:Record",
+    instanceProfile: "aws:iam/instanceProfile:InstanceProfile",
+    iamRole: "aws:iam/role:Role",
+    rolePolicy: "aws:iam/rolePolicy:RolePolicy",
     rdsInstance: "aws:rds/instance:Instance",
     managedLoadBalancers: ["aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer", "aws:elb/loadBalancer:LoadBalancer"],
 } as const;

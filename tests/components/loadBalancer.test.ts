@@ -19,7 +19,7 @@ const settings = (https: boolean) => ({
 const server = { name: "lb-1", privateIp: "10.0.0.10", subnetId: "subnet-1" };
 const args = (overrides: Partial<LoadBalancerArgs> = {}): LoadBalancerArgs => ({
     ...tier,
-    server,
+    servers: { kind: "single", server },
     settings: settings(false),
     ...overrides,
 });
@@ -104,7 +104,9 @@ test("a configuration over the standard parameter's 4 KB is an input property er
 });
 
 test("the instance is named as the plan names it, not after the component", async () => {
-    const plan = await planComponent(() => new LoadBalancer("lb", args({ server: { ...server, name: "edge-a" } })));
+    const plan = await planComponent(
+        () => new LoadBalancer("lb", args({ servers: { kind: "single", server: { ...server, name: "edge-a" } } })),
+    );
     expect(ofType(plan, "aws:ec2/instance:Instance").map((i) => [i.name, (i.inputs.tags as Record<string, string>).Name])).toEqual([
         ["edge-a", "edge-a"],
     ]);
@@ -160,4 +162,88 @@ test("monitoring must be stated: leaving it out is a type error", () => {
     // @ts-expect-error -- monitoring is required; `tsc` (npm run build) fails here if it ever becomes optional.
     const unchecked: LoadBalancerArgs = withoutMonitoring;
     expect(unchecked).not.toHaveProperty("monitoring");
+});
+
+describe("a load-balancer pair", () => {
+    const vrrp = (self: string, peer: string, priority: number, startupDelaySeconds: number) => ({
+        self,
+        peer,
+        priority,
+        startupDelaySeconds,
+        passwordParameter: "/foobar/test/lb/vrrp-password",
+    });
+    const pair = (): LoadBalancerArgs =>
+        args({
+            servers: {
+                kind: "pair",
+                servers: [
+                    { ...server, vrrp: vrrp("10.0.0.10", "10.0.64.9", 250, 0) },
+                    { name: "lb-2", privateIp: "10.0.64.9", subnetId: "subnet-2", vrrp: vrrp("10.0.64.9", "10.0.0.10", 240, 5) },
+                ],
+            },
+        });
+
+    test("VRRP between the two only; the Elastic IP is keepalived's to move, never associated by Pulumi", async () => {
+        const plan = await planComponent(() => withConfig(pair()));
+        const vrrpRules = (byName(plan, "lb-sg").inputs.ingress as Rule[]).filter((r) => r.protocol === "112");
+        expect(vrrpRules).toEqual([expect.objectContaining({ self: true, fromPort: 0, toPort: 0 })]);
+        expect(vrrpRules[0]).not.toHaveProperty("cidrBlocks");
+        const eip = byName(plan, "lb-eip");
+        expect(eip.inputs.instance).toBeUndefined();
+        expect(eip.options.ignoreChanges).toEqual(["instance"]);
+        for (const name of ["lb-1", "lb-2"]) {
+            expect(byName(plan, name).inputs.userData).toContain(`PUBLIC_ADDRESS_ALLOCATION_ID="${eip.outputs.id}"`);
+        }
+        // A single load balancer has no VRRP rule.
+        const single = await planComponent(() => withConfig(args()));
+        expect((byName(single, "lb-sg").inputs.ingress as Rule[]).filter((r) => r.protocol === "112")).toEqual([]);
+    });
+
+    test("the role may associate this one allocation with this stack's load balancers, describe addresses, and read its parameters", async () => {
+        const plan = await planComponent(() => withConfig(pair()));
+        const policy = JSON.parse(byName(plan, "lb-read-parameters-and-move-address").inputs.policy as string);
+        expect(policy.Statement).toEqual([
+            {
+                Effect: "Allow",
+                Action: ["ssm:GetParameter"],
+                Resource: [byName(plan, "lb-haproxy-config").outputs.arn, byName(plan, "lb-vrrp-password").outputs.arn],
+            },
+            {
+                Effect: "Allow",
+                Action: ["ec2:AssociateAddress"],
+                Resource: [`arn:aws:ec2:eu-west-1:123456789012:elastic-ip/${byName(plan, "lb-eip").outputs.id}`],
+            },
+            {
+                Effect: "Allow",
+                Action: ["ec2:AssociateAddress"],
+                Resource: ["arn:aws:ec2:eu-west-1:123456789012:instance/*"],
+                Condition: { StringEquals: { "aws:ResourceTag/Stack": "test", "aws:ResourceTag/Role": "lb" } },
+            },
+            { Effect: "Allow", Action: ["ec2:DescribeAddresses"], Resource: ["*"] },
+        ]);
+        expect(byName(plan, "lb-vrrp-password").inputs).toMatchObject({ name: "/foobar/test/lb/vrrp-password", type: "SecureString" });
+    });
+
+    test("one at a time, lb-2 first: lb-1 waits for lb-2 to run the site's configuration; both are gated on a new one", async () => {
+        const plan = await planComponent(() => withConfig(pair()));
+        const digest = configDigest(byName(plan, "lb-haproxy-config").inputs.value as string);
+        const serving = byName(plan, "lb-2-serving");
+        expect(serving.inputs.environment).toMatchObject({
+            INSTANCE_ID: byName(plan, "lb-2").outputs.id,
+            MARKER: `foobar-lb-config ${digest}`,
+        });
+        expect(byName(plan, "lb-1").options.dependsOn).toContain(serving.urn);
+        expect(byName(plan, "lb-2").options.dependsOn).not.toContain(byName(plan, "lb-1").urn);
+        for (const name of ["lb-1", "lb-2"]) {
+            expect(byName(plan, `${name}-config-applied`).inputs.environment).toMatchObject({ INSTANCE_ID: byName(plan, name).outputs.id });
+        }
+    });
+
+    test("two password parameters for one pair is an input property error", async () => {
+        const two = pair();
+        if (two.servers.kind !== "pair") throw new Error("a pair");
+        two.servers.servers[1].vrrp.passwordParameter = "/foobar/test/lb/other";
+        const error = await planComponent(() => withConfig(two)).catch((e: unknown) => e);
+        expect(pulumi.InputPropertyError.isInstance(error)).toBe(true);
+    });
 });

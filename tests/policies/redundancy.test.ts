@@ -50,10 +50,53 @@ describe("redundancy-load-balancer", () => {
         expect(noFailover.found[0]).toContain("no way to move traffic");
     });
 
-    test("passes with two load balancers in two zones and keepalived on both", async () => {
-        expect(
-            (await check(loadBalancerRedundancy, [...subnets, lb("lb-1", inA, ["keepalived"]), lb("lb-2", inB, ["keepalived"])])).found,
-        ).toEqual([]);
+    /** What lbCount 2 builds around keepalived: the VRRP rule on their group, and a role that may associate the Elastic IP. */
+    const vrrpRule = { protocol: "112", fromPort: 0, toPort: 0, self: true };
+    const pairOf = (opts: { ingress?: unknown[]; actions?: string[] } = {}): Spec[] => {
+        const policy = JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [
+                {
+                    Effect: "Allow",
+                    Action: opts.actions ?? ["ec2:AssociateAddress"],
+                    Resource: ["arn:aws:ec2:eu-west-1:1:elastic-ip/eipalloc-1"],
+                },
+            ],
+        });
+        const placed = { vpcSecurityGroupIds: ["sg-lb"], iamInstanceProfile: "lb-profile" };
+        return [
+            ...subnets,
+            { type: types.securityGroup, name: "lb-sg", props: { id: "sg-lb", ingress: opts.ingress ?? [vrrpRule] } },
+            {
+                type: "aws:iam/instanceProfile:InstanceProfile",
+                name: "lb-profile",
+                props: { id: "lb-profile", name: "lb-profile", role: "lb-role" },
+            },
+            { type: "aws:iam/role:Role", name: "lb-role", props: { id: "lb-role", name: "lb-role" } },
+            { type: "aws:iam/rolePolicy:RolePolicy", name: "lb-move-address", props: { role: "lb-role", policy } },
+            { type: types.eip, name: "lb-eip", props: { id: "eipalloc-1", domain: "vpc" } },
+            lb("lb-1", { ...inA, ...placed }, ["keepalived"]),
+            lb("lb-2", { ...inB, ...placed }, ["keepalived"]),
+        ];
+    };
+
+    test("passes with two load balancers in two zones, keepalived on both, VRRP between them and the permission to move the address", async () => {
+        expect((await check(loadBalancerRedundancy, pairOf())).found).toEqual([]);
+    });
+
+    test("keepalived without the VRRP rule is no failover: each load balancer becomes master", async () => {
+        const r = await check(
+            loadBalancerRedundancy,
+            pairOf({ ingress: [{ protocol: "tcp", fromPort: 80, toPort: 80, cidrBlocks: ["0.0.0.0/0"] }] }),
+        );
+        expect(r.flagged).toEqual(["lb-1", "lb-2"]);
+        expect(r.found[0]).toContain("drop VRRP (IP protocol 112)");
+    });
+
+    test("keepalived whose instances may not associate the Elastic IP cannot move the address", async () => {
+        const r = await check(loadBalancerRedundancy, pairOf({ actions: ["ec2:DescribeAddresses"] }));
+        expect(r.flagged).toEqual(["lb-1", "lb-2"]);
+        expect(r.found[0]).toContain("may not associate the Elastic IP");
     });
 
     test("passes with Route 53 failover records instead of a floating IP", async () => {
@@ -81,10 +124,11 @@ describe("redundancy-load-balancer", () => {
     });
 
     test("the zone comes from the subnet a preview only names through dependencies", async () => {
-        const viaDeps = [...subnets, lb("lb-1", inA, ["keepalived"]), lb("lb-2", { subnetId: UNKNOWN }, ["keepalived"])];
-        viaDeps[3] = { ...viaDeps[3], deps: { subnetId: ["public-b"] } };
+        const viaDeps = pairOf();
+        const second = viaDeps.findIndex((r) => r.name === "lb-2");
+        viaDeps[second] = { ...viaDeps[second], props: { ...viaDeps[second].props, subnetId: UNKNOWN }, deps: { subnetId: ["public-b"] } };
         expect((await check(loadBalancerRedundancy, viaDeps)).found).toEqual([]);
-        viaDeps[3] = { ...viaDeps[3], deps: { subnetId: ["public-a"] } };
+        viaDeps[second] = { ...viaDeps[second], deps: { subnetId: ["public-a"] } };
         expect((await check(loadBalancerRedundancy, viaDeps)).flagged).toEqual(["lb-1", "lb-2"]);
     });
 

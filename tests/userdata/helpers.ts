@@ -14,6 +14,7 @@ export const variants = {
         lbAlgorithm: "leastconn",
     }),
     "no replicas": devConfig({ replicaCount: "0", webCount: "1" }),
+    "lb pair": devConfig({ lbCount: "2", firewall: "strict", https: "self-signed" }),
 };
 
 export interface RenderedCase {

@@ -331,7 +331,7 @@ describe("the monitoring instance's configuration", () => {
     test("targets come from the plan: every instance's node exporter, HAProxy, each database's exporter, the public address", () => {
         const plan = planTopology(devConfig({ firewall: "strict", monitoring: "true", webCount: "3", replicaCount: "2" }));
         const jobs = scrapeTargets(
-            [plan.lb, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, plan.monitoring!].map(({ name, role, privateIp }) => ({
+            [...plan.lbs, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, plan.monitoring!].map(({ name, role, privateIp }) => ({
                 name,
                 role,
                 privateIp,
@@ -349,9 +349,9 @@ describe("the monitoring instance's configuration", () => {
             "monitoring-1",
         ]);
         expect(jobs.node.map((g) => g.targets[0])).toEqual(
-            [plan.lb, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, plan.monitoring!].map((i) => `${i.privateIp}:9100`),
+            [...plan.lbs, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, plan.monitoring!].map((i) => `${i.privateIp}:9100`),
         );
-        expect(jobs.haproxy).toEqual([{ targets: [`${plan.lb.privateIp}:8404`], labels: { instance: "lb-1", tier: "lb" } }]);
+        expect(jobs.haproxy).toEqual([{ targets: [`${plan.lbs[0].privateIp}:8404`], labels: { instance: "lb-1", tier: "lb" } }]);
         expect(jobs.mysqld.map((g) => [g.labels.instance, g.labels.role, g.targets[0]])).toEqual([
             ["db-primary", "primary", `${plan.dbPrimary.privateIp}:9104`],
             ["db-replica-1", "replica", `${plan.dbReplicas[0].privateIp}:9104`],

@@ -41,7 +41,8 @@ function verifyWithDropIn(unit: string, dropIn: string): string[] {
 
 test.each(cases())("%s: a restart drop-in for each daemon of the role, accepted by systemd-analyze", (_, r) => {
     const monitored = r.variant === "hardened" || r.role === "monitoring";
-    const daemons = [...roleDaemons[r.role], ...(monitored ? exporterDaemons[r.role] : [])];
+    const paired = r.variant === "lb pair" && r.role === "lb";
+    const daemons = [...roleDaemons[r.role], ...(paired ? ["keepalived.service"] : []), ...(monitored ? exporterDaemons[r.role] : [])];
     expect(roleDaemons[r.role]).toBeDefined();
     const dropIns = doc(r.text).write_files.filter((f) => f.path.includes(".service.d/"));
     expect(dropIns.map((f) => f.path)).toEqual(daemons.map(restartDropInPath));

@@ -59,7 +59,7 @@ runTool(async () => {
             { timeoutMs: 120_000 },
         );
         const lags = (JSON.parse(lagRun.stdout) as { lagsMs: number[] }).lagsMs.sort((a, b) => a - b);
-        const rolling = await rollingChanges(site.publicIps[site.plan.lb.name]);
+        const rolling = await rollingChanges(site.publicAddress);
 
         const report = {
             date: new Date().toISOString().slice(0, 10),

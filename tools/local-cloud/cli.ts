@@ -67,12 +67,13 @@ runTool(async () => {
                 return 0;
             }
             const table = [
-                ["NAME", "ROLE", "PRIVATE IP", "PUBLIC IP", "RUNNING", "NETWORK", "CLOUD-INIT", "SERVICE"],
+                ["NAME", "ROLE", "PRIVATE IP", "PUBLIC IP", "SITE ADDRESS", "RUNNING", "NETWORK", "CLOUD-INIT", "SERVICE"],
                 ...rows.map((r) => [
                     r.name,
                     r.role,
                     r.privateIp,
                     r.publicIp ?? "-",
+                    r.siteAddress ?? "-",
                     String(r.running),
                     r.running ? (r.networkUp ? "up" : "cut") : "-",
                     r.cloudInit,

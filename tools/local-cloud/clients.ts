@@ -60,12 +60,13 @@ export async function replicationStatus(instance: string): Promise<Record<string
     return Object.fromEntries([...text.matchAll(/^\s*(\w+): (.*)$/gm)].map((m) => [m[1], m[2]]));
 }
 
-/** Server name → status (UP, DOWN, ...) of the `web` backend, from HAProxy's CSV stats (open to the VPC only). */
-export async function haproxyServerStates(site: LocalSite): Promise<Record<string, string>> {
+/** Server name → status (UP, DOWN, ...) of the `web` backend of a load balancer (lb-1 unless named), from HAProxy's CSV stats (open to the VPC only). */
+export async function haproxyServerStates(site: LocalSite, lb = site.plan.lbs[0].name): Promise<Record<string, string>> {
+    const address = site.plan.lbs.find((i) => i.name === lb)?.privateIp;
+    if (!address) throw new Error(`no load balancer ${lb} in the ${site.stack} topology`);
     let csv: string;
     try {
-        csv = (await httpRequest("GET", `http://${site.plan.lb.privateIp}:${statsPort}/stats;csv`, { timeoutSeconds: 2, from: "vpc" }))
-            .text;
+        csv = (await httpRequest("GET", `http://${address}:${statsPort}/stats;csv`, { timeoutSeconds: 2, from: "vpc" })).text;
     } catch {
         return {};
     }

@@ -122,6 +122,10 @@ export async function start(spec: ContainerSpec): Promise<ContainerInfo> {
         `--hostname=${name}`,
         `--directory=${root}`,
         `--network-namespace-path=${netns}`,
+        // As on EC2, an instance configures its own network (keepalived adds the pair's virtual address); nspawn keeps
+        // CAP_NET_ADMIN only for networks it made itself. The namespace is the container's own: the VPC's firewall and
+        // the bridge's source check stay out of its reach.
+        "--capability=CAP_NET_ADMIN",
         `--bind-ro=${seed}:${SEED_MOUNT}`,
         ...(spec.secretsDir ? [`--bind-ro=${path.resolve(spec.secretsDir)}:${localSecretsDir}`] : []),
         // Same path inside, so that libblkid finds it by the name /proc/partitions gives (fstab mounts by UUID).

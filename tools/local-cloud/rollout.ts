@@ -10,7 +10,8 @@
  * 3. the new HAProxy configuration published (the load balancer's parameter file), and the
  *    load balancer's marker for its digest waited for;
  * 4. only then web servers the new stack no longer has stopped and removed;
- * 5. a changed load balancer replaced last (an outage: there is one).
+ * 5. a changed load balancer replaced last: an outage when there is one; a pair one at a time,
+ *    lb-2 first, each running the published configuration before the other is touched.
  * A database server is never restarted: a changed user-data is reported and ignored, as
  * `ignoreChanges` does on AWS. The security groups of the new plan are loaded before new
  * servers boot, or, when servers go, after they are gone.
@@ -28,7 +29,7 @@ import { parameterNames, renderInstanceUserData, siteParameters, siteSettings } 
 import { haproxyServerStates } from "./clients";
 import * as container from "./container";
 import { vpcFromCidr } from "./network";
-import { alertReceiverPort } from "./securityGroups";
+import { alertReceiverPort, virtualAddress } from "./securityGroups";
 import type { LocalSite } from "./site";
 import { log, sleep, stateDir, tail } from "./util";
 
@@ -59,6 +60,7 @@ export function desiredInstance(
         hosts: endpointAddresses(site.plan),
         dataDevice,
         alertWebhookUrl: alertWebhookUrl(site.config.vpcCidr),
+        ...(instance.role === "lb" && settings.vrrp ? { virtualAddress: virtualAddress(site.plan.lbs[0].subnet.cidr) } : {}),
     };
     return {
         userData: renderInstanceUserData(settings, instance, target, site.url),
@@ -138,7 +140,10 @@ export interface RolloutPlan {
     /** Publish the new HAProxy configuration (or wait again for the load balancer to run it). */
     lbConfig: boolean;
     removeWeb: string[];
-    replaceLb: boolean;
+    /** Load balancers to replace, one at a time: the last first, so lb-1 goes only once lb-2 serves. */
+    replaceLbs: string[];
+    /** The new plan has a load-balancer pair: a replacement leaves the other serving. */
+    lbPair: boolean;
     /** Database servers whose user-data or type changed: left as they are. */
     ignoredDatabases: string[];
     /** The security groups of the new plan differ from the loaded ones. */
@@ -149,7 +154,7 @@ export function isEmpty(plan: RolloutPlan): boolean {
     return (
         plan.replaceWeb.length + plan.awaitWeb.length + plan.createWeb.length + plan.createReplicas.length + plan.removeWeb.length === 0 &&
         !plan.lbConfig &&
-        !plan.replaceLb &&
+        plan.replaceLbs.length === 0 &&
         !plan.firewall
     );
 }
@@ -181,7 +186,8 @@ export function planRollout(
         createReplicas: [],
         lbConfig: false,
         removeWeb: [],
-        replaceLb: false,
+        replaceLbs: [],
+        lbPair: desired.plan.lbs.length > 1,
         ignoredDatabases: [],
         firewall: state.ruleset.loaded !== state.ruleset.desired,
     };
@@ -193,7 +199,7 @@ export function planRollout(
             else if (lastConsoleMarker(readConsole(i.name), markers.webReady.pattern) !== markers.webReady.ready)
                 plan.awaitWeb.push(i.name);
         } else if (i.role === "lb") {
-            plan.replaceLb = !known || changed(i) || !running.has(i.name);
+            if (!known || changed(i) || !running.has(i.name)) plan.replaceLbs.unshift(i.name);
         } else if (!known) {
             if (i.role !== "db-replica")
                 throw new Error(`the new plan has a primary ${i.name} the site does not run: run npm run local:down first`);
@@ -217,7 +223,9 @@ export function planRollout(
     const lbMarker = markers.lbConfig(configDigest(lb.text));
     plan.lbConfig =
         state.publishedLbConfig !== lb.text ||
-        (!plan.replaceLb && lastConsoleMarker(readConsole(desired.plan.lb.name), lbMarker.pattern) !== lbMarker.ready);
+        desired.plan.lbs.some(
+            (i) => !plan.replaceLbs.includes(i.name) && lastConsoleMarker(readConsole(i.name), lbMarker.pattern) !== lbMarker.ready,
+        );
     if (plan.removeWeb.length > 0 && plan.createWeb.length + plan.createReplicas.length > 0) {
         throw new Error(
             `the change both adds (${[...plan.createWeb, ...plan.createReplicas].join(", ")}) and removes (${plan.removeWeb.join(", ")}) servers; apply one at a time`,
@@ -251,7 +259,11 @@ export function describeRollout(plan: RolloutPlan): string {
         plan.createReplicas.length ? `create ${plan.createReplicas.join(", ")}` : "",
         plan.lbConfig ? "publish the HAProxy configuration" : "",
         plan.removeWeb.length ? `then remove ${plan.removeWeb.join(", ")}` : "",
-        plan.replaceLb ? "replace the load balancer (an outage)" : "",
+        plan.replaceLbs.length === 0
+            ? ""
+            : plan.lbPair
+              ? `replace ${plan.replaceLbs.join(", ")} one at a time (the other holds the public address)`
+              : "replace the load balancer (an outage)",
         plan.firewall && !plan.createWeb.length && !plan.removeWeb.length && !plan.createReplicas.length ? "load the security groups" : "",
     ];
     return parts.filter(Boolean).join("; ");
@@ -277,7 +289,11 @@ export async function applyRollout(site: LocalSite, desired: LocalSite, plan: Ro
         if (!inBackend) return;
         // The marker says the app answers; HAProxy sends it traffic once its checks say so (rise 2). Only then is the next server touched.
         const deadline = Date.now() + rolloutTimeouts.haproxyUpMs;
-        while ((await haproxyServerStates(site))[name] !== "UP") {
+        const upEverywhere = async () => {
+            for (const lb of site.plan.lbs) if ((await haproxyServerStates(site, lb.name))[name] !== "UP") return false;
+            return true;
+        };
+        while (!(await upEverywhere())) {
             if (Date.now() > deadline)
                 throw new Error(`${name} is ready but HAProxy has not marked it up within ${rolloutTimeouts.haproxyUpMs / 1000} s`);
             await sleep(250);
@@ -316,14 +332,15 @@ export async function applyRollout(site: LocalSite, desired: LocalSite, plan: Ro
         fs.writeFileSync(`${file}.new`, text, { mode: 0o600 });
         fs.renameSync(`${file}.new`, file);
         const marker = markers.lbConfig(configDigest(text));
+        const waitFor = desired.plan.lbs.map((i) => i.name).filter((n) => !plan.replaceLbs.includes(n));
         step(
-            `HAProxy configuration ${configDigest(text)} published (${desired.plan.web.map((w) => w.name).join(", ")}); waiting for ${desired.plan.lb.name}`,
+            `HAProxy configuration ${configDigest(text)} published (${desired.plan.web.map((w) => w.name).join(", ")})${waitFor.length ? `; waiting for ${waitFor.join(", ")}` : ""}`,
         );
-        if (!plan.replaceLb) {
-            await waitForConsoleMarker(desired.plan.lb.name, marker, rolloutTimeouts.lbConfigMs).catch(
-                failing(`${desired.plan.lb.name} does not run configuration ${configDigest(text)}`),
+        for (const lb of waitFor) {
+            await waitForConsoleMarker(lb, marker, rolloutTimeouts.lbConfigMs).catch(
+                failing(`${lb} does not run configuration ${configDigest(text)}`),
             );
-            step(`${desired.plan.lb.name}: ${marker.ready}`);
+            step(`${lb}: ${marker.ready}`);
         }
     }
     for (const name of plan.removeWeb) {
@@ -332,10 +349,13 @@ export async function applyRollout(site: LocalSite, desired: LocalSite, plan: Ro
         act.forget(name);
     }
     if (firewallRules && plan.removeWeb.length > 0) loadFirewall();
-    if (plan.replaceLb) {
-        const lb = desired.plan.lb.name;
-        step(`${lb}: replacing the load balancer: AN OUTAGE until it is back (there is one load balancer)`);
-        await container.stop(lb);
+    for (const lb of plan.replaceLbs) {
+        step(
+            plan.lbPair
+                ? `${lb}: replacing (the other load balancer holds the public address)`
+                : `${lb}: replacing the load balancer: AN OUTAGE until it is back (there is one load balancer)`,
+        );
+        if (container.list().find((c) => c.name === lb)) await container.stop(lb);
         await act.start(lb);
         const marker = markers.lbConfig(configDigest(lbConfigParameter(desired.config).text));
         await waitForConsoleMarker(lb, marker, rolloutTimeouts.webReadyMs).catch(

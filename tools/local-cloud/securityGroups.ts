@@ -11,7 +11,7 @@
  * means the private addresses of that group's members, `self` the group's own members. Only the
  * internet gateway's 1:1 mapping makes an instance reachable from outside the VPC.
  */
-import { intToIp, ipToInt } from "../../config";
+import { intToIp, ipToInt, parseCidr } from "../../config";
 import type { OfflinePlan, PlannedResource } from "../preview/plan";
 
 export type Protocol =
@@ -39,8 +39,21 @@ export interface FirewalledInstance {
     rules: Rule[];
 }
 
+/**
+ * An Elastic IP no instance holds in the plan: the load-balancer pair's, which keepalived moves. Locally it maps to a
+ * virtual address that keepalived moves between its holders by gratuitous ARP.
+ */
+export interface FloatingAddress {
+    publicIp: string;
+    /** The virtual address in the VPC the public one maps to. */
+    privateIp: string;
+    /** The instances that may hold it: they share one security group, whose ingress rules guard it. */
+    holders: string[];
+}
+
 export interface FirewallPlan {
     instances: FirewalledInstance[];
+    floating?: FloatingAddress;
     /** The plan has a NAT gateway: private instances reach public addresses through it. */
     natGateway?: boolean;
 }
@@ -141,7 +154,18 @@ export function parseProtocol(protocol: string, fromPort: number, toPort: number
     );
 }
 
-/** Reads the instances, their groups' rules and their public addresses out of an offline plan. */
+/**
+ * The load-balancer pair's virtual address in the local cloud, in the first load balancer's subnet: below every
+ * layout's first host (topology.ts addressLayout), so no instance has it.
+ */
+export function virtualAddress(lbSubnetCidr: string): string {
+    return intToIp(parseCidr("subnet", lbSubnetCidr, 0, 32).base + 8);
+}
+
+/**
+ * Reads the instances, their groups' rules and their public addresses out of an offline plan. An Elastic IP no
+ * instance holds is the load-balancer pair's: it floats between the instances tagged `Role: lb`, at the virtual address.
+ */
 export function firewallPlan(plan: OfflinePlan): FirewallPlan {
     const resources = plan.resources;
     const groupNames = new Map(
@@ -154,46 +178,81 @@ export function firewallPlan(plan: OfflinePlan): FirewallPlan {
     const rules = rawRules(resources);
     let nextPublic = ipToInt(publicAddressBase);
 
+    // The NAT gateway's address is held by the gateway, not by an instance.
+    const natAddresses = new Set(
+        resources.filter((r) => r.type === "aws:ec2/natGateway:NatGateway").map((r) => str(r.inputs.allocationId)),
+    );
+    const unheld = resources.filter((r) => r.type === "aws:ec2/eip:Eip" && !str(r.inputs.instance) && !natAddresses.has(str(r.outputs.id)));
+    if (unheld.length > 1) {
+        throw new Error(
+            `the plan has ${unheld.length} Elastic IPs no instance holds (${unheld.map((r) => r.name).join(", ")}); the local cloud maps one, the load-balancer pair's`,
+        );
+    }
+    const nameOf = (r: PlannedResource) => str((r.inputs.tags as Record<string, unknown> | undefined)?.Name) ?? r.name;
+    // By name, lb-1 first: the virtual address is in lb-1's subnet whatever order the program registers them in.
+    const holders = instances
+        .filter((r) => (r.inputs.tags as Record<string, unknown> | undefined)?.Role === "lb")
+        .sort((a, b) => nameOf(a).localeCompare(nameOf(b), "en", { numeric: true }));
+    const holderSubnet = resources.find(
+        (r) => r.type === "aws:ec2/subnet:Subnet" && holders.length > 0 && r.outputs.id === holders[0].inputs.subnetId,
+    );
+    if (unheld.length === 1 && (holders.length < 2 || !str(holderSubnet?.inputs.cidrBlock))) {
+        throw new Error(
+            `the plan's Elastic IP ${unheld[0].name} is held by no instance, and the plan has no load-balancer pair to move it`,
+        );
+    }
+    const floating =
+        unheld.length === 1
+            ? { privateIp: virtualAddress(String(holderSubnet!.inputs.cidrBlock)), holders: holders.map(nameOf) }
+            : undefined;
+    const firewalled = instances.map((r) => {
+        const name = nameOf(r);
+        const privateIp = str(r.inputs.privateIp);
+        if (!privateIp) throw new Error(`instance ${name} has no fixed private address in the plan; the local cloud needs one`);
+        const groups = strings(r.inputs.vpcSecurityGroupIds);
+        for (const g of groups)
+            if (!groupNames.has(g)) throw new Error(`instance ${name} uses security group ${g}, which the plan does not register`);
+        const isPublic = r.inputs.associatePublicIpAddress === true || withEip.has(str(r.outputs.id));
+        return {
+            name,
+            privateIp,
+            ...(isPublic ? { publicIp: intToIp(nextPublic++) } : {}),
+            rules: groups.flatMap((groupId) =>
+                rules
+                    .filter((rule) => rule.groupId === groupId)
+                    .flatMap((rule): Rule[] => {
+                        const protocol = parseProtocol(rule.protocol, rule.fromPort, rule.toPort);
+                        if (!protocol) return [];
+                        const peers = [...rule.cidrs, ...rule.sourceGroups.flatMap(membersOf), ...(rule.self ? membersOf(groupId) : [])];
+                        return peers.length === 0
+                            ? []
+                            : [
+                                  {
+                                      direction: rule.direction,
+                                      group: groupNames.get(groupId)!,
+                                      description: rule.description,
+                                      protocol,
+                                      peers,
+                                  },
+                              ];
+                    }),
+            ),
+        };
+    });
+    if (floating) {
+        const ingressOf = (name: string) =>
+            JSON.stringify(firewalled.find((i) => i.name === name)?.rules.filter((r) => r.direction === "ingress"));
+        const differ = floating.holders.filter((h) => ingressOf(h) !== ingressOf(floating.holders[0]));
+        if (differ.length > 0 || floating.holders.some((h) => !firewalled.some((i) => i.name === h))) {
+            throw new Error(
+                `the holders of the floating address (${floating.holders.join(", ")}) must be instances of the plan with one security group`,
+            );
+        }
+    }
     return {
         ...(resources.some((r) => r.type === "aws:ec2/natGateway:NatGateway") ? { natGateway: true } : {}),
-        instances: instances.map((r) => {
-            const name = str((r.inputs.tags as Record<string, unknown> | undefined)?.Name) ?? r.name;
-            const privateIp = str(r.inputs.privateIp);
-            if (!privateIp) throw new Error(`instance ${name} has no fixed private address in the plan; the local cloud needs one`);
-            const groups = strings(r.inputs.vpcSecurityGroupIds);
-            for (const g of groups)
-                if (!groupNames.has(g)) throw new Error(`instance ${name} uses security group ${g}, which the plan does not register`);
-            const isPublic = r.inputs.associatePublicIpAddress === true || withEip.has(str(r.outputs.id));
-            return {
-                name,
-                privateIp,
-                ...(isPublic ? { publicIp: intToIp(nextPublic++) } : {}),
-                rules: groups.flatMap((groupId) =>
-                    rules
-                        .filter((rule) => rule.groupId === groupId)
-                        .flatMap((rule): Rule[] => {
-                            const protocol = parseProtocol(rule.protocol, rule.fromPort, rule.toPort);
-                            if (!protocol) return [];
-                            const peers = [
-                                ...rule.cidrs,
-                                ...rule.sourceGroups.flatMap(membersOf),
-                                ...(rule.self ? membersOf(groupId) : []),
-                            ];
-                            return peers.length === 0
-                                ? []
-                                : [
-                                      {
-                                          direction: rule.direction,
-                                          group: groupNames.get(groupId)!,
-                                          description: rule.description,
-                                          protocol,
-                                          peers,
-                                      },
-                                  ];
-                        }),
-                ),
-            };
-        }),
+        instances: firewalled,
+        ...(floating ? { floating: { ...floating, publicIp: intToIp(nextPublic++) } } : {}),
     };
 }
 
@@ -241,9 +300,21 @@ const set = (items: string[]) => (items.length === 1 ? items[0] : `{ ${items.joi
 export function renderRuleset(fw: FirewallPlan, net: RulesetNetwork, stack: string): string {
     const t = "\t";
     const instances = fw.instances;
-    const publics = instances.filter((i) => i.publicIp !== undefined);
-    const hairpinSources = publics.length === 0 ? [] : fw.natGateway ? ["0.0.0.0/0"] : publics.map((i) => i.privateIp);
-    const vmap = (kind: "ingress" | "egress") => `{ ${instances.map((i) => `${i.privateIp} : jump ${chain(kind, i.name)}`).join(", ")} }`;
+    const publicInstances = instances.filter((i) => i.publicIp !== undefined);
+    const hairpinSources = publicInstances.length === 0 ? [] : fw.natGateway ? ["0.0.0.0/0"] : publicInstances.map((i) => i.privateIp);
+    // Every 1:1 mapping of the internet gateway: the instances' public addresses, and the floating one (to its virtual address).
+    const publics = [
+        ...publicInstances.map((i) => ({ publicIp: i.publicIp!, privateIp: i.privateIp })),
+        ...(fw.floating ? [{ publicIp: fw.floating.publicIp, privateIp: fw.floating.privateIp }] : []),
+    ];
+    // The virtual address is guarded by its holders' group (they share one: firewallPlan checks it).
+    const chainOwners = [
+        ...instances.map((i) => ({ address: i.privateIp, name: i.name })),
+        ...(fw.floating ? [{ address: fw.floating.privateIp, name: fw.floating.holders[0] }] : []),
+    ];
+    const vmap = (kind: "ingress" | "egress") => `{ ${chainOwners.map((o) => `${o.address} : jump ${chain(kind, o.name)}`).join(", ")} }`;
+    const ownAddresses = (i: FirewalledInstance) =>
+        fw.floating?.holders.includes(i.name) ? set([i.privateIp, fw.floating.privateIp]) : i.privateIp;
     const lines: string[] = [
         `# The security groups of stack ${stack}, generated from the program's plan by tools/local-cloud/securityGroups.ts.`,
         "# Loaded into the VPC namespace; instances cannot see or change it.",
@@ -257,7 +328,7 @@ export function renderRuleset(fw: FirewallPlan, net: RulesetNetwork, stack: stri
         `${t}chain gateway-in {`,
         `${t}${t}type filter hook prerouting priority mangle; policy accept;`,
         publics.length > 0
-            ? `${t}${t}iifname "${net.gateway}" ip daddr != ${set(publics.map((i) => i.publicIp!))} drop`
+            ? `${t}${t}iifname "${net.gateway}" ip daddr != ${set(publics.map((i) => i.publicIp))} drop`
             : `${t}${t}iifname "${net.gateway}" drop`,
         `${t}}`,
         `${t}chain gateway-dnat {`,
@@ -276,7 +347,7 @@ export function renderRuleset(fw: FirewallPlan, net: RulesetNetwork, stack: stri
             (i) =>
                 `${t}${t}iifname "${net.bridge}" oifname "${net.bridge}" ct status dnat ip saddr ${i.privateIp} snat ip to ${i.publicIp}`,
         ),
-        ...(fw.natGateway && publics.length > 0
+        ...(fw.natGateway && publicInstances.length > 0
             ? [`${t}${t}iifname "${net.bridge}" oifname "${net.bridge}" ct status dnat snat ip to ${natAddress}`]
             : []),
         `${t}}`,
@@ -319,8 +390,8 @@ export function renderRuleset(fw: FirewallPlan, net: RulesetNetwork, stack: stri
         `${t}chain source-check {`,
         `${t}${t}type filter hook prerouting priority filter; policy accept;`,
         ...instances.flatMap((i) => [
-            `${t}${t}iifname "${net.portOf(i.name)}" ether type ip ip saddr != ${i.privateIp} drop`,
-            `${t}${t}iifname "${net.portOf(i.name)}" ether type arp arp saddr ip != ${i.privateIp} drop`,
+            `${t}${t}iifname "${net.portOf(i.name)}" ether type ip ip saddr != ${ownAddresses(i)} drop`,
+            `${t}${t}iifname "${net.portOf(i.name)}" ether type arp arp saddr ip != ${ownAddresses(i)} drop`,
         ]),
         `${t}}`,
         "}",

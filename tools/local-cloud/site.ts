@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseStackConfig, StackConfig } from "../../config";
 import { allInstances, InstancePlan, planTopology, TopologyPlan } from "../../topology";
+import { vrrpPasswordLength } from "../../userdata/keepalived";
 import { localSecretFileName } from "../../userdata/target";
 import { parameterNames, siteParameters, siteSettings } from "../../userdata/site";
 import { planStack } from "../preview/plan";
@@ -21,7 +22,7 @@ import { ensureImage } from "./image";
 import { httpRequest } from "./clients";
 import { createInternet, createVpc, internetNetns, linkIsUp, setLink, vpcFromCidr, vpcNetns } from "./network";
 import { AppliedInstance, applyRollout, describeRollout, desiredInstance, isEmpty, parameterFile, planRollout } from "./rollout";
-import { FirewallPlan } from "./securityGroups";
+import { FirewallPlan, virtualAddress } from "./securityGroups";
 import { log, runSync, stateDir, unsupportedReason } from "./util";
 
 export interface LocalSite {
@@ -30,7 +31,9 @@ export interface LocalSite {
     plan: TopologyPlan;
     /** Public address of each instance that has one in the program's plan, as the internet namespace reaches it. */
     publicIps: Record<string, string>;
-    /** The site at the load balancer's public address, from the internet namespace. */
+    /** The site's public address: the Elastic IP, lb-1's or the load-balancer pair's (which maps to their virtual address). */
+    publicAddress: string;
+    /** The site at its public address, from the internet namespace. */
     url: string;
     /** What each instance was booted with (rollout.ts compares it with a changed stack); absent in sites of older versions. */
     applied?: Record<string, AppliedInstance>;
@@ -91,6 +94,7 @@ function writeParameters(config: StackConfig): string {
     write(names.appPassword, password());
     write(names.replicationPassword, password());
     if (config.monitoring) write(names.exporterPassword, password());
+    if (config.lbCount > 1) write(names.vrrpPassword, password().slice(0, vrrpPasswordLength));
     if (config.https !== "none") {
         const key = path.join(dir, "tls.key");
         const cert = path.join(dir, "tls.crt");
@@ -180,10 +184,17 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
             `network: VPC ${vpc.cidr} in namespace ${vpcNetns()}, security groups enforced (${rulesetFile()}), internet in ${internetNetns()}`,
         );
 
-        const scheme = config.https === "none" ? "http" : "https";
-        const lbAddress = publicIps[plan.lb.name];
-        if (!lbAddress) throw new Error(`the plan gives the load balancer ${plan.lb.name} no public address`);
-        const site: LocalSite = { stack, config, plan, publicIps, url: `${scheme}://${lbAddress}/`, applied: {}, provisioned: false };
+        const publicAddress = sitePublicAddress(plan, firewall);
+        const site: LocalSite = {
+            stack,
+            config,
+            plan,
+            publicIps,
+            publicAddress,
+            url: siteUrl(config, publicAddress),
+            applied: {},
+            provisioned: false,
+        };
         saveSite(site);
         const instances = allInstances(plan);
         for (const instance of instances) await startInstance(site, instance.name, secretsDir);
@@ -214,7 +225,16 @@ async function update(existing: LocalSite, config: StackConfig, running: string[
     // Sites of older versions recorded no user-data: what their saved config renders stands for it.
     const applied = existing.applied ?? Object.fromEntries(allInstances(existing.plan).map((i) => [i.name, desiredInstance(existing, i)]));
     const current: LocalSite = { ...existing, applied };
-    const desired: LocalSite = { ...current, config, plan, publicIps: publicAddresses(plan, firewall), provisioned: true };
+    const publicAddress = sitePublicAddress(plan, firewall);
+    const desired: LocalSite = {
+        ...current,
+        config,
+        plan,
+        publicIps: publicAddresses(plan, firewall),
+        publicAddress,
+        url: siteUrl(config, publicAddress),
+        provisioned: true,
+    };
     const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined);
     const rollout = planRollout(current, desired, {
         running,
@@ -259,6 +279,20 @@ function publicAddresses(plan: TopologyPlan, firewall: FirewallPlan): Record<str
         throw new Error(`the program's instances (${planned.join(", ")}) are not the topology's (${expected.join(", ")})`);
     }
     return Object.fromEntries(firewall.instances.filter((i) => i.publicIp).map((i) => [i.name, i.publicIp!]));
+}
+
+/** The Elastic IP: the load-balancer pair's floating one, or the single load balancer's. */
+function sitePublicAddress(plan: TopologyPlan, firewall: FirewallPlan): string {
+    const address = firewall.floating?.publicIp ?? firewall.instances.find((i) => i.name === plan.lbs[0].name)?.publicIp;
+    if (!address) throw new Error(`the plan gives the load balancer ${plan.lbs[0].name} no public address`);
+    if ((firewall.floating !== undefined) !== plan.lbs.length > 1) {
+        throw new Error(`the plan's Elastic IP does not match the topology's ${plan.lbs.length} load balancer(s)`);
+    }
+    return address;
+}
+
+function siteUrl(config: StackConfig, publicAddress: string): string {
+    return `${config.https === "none" ? "http" : "https"}://${publicAddress}/`;
 }
 
 function instanceOf(site: LocalSite, name: string): InstancePlan {
@@ -368,6 +402,28 @@ export interface InstanceStatus {
     networkUp: boolean;
     cloudInit: string;
     service: string;
+    /** The site's public address, on the load balancer that holds it (the VRRP master of a pair); null elsewhere. */
+    siteAddress: string | null;
+}
+
+/** Whether a running load balancer holds the site's address: a pair's master has the virtual address on its interface. */
+async function holdsSiteAddress(site: LocalSite, name: string): Promise<boolean> {
+    if (site.plan.lbs.length === 1) return site.plan.lbs[0].name === name;
+    const vip = virtualAddress(site.plan.lbs[0].subnet.cidr);
+    const r = await container.exec(name, ["ip", "-4", "-o", "addr", "show", "dev", "eth0"], { check: false, timeoutMs: 15_000 });
+    return r.stdout.split(/\s+/).includes(`${vip}/32`);
+}
+
+/** The load balancer that holds the site's address now, if one does. */
+export async function siteAddressHolder(site: LocalSite): Promise<string | undefined> {
+    const running = new Set(
+        container
+            .list()
+            .filter((c) => c.running)
+            .map((c) => c.name),
+    );
+    for (const lb of site.plan.lbs) if (running.has(lb.name) && (await holdsSiteAddress(site, lb.name))) return lb.name;
+    return undefined;
 }
 
 const roleService: Record<InstancePlan["role"], string> = {
@@ -389,6 +445,7 @@ export async function status(): Promise<InstanceStatus[]> {
             const role = roles.get(c.name);
             let cloudInit = "-";
             let service = "-";
+            let siteAddress: string | null = null;
             if (c.running) {
                 const ci = await container.exec(c.name, ["cloud-init", "status"], { check: false, timeoutMs: 15_000 });
                 cloudInit = ci.stdout.replace(/^status:\s*/, "").trim() || "unknown";
@@ -399,6 +456,7 @@ export async function status(): Promise<InstanceStatus[]> {
                     });
                     service = `${roleService[role]} ${s.stdout.trim()}`;
                 }
+                if (site && role === "lb" && (await holdsSiteAddress(site, c.name))) siteAddress = site.publicAddress;
             }
             return {
                 name: c.name,
@@ -409,6 +467,7 @@ export async function status(): Promise<InstanceStatus[]> {
                 networkUp: c.running && linkIsUp(c.name),
                 cloudInit,
                 service,
+                siteAddress,
             };
         }),
     ).then((rows) =>
@@ -423,6 +482,7 @@ export async function status(): Promise<InstanceStatus[]> {
                 networkUp: false,
                 cloudInit: "-",
                 service: "-",
+                siteAddress: null,
             })),
         ].sort((a, b) => a.name.localeCompare(b.name)),
     );

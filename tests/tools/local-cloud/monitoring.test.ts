@@ -144,8 +144,8 @@ describeLocalSite("monitoring on the prod topology in the local cloud", "prod", 
             const plan = site().plan;
             const monitor = plan.monitoring!.name;
             const expected = [
-                ...[plan.lb, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, plan.monitoring!].map((i) => `node ${i.name}`),
-                `haproxy ${plan.lb.name}`,
+                ...[...plan.lbs, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, plan.monitoring!].map((i) => `node ${i.name}`),
+                ...plan.lbs.map((i) => `haproxy ${i.name}`),
                 ...[plan.dbPrimary, ...plan.dbReplicas].map((i) => `mysqld ${i.name}`),
                 "blackbox site",
                 ...["prometheus", "alertmanager", "blackbox-exporter"].map((job) => `${job} ${monitor}`),

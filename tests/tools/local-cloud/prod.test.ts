@@ -50,9 +50,9 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
 }
 
 describeLocalSite("the prod topology on the local cloud", "prod", "fbprodtest", (site) => {
-    const lbPublic = () => site().publicIps[site().plan.lb.name];
+    const lbPublic = () => site().publicAddress;
     const ip = (name: string) =>
-        [site().plan.lb, ...site().plan.web, site().plan.dbPrimary, ...site().plan.dbReplicas].find((i) => i.name === name)!.privateIp;
+        [...site().plan.lbs, ...site().plan.web, site().plan.dbPrimary, ...site().plan.dbReplicas].find((i) => i.name === name)!.privateIp;
     const post = (body: string) => httpJson("POST", `${site().url}api/entries`, { body });
 
     test("HTTPS on 443 with the generated certificate, at the public address; plain HTTP redirects to it", async () => {
@@ -89,7 +89,7 @@ describeLocalSite("the prod topology on the local cloud", "prod", "fbprodtest", 
             [{ instance: "web-1" }, ip("db-primary"), mysqlPort],
             [{ instance: "web-2" }, ip("db-replica-1"), mysqlPort],
             [{ instance: "db-replica-1" }, ip("db-primary"), mysqlPort],
-            ["vpc", site().plan.lb.privateIp, statsPort],
+            ...site().plan.lbs.map((i): ["vpc", string, number] => ["vpc", i.privateIp, statsPort]),
         ];
         const results = await Promise.all(
             paths.map(async ([from, host, port]) => `${JSON.stringify(from)} → ${host}:${port} ${await tcpConnect(from, host, port)}`),

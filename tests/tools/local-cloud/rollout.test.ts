@@ -52,7 +52,7 @@ describe("console markers", () => {
 
 describeLocalSite("changes on a running dev site, applied by local:up under load", "dev", "fbrolltest", (site) => {
     let scratch = "";
-    const lb = () => site().publicIps[site().plan.lb.name];
+    const lb = () => site().publicAddress;
     const pids = () => Object.fromEntries(container.list().map((c) => [c.name, c.pid]));
     const consoleText = (name: string) => fs.readFileSync(container.consoleLog(name), "utf8");
 

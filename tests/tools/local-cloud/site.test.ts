@@ -22,7 +22,7 @@ const MINUTE = 60_000;
 describeLocalSite("the dev topology on the local cloud", "dev", "fbdevtest", (site) => {
     const acknowledged: number[] = [];
     // Clients stand on the internet and reach the load balancer at its public address.
-    const lb = () => site().publicIps[site().plan.lb.name];
+    const lb = () => site().publicAddress;
     const primary = () => site().plan.dbPrimary.name;
     const replica = () => site().plan.dbReplicas[0].name;
 
@@ -100,7 +100,7 @@ describeLocalSite("the dev topology on the local cloud", "dev", "fbdevtest", (si
     });
 
     test("HAProxy's Prometheus exporter answers on the stats port inside the VPC, with both web servers up", async () => {
-        const r = await httpRequest("GET", `http://${site().plan.lb.privateIp}:${statsPort}/metrics`, { from: "vpc" });
+        const r = await httpRequest("GET", `http://${site().plan.lbs[0].privateIp}:${statsPort}/metrics`, { from: "vpc" });
         expect(await tcpConnect("internet", lb(), statsPort)).toBe("timeout");
         expect(r.status).toBe(200);
         for (const server of ["web-1", "web-2"]) {
