@@ -6,10 +6,13 @@ body of its own (PREFIX-<n>), so that the rows stored can be counted against the
 A client whose request fails opens a new connection, as a browser does. Runs for SECONDS, then prints
 one JSON object: every request as [kind, wall-clock start in ms, duration in ms, status or error, body].
 
+BASE_URL may be https (the certificate is not verified: the site's is self-signed).
+
 Usage: python3 steadyLoad.py BASE_URL SECONDS GET_CLIENTS GET_INTERVAL_MS POST_INTERVAL_MS PREFIX
 """
 import http.client
 import json
+import ssl
 import sys
 import threading
 import time
@@ -32,7 +35,14 @@ def main():
         while time.monotonic() < end:
             began = time.monotonic()
             if conn is None:
-                conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=TIMEOUT_SECONDS)
+                if url.scheme == "https":
+                    # The site's certificate is self-signed by design; the load measures availability, not trust.
+                    context = ssl.create_default_context()
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                    conn = http.client.HTTPSConnection(url.hostname, url.port or 443, timeout=TIMEOUT_SECONDS, context=context)
+                else:
+                    conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=TIMEOUT_SECONDS)
             body = None
             started = time.time()
             try:

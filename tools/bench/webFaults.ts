@@ -124,7 +124,7 @@ export interface WebFaultFigures {
     selfHealed: boolean;
 }
 
-interface LoadRecord {
+export interface LoadRecord {
     kind: "GET" | "POST";
     startMs: number;
     ms: number;
@@ -138,13 +138,13 @@ export function percentile(sorted: number[], p: number): number {
     return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-function latency(ms: number[]): LatencyMs {
+export function latency(ms: number[]): LatencyMs {
     const sorted = [...ms].sort((a, b) => a - b);
     return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
 }
 
 /** The steady load of steadyLoad.py from the internet namespace: 4 clients with a GET every 100 ms each, a POST every 250 ms. */
-async function steadyLoad(url: string, seconds: number, prefix: string): Promise<LoadRecord[]> {
+export async function steadyLoad(url: string, seconds: number, prefix: string): Promise<LoadRecord[]> {
     const script = fs.readFileSync(path.join(__dirname, "steadyLoad.py"), "utf8");
     const r = await inInternet(["python3", "-c", script, url, String(seconds), "4", "100", "250", prefix], (seconds + 60) * 1000);
     if (r.code !== 0) throw new Error(`the load client failed: ${r.stderr}`);
@@ -153,7 +153,7 @@ async function steadyLoad(url: string, seconds: number, prefix: string): Promise
     );
 }
 
-const failed = (r: LoadRecord) => typeof r.outcome === "string";
+export const failed = (r: LoadRecord) => typeof r.outcome === "string";
 
 /** HAProxy's view of one server, or "unknown" while the stats do not answer. */
 async function serverState(site: LocalSite, server: string): Promise<string> {
@@ -265,7 +265,7 @@ export function formatFigures(f: WebFaultFigures): string {
 }
 
 /** A promise with a flag saying whether it has settled, to look at without waiting. */
-function tracked<T>(promise: Promise<T>): { promise: Promise<T>; settled: boolean } {
+export function tracked<T>(promise: Promise<T>): { promise: Promise<T>; settled: boolean } {
     const t = { promise, settled: false };
     promise.then(
         () => (t.settled = true),

@@ -11,7 +11,7 @@ import { down, Fault, injectFault, status, up } from "./site";
 const faults: Record<Fault, string> = {
     stop: "shut down cleanly",
     start: "booted again with the same disks",
-    crash: "killed without a shutdown",
+    crash: "killed without a shutdown (it answers nothing until local:start)",
     cut: "cut off the network",
     heal: "back on the network",
 };

@@ -354,6 +354,9 @@ export async function injectFault(fault: Fault, name: string): Promise<void> {
         case "crash":
             if (!container.list().find((c) => c.name === name)?.running) throw new Error(`${name} is not running`);
             await container.crash(name);
+            // A crashed host answers nothing, not even ARP or a TCP reset; here its namespace outlives its processes and would
+            // refuse connections at once (and keep a virtual address it held), so its port goes down until it boots again.
+            setLink(name, false);
             return;
         case "cut":
         case "heal":
@@ -407,7 +410,7 @@ export interface InstanceStatus {
 }
 
 /** Whether a running load balancer holds the site's address: a pair's master has the virtual address on its interface. */
-async function holdsSiteAddress(site: LocalSite, name: string): Promise<boolean> {
+export async function holdsSiteAddress(site: LocalSite, name: string): Promise<boolean> {
     if (site.plan.lbs.length === 1) return site.plan.lbs[0].name === name;
     const vip = virtualAddress(site.plan.lbs[0].subnet.cidr);
     const r = await container.exec(name, ["ip", "-4", "-o", "addr", "show", "dev", "eth0"], { check: false, timeoutMs: 15_000 });

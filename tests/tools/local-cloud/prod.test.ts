@@ -20,6 +20,7 @@ import { statsPort } from "../../../userdata/loadBalancer";
 import { mysqlPort } from "../../../userdata/database";
 import { run, tempDir } from "../../helpers";
 import { describeLocalSite } from "./describeLocalCloud";
+import { loadBalancerPairTests } from "./loadBalancerPair";
 
 const MINUTE = 60_000;
 
@@ -268,7 +269,7 @@ except OSError as e:
             await Promise.all([injectFault("start", "web-1"), injectFault("start", "db-replica-1")]);
             const rows = await status();
             expect(rows.map((r) => [r.name, r.running, r.networkUp, r.cloudInit])).toEqual(
-                ["db-primary", "db-replica-1", "lb-1", "monitoring-1", "web-1", "web-2"].map((n) => [n, true, true, "done"]),
+                ["db-primary", "db-replica-1", "lb-1", "lb-2", "monitoring-1", "web-1", "web-2"].map((n) => [n, true, true, "done"]),
             );
             const ids = [before.json.id, during.json.id].join(",");
             await until(
@@ -296,4 +297,7 @@ except OSError as e:
         expect(r.output).toMatch(/give exactly one instance name/);
         expect((await httpRequest("GET", `${site().url}healthz`)).status).toBe(200);
     });
+
+    // Last: they stop, crash and cut the load balancers (each comes back before the next).
+    loadBalancerPairTests(site);
 });
