@@ -11,6 +11,7 @@ import { down, LocalSite, up } from "../local-cloud/site";
 import { log } from "../local-cloud/util";
 import { wrk } from "../local-cloud/clients";
 import { localUpIn, markAppVersion, scratchProject, setWebCount, underLoad } from "../local-cloud/rolloutUnderLoad";
+import { describeLbFault, formatLbFigures, LbFaultFigures, lbFaults, runLbFault } from "./lbFaults";
 import { describeFault, formatFigures, percentile, runWebFault, WebFaultFigures, webFaults } from "./webFaults";
 
 // A cloud of its own: the benchmark never touches a topology a developer has up (`npm run local:up`).
@@ -61,6 +62,18 @@ runTool(async () => {
         const lags = (JSON.parse(lagRun.stdout) as { lagsMs: number[] }).lagsMs.sort((a, b) => a - b);
         const rolling = await rollingChanges(site.publicAddress);
 
+        // The load-balancer pair needs a stack with lbCount 2: prod, booted after dev is gone.
+        await down();
+        log("the load-balancer pair: prod's topology, each fault of the load balancer that holds the address under a steady load");
+        const prod = await up("prod");
+        const pairFaults: LbFaultFigures[] = [];
+        for (const fault of lbFaults) {
+            log(`${fault}: ${describeLbFault(fault)}`);
+            const figures = await runLbFault(prod, fault);
+            log(formatLbFigures(figures));
+            pairFaults.push(figures);
+        }
+
         const report = {
             date: new Date().toISOString().slice(0, 10),
             machine: `${os.cpus().length} cores (${os.cpus()[0]?.model ?? "unknown"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
@@ -81,6 +94,10 @@ runTool(async () => {
                 max: Number(lags[lags.length - 1].toFixed(2)),
             },
             rollingChanges: rolling.figures,
+            loadBalancerPair: {
+                load: "steadyLoad.py over HTTPS: 4 keep-alive clients with a GET every 100 ms each, one POST every 250 ms",
+                faults: pairFaults,
+            },
         };
         const s = (ms: number | null) => (ms === null ? "never" : `${(ms / 1000).toFixed(1)} s`);
         const md = [
@@ -102,6 +119,13 @@ runTool(async () => {
             ...faults.map(
                 (f) =>
                     `| ${f.fault} | ${f.failedGets} of ${f.gets} | ${f.usualMs.p99} ms | ${f.allMs.max} ms (+${(f.overUsualMs / 1000).toFixed(2)} s) | ${f.acknowledgedPosts} of ${f.posts}, ${f.rowsStored}, ${f.duplicatedRows} | ${s(f.markedDownMs)} | ${f.restartedMs === null ? "–" : s(f.restartedMs)} | ${s(f.rejoinedMs)} after ${f.selfHealed ? "the fault, by itself" : "the heal"} |`,
+            ),
+            "",
+            "| the load balancer holding the address (prod's pair) | the other took it after | no answer for | requests failed | after the return |",
+            "|---|---|---|---|---|",
+            ...pairFaults.map(
+                (f) =>
+                    `| ${f.fault} | ${s(f.takeoverMs)} | ${s(f.unservedMs)} | ${f.failed} of ${f.requests} | ${f.holdersAfterReturn} holds it${f.holderAfterReturn ? ` (${f.holderAfterReturn}${f.holderAfterReturn === f.holderAfter ? ", unmoved" : ""})` : ""}${f.holdersDuringCut !== null ? `; ${f.holdersDuringCut} held it during the cut` : ""} |`,
             ),
             "",
         ].join("\n");

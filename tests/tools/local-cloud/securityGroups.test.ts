@@ -177,7 +177,12 @@ describe("the stacks' own security groups", () => {
     test("prod (strict): only the load balancer is public; web takes HTTP from it alone, the database MySQL from web and itself, exporters the monitoring server", () => {
         const fw = firewallPlan(prod);
         const byName = Object.fromEntries(fw.instances.map((i) => [i.name, i]));
-        expect(fw.instances.filter((i) => i.publicIp).map((i) => i.name)).toEqual(["lb-1"]);
+        expect(
+            fw.instances
+                .filter((i) => i.publicIp)
+                .map((i) => i.name)
+                .sort(),
+        ).toEqual(["lb-1", "lb-2"]);
         const ingress = (name: string) =>
             byName[name].rules
                 .filter((r) => r.direction === "ingress")
@@ -185,9 +190,16 @@ describe("the stacks' own security groups", () => {
         // Exporters take scrapes from the monitoring server's address alone.
         const monitoring = `${prod.resources.find((r) => r.name === "monitoring-1")!.inputs.privateIp}/32`;
         expect(ingress("web-1")).toEqual([
-            '{"kind":"tcp","fromPort":80,"toPort":80} from 10.0.0.10',
+            '{"kind":"tcp","fromPort":80,"toPort":80} from 10.0.64.9 10.0.0.10',
             `{"kind":"tcp","fromPort":9100,"toPort":9100} from ${monitoring}`,
         ]);
+        // The pair: VRRP between its members only; the Elastic IP floats between them at a virtual address in lb-1's subnet.
+        expect(ingress("lb-1").filter((r) => r.includes('"number"'))).toEqual(['{"kind":"number","number":112} from 10.0.64.9 10.0.0.10']);
+        expect(fw.floating).toEqual({
+            privateIp: "10.0.0.8",
+            holders: ["lb-1", "lb-2"],
+            publicIp: expect.stringMatching(/^198\.51\.100\./),
+        });
         expect(ingress("db-primary")).toEqual([
             '{"kind":"tcp","fromPort":3306,"toPort":3306} from 10.0.128.10 10.0.192.10',
             '{"kind":"tcp","fromPort":3306,"toPort":3306} from 10.0.128.11 10.0.192.11',
@@ -208,6 +220,18 @@ describe("the stacks' own security groups", () => {
                 .instances.filter((i) => !i.publicIp)
                 .map((i) => i.name),
         ).toEqual([]);
+    });
+
+    test("prod's floating address: the gateway maps it to the virtual address, and only the pair may send from that address", () => {
+        const fw = firewallPlan(prod);
+        const text = renderRuleset(fw, net, "prod");
+        expect(text).toContain(`iifname "igw0" ip daddr ${fw.floating!.publicIp} dnat ip to 10.0.0.8`);
+        expect(text).toContain("10.0.0.8 : jump ingress-lb-1");
+        for (const name of ["lb-1", "lb-2"])
+            expect(text).toMatch(
+                new RegExp(`iifname "${net.portOf(name)}" ether type arp arp saddr ip != \\{ [0-9.]+, 10\\.0\\.0\\.8 \\} drop`),
+            );
+        expect(text.split("\n").filter((l) => l.includes("saddr ip != ") && l.includes("10.0.0.8"))).toHaveLength(2);
     });
 
     test("rendering is byte-stable: the same plan gives the same text, a new plan of the same stack too", async () => {
