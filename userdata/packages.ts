@@ -3,7 +3,10 @@
  * The local cloud builds its offline apt repository from this same list,
  * so EC2 and the containers install identical versions from Debian's archive.
  */
-export type Role = "lb" | "web" | "db" | "monitoring";
+import type { Role as RoleTag } from "../roles";
+
+/** The roles that run instances: every `Role` tag value but the network's. */
+export type Role = Exclude<RoleTag, "network">;
 
 export const rolePackages: Record<Role, readonly string[]> = {
     // python3-boto3: the AWS target's secret fetcher (the load balancer's TLS certificate, the database passwords),

@@ -23,7 +23,7 @@ import { httpRequest } from "./clients";
 import { createInternet, createVpc, internetNetns, linkIsUp, setLink, vpcFromCidr, vpcNetns } from "./network";
 import { AppliedInstance, applyRollout, describeRollout, desiredInstance, isEmpty, parameterFile, planRollout } from "./rollout";
 import { FirewallPlan, virtualAddress } from "./securityGroups";
-import { log, runSync, stateDir, unsupportedReason } from "./util";
+import { log, selfSignedPem, stateDir, unsupportedReason } from "./util";
 
 export interface LocalSite {
     stack: string;
@@ -95,30 +95,7 @@ function writeParameters(config: StackConfig): string {
     write(names.replicationPassword, password());
     if (config.monitoring) write(names.exporterPassword, password());
     if (config.lbCount > 1) write(names.vrrpPassword, password().slice(0, vrrpPasswordLength));
-    if (config.https !== "none") {
-        const key = path.join(dir, "tls.key");
-        const cert = path.join(dir, "tls.crt");
-        runSync("openssl", [
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=www.foobar.com",
-            "-keyout",
-            key,
-            "-out",
-            cert,
-        ]);
-        write(names.tlsPem, fs.readFileSync(cert, "utf8") + fs.readFileSync(key, "utf8"));
-        fs.rmSync(key);
-        fs.rmSync(cert);
-    }
+    if (config.https !== "none") write(names.tlsPem, selfSignedPem("www.foobar.com", 30));
     // Plain parameters the deploy publishes (the load balancer's HAProxy configuration), from the same renderer.
     for (const [name, value] of Object.entries(siteParameters(siteSettings(config, planTopology(config))))) write(name, value);
     return dir;

@@ -4,6 +4,7 @@
  */
 import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 
 /**
@@ -238,4 +239,36 @@ export function unsupportedReason(): string | undefined {
     return missing.length > 0
         ? `missing host tools: ${missing.join(", ")} (apt-get install systemd-container debootstrap iproute2 util-linux mount nftables)`
         : undefined;
+}
+
+/**
+ * A self-signed ECDSA P-256 certificate and its key, as one PEM (certificate first): what the deploy's
+ * `@pulumi/tls` resources put in the TLS parameter, made here with openssl for the local cloud and the tests.
+ */
+export function selfSignedPem(commonName: string, days: number): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "foobar-tls-"));
+    try {
+        const key = path.join(dir, "tls.key");
+        const cert = path.join(dir, "tls.crt");
+        runSync("openssl", [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            String(days),
+            "-subj",
+            `/CN=${commonName}`,
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ]);
+        return fs.readFileSync(cert, "utf8") + fs.readFileSync(key, "utf8");
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
 }
