@@ -24,6 +24,7 @@ describe("parseConfig", () => {
     test("safe defaults", () => {
         const c = parse0({});
         expect(c).toMatchObject({
+            lbCount: 1,
             webCount: 2,
             replicaCount: 1,
             lbAlgorithm: "roundrobin",
@@ -42,6 +43,8 @@ describe("parseConfig", () => {
         [{ webCount: "21" }, "webCount", /from 1 to 20/],
         [{ webCount: "two" }, "webCount", /whole number/],
         [{ webCount: "2.5" }, "webCount", /whole number/],
+        [{ lbCount: "3" }, "lbCount", /from 1 to 2/],
+        [{ lbCount: "0" }, "lbCount", /from 1 to 2/],
         [{ replicaCount: "6" }, "replicaCount", /from 0 to 5/],
         [{ replicaCount: "-1" }, "replicaCount", /from 0 to 5/],
         [{ lbAlgorithm: "random" }, "lbAlgorithm", /roundrobin, leastconn/],

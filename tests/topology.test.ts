@@ -98,3 +98,19 @@ describe("addresses never move", () => {
         }
     });
 });
+
+describe("the load-balancer pair", () => {
+    test("lbCount 2 adds lb-2 in the second AZ's public subnet, at an address no other tier takes in either firewall mode", () => {
+        for (const firewall of ["strict", "open"]) {
+            const plan = planTopology(devConfig({ firewall, lbCount: "2", webCount: "20", replicaCount: "5", monitoring: "true" }));
+            expect(plan.lbs.map((i) => [i.name, i.subnet.name, i.privateIp])).toEqual([
+                ["lb-1", "public-a", "10.0.0.10"],
+                ["lb-2", "public-b", "10.0.64.9"],
+            ]);
+            const addresses = allInstances(plan).map((i) => i.privateIp);
+            expect(new Set(addresses).size).toBe(addresses.length);
+        }
+        // lb-1 keeps its address: a stack that grows a pair does not move it.
+        expect(planTopology(devConfig({ lbCount: "1" })).lbs.map((i) => i.privateIp)).toEqual(["10.0.0.10"]);
+    });
+});
