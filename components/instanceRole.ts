@@ -17,7 +17,7 @@ export interface Grant {
     actions: string[];
     resources: pulumi.Input<string>[];
     /** An IAM condition block, when the resources alone cannot name what is allowed. */
-    condition?: Record<string, Record<string, string>>;
+    condition?: Record<string, Record<string, pulumi.Input<string>>>;
 }
 
 /**
@@ -46,17 +46,19 @@ export function createScopedInstanceProfile(
         `${name}-${policyName}`,
         {
             role: role.id,
-            policy: pulumi.all(grants.map((g) => pulumi.output(g.resources))).apply((resources) =>
-                JSON.stringify({
-                    Version: "2012-10-17",
-                    Statement: grants.map((g, i) => ({
-                        Effect: "Allow",
-                        Action: g.actions,
-                        Resource: resources[i],
-                        ...(g.condition ? { Condition: g.condition } : {}),
-                    })),
-                }),
-            ),
+            policy: pulumi
+                .all(grants.map((g) => pulumi.all([pulumi.output(g.resources), pulumi.output(g.condition ?? {})])))
+                .apply((resolved) =>
+                    JSON.stringify({
+                        Version: "2012-10-17",
+                        Statement: grants.map((g, i) => ({
+                            Effect: "Allow",
+                            Action: g.actions,
+                            Resource: resolved[i][0],
+                            ...(g.condition ? { Condition: resolved[i][1] } : {}),
+                        })),
+                    }),
+                ),
         },
         opts,
     );

@@ -143,17 +143,23 @@ export class LoadBalancer extends pulumi.ComponentResource {
             : undefined;
         const moveAddress: Grant[] = pairEip
             ? [
-                  // AssociateAddress authorizes the address and the instance: this one allocation, and instances of this
-                  // stack's load-balancer tier (the pair's ids are not known before their role exists). Describe calls take
-                  // no resource-level permission (Service Authorization Reference, Amazon EC2).
+                  // AssociateAddress authorizes the address and what it is associated with (the instance, its network
+                  // interface): this one allocation, with instances and interfaces of this stack's VPC only (the pair's ids
+                  // are not known before their role exists, and interfaces carry no tags of ours). Describe calls take no
+                  // resource-level permission (Service Authorization Reference, Amazon EC2).
                   {
                       actions: ["ec2:AssociateAddress"],
                       resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:elastic-ip/${pairEip.id}`],
                   },
                   {
                       actions: ["ec2:AssociateAddress"],
-                      resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:instance/*`],
-                      condition: { StringEquals: { "aws:ResourceTag/Stack": args.stack, "aws:ResourceTag/Role": "lb" } },
+                      resources: [
+                          pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:instance/*`,
+                          pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:network-interface/*`,
+                      ],
+                      condition: {
+                          StringEquals: { "ec2:Vpc": pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:vpc/${args.vpcId}` },
+                      },
                   },
                   { actions: ["ec2:DescribeAddresses"], resources: ["*"] },
               ]

@@ -199,7 +199,7 @@ describe("a load-balancer pair", () => {
         expect((byName(single, "lb-sg").inputs.ingress as Rule[]).filter((r) => r.protocol === "112")).toEqual([]);
     });
 
-    test("the role may associate this one allocation with this stack's load balancers, describe addresses, and read its parameters", async () => {
+    test("the role may associate this one allocation with instances of the stack's VPC, describe addresses, and read its parameters", async () => {
         const plan = await planComponent(() => withConfig(pair()));
         const policy = JSON.parse(byName(plan, "lb-read-parameters-and-move-address").inputs.policy as string);
         expect(policy.Statement).toEqual([
@@ -216,8 +216,8 @@ describe("a load-balancer pair", () => {
             {
                 Effect: "Allow",
                 Action: ["ec2:AssociateAddress"],
-                Resource: ["arn:aws:ec2:eu-west-1:123456789012:instance/*"],
-                Condition: { StringEquals: { "aws:ResourceTag/Stack": "test", "aws:ResourceTag/Role": "lb" } },
+                Resource: ["arn:aws:ec2:eu-west-1:123456789012:instance/*", "arn:aws:ec2:eu-west-1:123456789012:network-interface/*"],
+                Condition: { StringEquals: { "ec2:Vpc": `arn:aws:ec2:eu-west-1:123456789012:vpc/${tier.vpcId}` } },
             },
             { Effect: "Allow", Action: ["ec2:DescribeAddresses"], Resource: ["*"] },
         ]);
