@@ -330,10 +330,10 @@ export async function injectFault(fault: Fault, name: string): Promise<void> {
             return;
         case "crash":
             if (!container.list().find((c) => c.name === name)?.running) throw new Error(`${name} is not running`);
-            await container.crash(name);
             // A crashed host answers nothing, not even ARP or a TCP reset; here its namespace outlives its processes and would
-            // refuse connections at once (and keep a virtual address it held), so its port goes down until it boots again.
+            // refuse connections at once (and keep a virtual address it held), so its port goes down first, until it boots again.
             setLink(name, false);
+            await container.crash(name);
             return;
         case "cut":
         case "heal":
