@@ -35,6 +35,8 @@ export interface RoleUserDataArgs {
     packagedServices: string[];
     /** Service-level monitoring is on: the role's exporters are installed, and restarted like its daemons. */
     monitoring: boolean;
+    /** Packages of an option of the role (a Galera node's), after the role's own. */
+    extraPackages?: readonly string[];
 }
 
 /** Composes a role's cloud-config: packages, settings, target files, role files, restart drop-ins, one setup command. */
@@ -43,7 +45,7 @@ export function renderRoleUserData(args: RoleUserDataArgs): string {
     const services = [...args.packagedServices, ...exporters.map((p) => `${p}.service`)];
     const config: CloudConfig = {
         package_update: true,
-        packages: [...rolePackages[args.role], ...exporters],
+        packages: [...rolePackages[args.role], ...(args.extraPackages ?? []), ...exporters],
         write_files: [
             { path: "/etc/foobar/foobar.env", content: envFile(args.settings), permissions: "0644" },
             ...targetFiles(args.target),

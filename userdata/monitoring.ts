@@ -42,7 +42,7 @@ export type ScrapedInstance = Pick<InstancePlan, "name" | "role" | "privateIp">;
 
 /** The tier an instance of the plan belongs to: the `tier` label of its targets and alerts. */
 export function tierOf(role: InstanceRole): Role {
-    return role === "db-primary" || role === "db-replica" ? "db" : role;
+    return role === "db-primary" || role === "db-replica" || role === "db-node" ? "db" : role;
 }
 
 /** How often Prometheus scrapes and evaluates; README "Monitoring" explains the choice. */
@@ -67,7 +67,8 @@ export function scrapeTargets(instances: readonly ScrapedInstance[], publicUrl: 
         const tier = tierOf(instance.role);
         for (const exporter of roleExporters[tier]) {
             const labels: Record<string, string> = { instance: instance.name, tier };
-            if (tier === "db") labels.role = instance.role === "db-primary" ? "primary" : "replica";
+            if (tier === "db")
+                labels.role = instance.role === "db-primary" ? "primary" : instance.role === "db-node" ? "galera" : "replica";
             (jobs[exporter.job] ??= []).push({ targets: [`${instance.privateIp}:${exporter.port}`], labels });
         }
     }

@@ -14,6 +14,7 @@ export const variants = {
         lbAlgorithm: "leastconn",
     }),
     "no replicas": devConfig({ replicaCount: "0", webCount: "1" }),
+    galera: devConfig({ database: "galera", replicaCount: "", firewall: "strict" }),
 };
 
 export interface RenderedCase {

@@ -375,6 +375,7 @@ const roleService: Record<InstancePlan["role"], string> = {
     web: "foobar-app",
     "db-primary": "mariadb",
     "db-replica": "mariadb",
+    "db-node": "mariadb",
     monitoring: "prometheus",
 };
 
