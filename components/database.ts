@@ -204,7 +204,7 @@ export class Database extends pulumi.ComponentResource {
     }
 }
 
-/** What a Galera cluster needs besides MySQL: its own ports between the nodes, the health check from the web tier's sidecars. */
+/** What a Galera cluster needs besides MySQL: its own ports and the health check between the nodes, the health check from the web tier's sidecars. */
 function galeraIngress(clients: IngressSource): IngressRule[] {
     const { groupCommunication, incrementalTransfer, snapshotTransfer, healthCheck } = galeraPorts;
     return [
@@ -213,6 +213,8 @@ function galeraIngress(clients: IngressSource): IngressRule[] {
         tcpIngress(incrementalTransfer, "Galera incremental state transfer between the nodes", { self: true }),
         tcpIngress(snapshotTransfer, "Galera snapshot transfer (mariabackup) between the nodes", { self: true }),
         serviceIngress(healthCheck, "Galera health check", clients, "the web tier's HAProxy sidecars"),
+        // A starting node asks its peers whether one is synced before it joins, or bootstraps (foobar-galera-start).
+        tcpIngress(healthCheck, "Galera health check between the nodes", { self: true }),
     ];
 }
 

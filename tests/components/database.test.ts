@@ -100,6 +100,7 @@ test("a Galera cluster: exactly Galera's ports between the nodes, MySQL and the 
         "tcp 4568-4568 from the nodes",
         "tcp 4444-4444 from the nodes",
         "tcp 9200-9200 from sg-web",
+        "tcp 9200-9200 from the nodes",
     ]);
 });
 
