@@ -16,6 +16,14 @@ export const mysqlPort = 3306;
 export const galeraPorts = { groupCommunication: 4567, incrementalTransfer: 4568, snapshotTransfer: 4444, healthCheck: 9200 } as const;
 /** The node's state as HAProxy reads it: 200 when synced in the primary component, else 503. */
 export const galeraCheckUser = "galera_check";
+/** Galera's group communication settings (evs.* ordered as Galera requires: keepalive ≤ check ≤ suspect ≤ inactive). */
+export const galeraProviderOptions = [
+    "pc.recovery=TRUE",
+    "evs.keepalive_period=PT0.5S",
+    "evs.inactive_check_period=PT0.5S",
+    "evs.suspect_timeout=PT2S",
+    "evs.inactive_timeout=PT4S",
+].join("; ");
 /** Where Debian's galera-4 puts the provider. */
 export const galeraProvider = "/usr/lib/galera/libgalera_smm.so";
 /** The snapshot transfer's login (root and mysql may read it), written at boot from the secret store. */
@@ -59,7 +67,9 @@ function renderGalera(privateIp: string, galera: GaleraSettings): string[] {
         // mariabackup copies a donor without blocking its writes.
         "wsrep_sst_method = mariabackup",
         // After all nodes crashed, they form the primary component again by themselves once all are back.
-        'wsrep_provider_options = "pc.recovery=TRUE"',
+        // A node silent for 2 s is suspected and evicted (Galera waits 5 s by default): until then every commit
+        // waits for it, so this bounds how long a crashed or cut-off node holds the others' writes (README "Galera cluster").
+        `wsrep_provider_options = "${galeraProviderOptions}"`,
         "max_connections = 200",
     ];
 }

@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as net from "net";
-import { galeraProvider, galeraSstConfigPath } from "../../userdata/database";
+import { galeraProvider, galeraProviderOptions, galeraSstConfigPath } from "../../userdata/database";
 import { run, tempDir } from "../helpers";
 import { Daemon, freePort, ScratchMariadb, waitFor } from "./daemons";
 import { cases, doc, envSettings, file } from "./helpers";
@@ -20,7 +20,9 @@ test.each(cases(/^db/))("%s: mariadbd accepts the server configuration", (_, r) 
         expect(result.output).toMatch(/^wsrep-provider\s+\/usr\/lib\/galera\/libgalera_smm\.so$/m);
         expect(result.output).toMatch(/^wsrep-sst-method\s+mariabackup$/m);
         expect(result.output).toMatch(/^wsrep-cluster-address\s+gcomm:\/\/10\.0\.\d+\.\d+,10\.0\.\d+\.\d+,10\.0\.\d+\.\d+$/m);
-        expect(result.output).toMatch(/^wsrep-provider-options\s+pc\.recovery=TRUE$/m);
+        expect(result.output).toMatch(
+            /^wsrep-provider-options\s+pc\.recovery=TRUE; evs\.keepalive_period=PT0\.5S; .*evs\.suspect_timeout=PT2S; /m,
+        );
         expect(result.output).toMatch(/^innodb-autoinc-lock-mode\s+2$/m);
         expect(result.output).toMatch(/^read-only\s+FALSE$/m);
     } else {
@@ -131,7 +133,8 @@ describe("Galera nodes", () => {
             `--wsrep-provider=${galeraProvider}`,
             "--wsrep-cluster-address=gcomm://",
             "--wsrep-new-cluster",
-            `--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:${port + 1}; ist.recv_addr=127.0.0.1:${port + 2}`,
+            // The nodes' own provider options: the provider refuses an unknown or ill-ordered one at start.
+            `--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:${port + 1}; ist.recv_addr=127.0.0.1:${port + 2}; ${galeraProviderOptions}`,
             "--wsrep-node-address=127.0.0.1",
             "--binlog-format=ROW",
             "--innodb-autoinc-lock-mode=2",
