@@ -15,6 +15,10 @@ export const architectures = ["x86_64", "arm64"] as const;
 export const firewallModes = ["strict", "open"] as const;
 /** `self-signed`: TLS on 443 with a generated certificate, 80 redirects. `none`: the whiteboard's plain HTTP. */
 export const httpsModes = ["self-signed", "none"] as const;
+/** `replication`: a primary and `replicaCount` read replicas (the whiteboard). `galera`: a MariaDB Galera cluster of `dbNodeCount` nodes. */
+export const databaseModes = ["replication", "galera"] as const;
+/** Odd sizes only: a Galera cluster keeps quorum while a majority of its nodes answer. */
+export const dbNodeCounts = [3, 5] as const;
 /** Every instance type EC2 offers, as the AWS provider lists them. */
 const ec2InstanceTypes: readonly string[] = Object.values(InstanceType);
 
@@ -22,6 +26,7 @@ export type LbAlgorithm = (typeof lbAlgorithms)[number];
 export type Architecture = (typeof architectures)[number];
 export type FirewallMode = (typeof firewallModes)[number];
 export type HttpsMode = (typeof httpsModes)[number];
+export type DatabaseMode = (typeof databaseModes)[number];
 
 export interface StackConfig {
     /** Stack name; part of every SSM parameter name. */
@@ -35,7 +40,11 @@ export interface StackConfig {
     /** Load balancers: 1 is the whiteboard's single one; 2 is an HAProxy pair in two AZs whose keepalived moves the public address. */
     lbCount: number;
     webCount: number;
+    database: DatabaseMode;
+    /** Read replicas of the primary (`database: replication`; 0 with galera). */
     replicaCount: number;
+    /** Galera cluster nodes (`database: galera`; 0 with replication). */
+    dbNodeCount: number;
     lbAlgorithm: LbAlgorithm;
     vpcCidr: string;
     /** CIDR allowed to reach SSH on every instance; SSH is closed when unset. */
@@ -80,6 +89,8 @@ export const configKeys = [
     "lbCount",
     "webCount",
     "replicaCount",
+    "database",
+    "dbNodeCount",
     "lbAlgorithm",
     "vpcCidr",
     "adminCidr",
@@ -224,6 +235,19 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         return v;
     };
 
+    const database = oneOf("database", databaseModes, "replication");
+    if (database === "galera" && get("replicaCount") !== undefined) {
+        throw new ConfigError(
+            "replicaCount",
+            get("replicaCount"),
+            "is a setting of database: replication (read replicas); a Galera cluster's size is dbNodeCount (3 or 5): remove replicaCount",
+        );
+    }
+    if (database === "replication" && get("dbNodeCount") !== undefined) {
+        throw new ConfigError("dbNodeCount", get("dbNodeCount"), "sizes a Galera cluster: set database: galera, or remove dbNodeCount");
+    }
+    const dbNodeCount = database === "galera" ? Number(oneOf("dbNodeCount", dbNodeCounts.map(String), "3")) : 0;
+
     return {
         stack,
         region,
@@ -233,7 +257,9 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         monitoringInstanceType: instanceType("monitoringInstanceType", "t3.small"),
         lbCount: int("lbCount", 1, 2, 1),
         webCount: int("webCount", 1, 20, 2),
-        replicaCount: int("replicaCount", 0, 5, 1),
+        database,
+        replicaCount: database === "replication" ? int("replicaCount", 0, 5, 1) : 0,
+        dbNodeCount,
         lbAlgorithm: oneOf("lbAlgorithm", lbAlgorithms, "roundrobin"),
         vpcCidr,
         adminCidr,

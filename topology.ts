@@ -19,7 +19,8 @@ export interface SubnetPlan {
     public: boolean;
 }
 
-export type InstanceRole = "lb" | "web" | "db-primary" | "db-replica" | "monitoring";
+/** `db-node`: a member of a Galera cluster (`database: galera`), where every node can take the writes. */
+export type InstanceRole = "lb" | "web" | "db-primary" | "db-replica" | "db-node" | "monitoring";
 
 export interface InstancePlan {
     name: string;
@@ -34,13 +35,18 @@ export interface TopologyPlan {
     /** The load balancers, lb-1 first: one, or a pair in two AZs (lbCount). */
     lbs: InstancePlan[];
     web: InstancePlan[];
+    /** The primary; with galera, db-1, the node that bootstraps the cluster and takes the writes first. */
     dbPrimary: InstancePlan;
+    /** The read replicas; with galera, the other nodes (db-2 ...). */
     dbReplicas: InstancePlan[];
     /** The address blocks each tier's servers can get, whatever the counts. */
     grants: GrantBlocks;
     /** Prometheus and Alertmanager, when monitoring is on. */
     monitoring?: InstancePlan;
-    /** Private DNS names the app and the replicas use, as RDS endpoints are used. */
+    /**
+     * Where the app sends writes and reads: private DNS names, as RDS endpoints are used; with galera, the
+     * HAProxy sidecar on each web server (`galeraSidecar`), which finds the nodes that serve.
+     */
     endpoints: { writer: string; reader: string };
 }
 
@@ -80,6 +86,9 @@ export interface GrantBlocks {
     replicas: string[];
 }
 
+/** With galera, the app's endpoints: the sidecar's two listeners on each web server's loopback. */
+export const galeraSidecar = { writer: "127.0.0.1", reader: "127.0.0.2" } as const;
+
 export function planTopology(config: StackConfig): TopologyPlan {
     const { base, prefix } = parseCidr("vpcCidr", config.vpcCidr, 16, 24);
     // Four equal quarters: public and private subnets in each of two AZs.
@@ -117,12 +126,14 @@ export function planTopology(config: StackConfig): TopologyPlan {
         const k = Math.floor(i / azCount);
         return at(`web-${i + 1}`, "web", subnet, k === 0 ? first(subnet) : webBlock.offset + k - 1);
     });
-    const dbPrimary = at("db-primary", "db-primary", tierSubnets[0], first(tierSubnets[0]) + 1);
-    // Replicas start in the other AZ so the first one survives the primary's AZ; it takes that AZ's database address.
-    const dbReplicas = Array.from({ length: config.replicaCount }, (_, i) => {
+    const galera = config.database === "galera";
+    const dbPrimary = at(galera ? "db-1" : "db-primary", galera ? "db-node" : "db-primary", tierSubnets[0], first(tierSubnets[0]) + 1);
+    // Replicas (Galera's further nodes, db-2 ...) start in the other AZ so the first one survives the primary's AZ;
+    // it takes that AZ's database address. A node's address follows from its name, as a replica's does.
+    const dbReplicas = Array.from({ length: galera ? config.dbNodeCount - 1 : config.replicaCount }, (_, i) => {
         const subnet = tierSubnets[(i + 1) % azCount];
         const offset = i === 0 ? first(subnet) + 1 : replicaBlock.offset + Math.floor((i - 1) / azCount);
-        return at(`db-replica-${i + 1}`, "db-replica", subnet, offset);
+        return galera ? at(`db-${i + 2}`, "db-node", subnet, offset) : at(`db-replica-${i + 1}`, "db-replica", subnet, offset);
     });
     const block = (subnet: SubnetPlan, offset: number, prefixBits: number) => `${intToIp(subnetBase(subnet) + offset)}/${prefixBits}`;
     const grants: GrantBlocks = {
@@ -144,7 +155,7 @@ export function planTopology(config: StackConfig): TopologyPlan {
         dbReplicas,
         grants,
         ...(monitoring ? { monitoring } : {}),
-        endpoints: { writer: `db-writer.${zone}`, reader: `db-reader.${zone}` },
+        endpoints: galera ? { ...galeraSidecar } : { writer: `db-writer.${zone}`, reader: `db-reader.${zone}` },
     };
 }
 
@@ -153,8 +164,12 @@ export function allInstances(plan: TopologyPlan): InstancePlan[] {
     return [...plan.lbs, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, ...(plan.monitoring ? [plan.monitoring] : [])];
 }
 
-/** The addresses behind each private DNS name: the reader is every replica, or the primary when there is none. */
+/**
+ * The addresses behind each private DNS name: the reader is every replica, or the primary when there is none.
+ * None with galera: its endpoints are the sidecar's loopback addresses.
+ */
 export function endpointAddresses(plan: TopologyPlan): Record<string, string[]> {
+    if (plan.dbPrimary.role === "db-node") return {};
     const replicas = plan.dbReplicas.map((r) => r.privateIp);
     return {
         [plan.endpoints.writer]: [plan.dbPrimary.privateIp],

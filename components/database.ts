@@ -6,10 +6,10 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { DatabaseRole, DatabaseServerSettings, mysqlPort, renderDatabaseUserData } from "../userdata/database";
+import { DatabaseRole, DatabaseServerSettings, galeraPorts, mysqlPort, renderDatabaseUserData } from "../userdata/database";
 import { createTierInstance, TierArgs } from "./instance";
 import { createInstanceProfile, createSecretParameter } from "./instanceRole";
-import { createTierSecurityGroup, IngressSource, serviceIngress, tcpIngress } from "./securityGroup";
+import { createTierSecurityGroup, IngressRule, IngressSource, serviceIngress, tcpIngress } from "./securityGroup";
 import { resourceTags } from "./tags";
 
 export interface SecretParameter {
@@ -71,9 +71,9 @@ export interface DatabaseServerPlacement {
 }
 
 export interface DatabaseArgs extends TierArgs {
-    /** The writer: its settings' role is `primary`. */
+    /** The writer: its settings' role is `primary`; or a Galera cluster's first node (role `galera`), which bootstraps it. */
     primary: DatabaseServerPlacement;
-    /** Read replicas of the primary: their settings' role is `replica`. */
+    /** Read replicas of the primary (role `replica`); or the cluster's other nodes (role `galera`). */
     replicas: DatabaseServerPlacement[];
     volumeSizeGiB: number;
     credentials: DatabaseCredentials;
@@ -105,14 +105,22 @@ export class Database extends pulumi.ComponentResource {
 
     constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:database:Database", name, {}, opts);
-        checkRole(args.primary, "primary", "primary");
-        args.replicas.forEach((replica, i) => checkRole(replica, "replica", `replicas[${i}]`));
+        // A Galera cluster's nodes all have the role galera; a replication tier's primary and replicas theirs.
+        const galera = args.primary.settings.role === "galera";
+        checkRole(args.primary, galera ? "galera" : "primary", "primary");
+        args.replicas.forEach((replica, i) => checkRole(replica, galera ? "galera" : "replica", `replicas[${i}]`));
         const parent = { parent: this };
         const tags = resourceTags("db", name, args.stack);
 
         const clients = serviceIngress(mysqlPort, "MySQL", args.clientIngress, "the web tier");
         const peers = tcpIngress(mysqlPort, "MySQL replication between database servers", { self: true });
-        const securityGroup = createTierSecurityGroup(`${name}-sg`, "db", [clients, peers], args, parent);
+        const securityGroup = createTierSecurityGroup(
+            `${name}-sg`,
+            "db",
+            [clients, peers, ...(galera ? galeraIngress(args.clientIngress) : [])],
+            args,
+            parent,
+        );
         const { appPassword, replicationPassword, exporterPassword } = args.credentials;
         const secrets = [appPassword, replicationPassword, ...(exporterPassword ? [exporterPassword] : [])];
         const profile = createInstanceProfile(
@@ -194,6 +202,20 @@ export class Database extends pulumi.ComponentResource {
             securityGroupId: this.securityGroupId,
         });
     }
+}
+
+/** What a Galera cluster needs besides MySQL: its own ports and the health check between the nodes, the health check from the web tier's sidecars. */
+function galeraIngress(clients: IngressSource): IngressRule[] {
+    const { groupCommunication, incrementalTransfer, snapshotTransfer, healthCheck } = galeraPorts;
+    return [
+        tcpIngress(groupCommunication, "Galera group communication between the nodes", { self: true }),
+        { ...tcpIngress(groupCommunication, "Galera group communication between the nodes (UDP)", { self: true }), protocol: "udp" },
+        tcpIngress(incrementalTransfer, "Galera incremental state transfer between the nodes", { self: true }),
+        tcpIngress(snapshotTransfer, "Galera snapshot transfer (mariabackup) between the nodes", { self: true }),
+        serviceIngress(healthCheck, "Galera health check", clients, "the web tier's HAProxy sidecars"),
+        // A starting node asks its peers whether one is synced before it joins, or bootstraps (foobar-galera-start).
+        tcpIngress(healthCheck, "Galera health check between the nodes", { self: true }),
+    ];
 }
 
 export function ebsDevicePath(volumeId: string): string {

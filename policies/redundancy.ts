@@ -199,8 +199,9 @@ export const databaseWriteFailover = stackPolicy<{ failoverPackages: string[] }>
         severity: "high",
         gap: gaps.spof,
         remediationSteps:
-            "Give the database tier a failover path: a failover manager (orchestrator, MaxScale, Pacemaker, keepalived with a promotion script) on every database server, or a Galera cluster, over two availability zones; or a Multi-AZ RDS/Aurora database. " +
-            '`replicaCount` only adds read replicas: a replica is not promoted when the primary fails. No stack config builds failover yet; accept the risk per stack with `exempt: ["db-primary"]`.',
+            "Set `database: galera` (`pulumi config set database galera`, and remove replicaCount): a MariaDB Galera cluster of three (or five, `dbNodeCount`) nodes over the availability zones, which keeps taking writes when a node fails. " +
+            "Other failover paths pass too: a failover manager (orchestrator, MaxScale, Pacemaker, keepalived with a promotion script) on every database server over two availability zones, or a Multi-AZ RDS/Aurora database. " +
+            '`replicaCount` only adds read replicas: a replica is not promoted when the primary fails. To accept the risk on a stack instead, `exempt: ["db-primary"]`.',
         config: failoverPackages("Packages that, installed on every database server, promote a replica or form a multi-writer cluster.", [
             "orchestrator",
             "maxscale",
@@ -228,6 +229,13 @@ export const databaseWriteFailover = stackPolicy<{ failoverPackages: string[] }>
             const reasons: string[] = [];
             if (servers.length < 2) reasons.push("There is no other database server to take over.");
             else if (zones(stack, servers).size < 2) reasons.push("Every database server runs in the same availability zone.");
+            const galera = configs.some((c) => c && (settingOf(c, "DB_ROLE") === "galera" || c.packages.includes("galera-4")));
+            // A Galera cluster serves while a majority of its nodes answer: with two, the survivor of a failure has none.
+            if (galera && servers.length < 3) {
+                reasons.push(
+                    `A Galera cluster of ${servers.length} node${servers.length === 1 ? "" : "s"} stops taking writes when a node fails (no majority survives): it needs at least three.`,
+                );
+            }
             if (servers.length >= 2 && !allInstall(servers, ctx.config.failoverPackages)) {
                 const replicas = servers.filter((s) => !writers.includes(s)).map((s) => s.name);
                 reasons.push(

@@ -71,6 +71,22 @@ describe("parseConfig", () => {
         expect(e.value).toBe(raw[key]);
     });
 
+    test("database: galera builds dbNodeCount nodes (3 by default, or 5) and no replicas", () => {
+        expect(parse0({})).toMatchObject({ database: "replication", replicaCount: 1, dbNodeCount: 0 });
+        expect(parse0({ database: "galera" })).toMatchObject({ database: "galera", replicaCount: 0, dbNodeCount: 3 });
+        expect(parse0({ database: "galera", dbNodeCount: "5" })).toMatchObject({ dbNodeCount: 5 });
+    });
+
+    test.each([
+        [{ database: "cluster" }, "database", /replication, galera/],
+        [{ database: "galera", dbNodeCount: "4" }, "dbNodeCount", /3, 5/],
+        [{ database: "galera", dbNodeCount: "1" }, "dbNodeCount", /3, 5/],
+        [{ database: "galera", replicaCount: "2" }, "replicaCount", /dbNodeCount.*remove replicaCount/],
+        [{ dbNodeCount: "3" }, "dbNodeCount", /set database: galera, or remove dbNodeCount/],
+    ] as [RawConfig, string, RegExp][])("%j fails naming %s and the fix", (raw, key, allowed) => {
+        expectConfigError(raw, key, allowed);
+    });
+
     test("aws:region is required and checked", () => {
         expectConfigError({}, "aws:region", /must be set/, "");
         expectConfigError({}, "aws:region", /AWS region/, "mars-1");
@@ -114,9 +130,15 @@ describe("Pulumi.yaml", () => {
     });
 
     test("its defaults are the program's defaults", () => {
+        const declared = Object.entries(project.config as Record<string, { default?: unknown }>);
         const fromYaml = parse0(
-            Object.fromEntries(Object.entries(project.config).map(([k, d]) => [k, String((d as { default: unknown }).default)])),
+            Object.fromEntries(declared.filter(([, d]) => d.default !== undefined).map(([k, d]) => [k, String(d.default)])),
         );
         expect(fromYaml).toEqual(parse0({}));
+    });
+
+    test("the keys one database mode refuses have no default (Pulumi would set it on every stack)", () => {
+        expect((project.config as Record<string, { default?: unknown }>).replicaCount.default).toBeUndefined();
+        expect((project.config as Record<string, { default?: unknown }>).dbNodeCount.default).toBeUndefined();
     });
 });

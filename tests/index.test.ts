@@ -85,8 +85,10 @@ describe("components", () => {
             "vpc-private-b-routes": ["vpc-private-b"],
             "db-credentials-app-password-value": ["db-credentials-app-password"],
             "db-credentials-replication-password-value": ["db-credentials-replication-password"],
-            "db-primary-data-attachment": ["db-primary-data"],
-            "db-replica-1-data-attachment": ["db-replica-1-data"],
+            // prod's Galera nodes are named db-1 ...: their attachments carry the same kind of alias, which matches nothing.
+            "db-1-data-attachment": ["db-1-data"],
+            "db-2-data-attachment": ["db-2-data"],
+            "db-3-data-attachment": ["db-3-data"],
         });
         for (const r of plan.resources) {
             // Each alias is the resource's own URN (same parent, same type) under its old name.

@@ -34,8 +34,12 @@ const kinds: [kind: string, before: Record<string, string>, after: Record<string
     ["webCount down", { webCount: "3" }, {}],
     ["web instance type", {}, { webInstanceType: "t3.medium" }],
     ["load balancer instance type", {}, { lbInstanceType: "t3.small" }],
-    ["replicaCount up", {}, { replicaCount: "2" }],
 ];
+/** Growing the database tier: replicas on dev (replication), nodes on prod (a Galera cluster). */
+const growDatabase: Record<string, [kind: string, before: Record<string, string>, after: Record<string, string>]> = {
+    dev: ["replicaCount up", {}, { replicaCount: "2" }],
+    prod: ["dbNodeCount up", {}, { dbNodeCount: "5" }],
+};
 
 describe.each(["dev", "prod"])("stack %s", (stack) => {
     const changes = async (before: Record<string, string>, after: Record<string, string>) =>
@@ -52,23 +56,36 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
         expect(await changes({}, {})).toEqual([]);
     });
 
-    test.each(kinds)("%s: no database server, volume or attachment is replaced, updated or deleted", async (_, before, after) => {
-        const found = await changes(before, after);
-        expect(found.length).toBeGreaterThan(0);
-        expect(found.filter(touchesDatabase)).toEqual([]);
-    });
+    test.each([...kinds, growDatabase[stack]])(
+        "%s: no database server, volume or attachment is replaced, updated or deleted",
+        async (_, before, after) => {
+            const found = await changes(before, after);
+            expect(found.length).toBeGreaterThan(0);
+            expect(found.filter(touchesDatabase)).toEqual([]);
+        },
+    );
 
-    test("replicaCount 1 → 2: the new replica is created beside the others; only the reader endpoint's records change", async () => {
-        expect(describeChanges(await changes({}, { replicaCount: "2" }))).toEqual(
-            [
-                "create db-replica-2",
-                "create db-replica-2-data",
-                "create db-replica-2-data-attachment",
-                ...(stack === "prod" ? ["create db-replica-2-status-check"] : []),
-                "update db-db-reader (records)",
-                // The monitoring server's scrape targets are in its user-data: it is replaced (delete-first, alone) with them.
-                ...monitoringFollows,
-            ].sort(byName),
+    const grown =
+        stack === "dev"
+            ? ["create db-replica-2", "create db-replica-2-data", "create db-replica-2-data-attachment", "update db-db-reader (records)"]
+            : [
+                  ...["db-4", "db-5"].flatMap((n) => [
+                      `create ${n}`,
+                      `create ${n}-data`,
+                      `create ${n}-data-attachment`,
+                      `create ${n}-status-check`,
+                  ]),
+                  // The sidecars learn the new nodes: the web servers are replaced one at a time, each behind its gate.
+                  ...["web-1", "web-2"].flatMap((n) => [
+                      `replace ${n} (userData; delete first)`,
+                      `replace ${n}-ready (triggers)`,
+                      `update ${n}-status-check (dimensions)`,
+                  ]),
+              ];
+    test(`${growDatabase[stack][0]}: the new database servers are created beside the others, none is touched`, async () => {
+        expect(describeChanges(await changes({}, growDatabase[stack][2]))).toEqual(
+            // The monitoring server's scrape targets are in its user-data: it is replaced (delete-first, alone) with them.
+            [...grown, ...monitoringFollows].sort(byName),
         );
     });
 

@@ -114,3 +114,25 @@ describe("the load-balancer pair", () => {
         expect(planTopology(devConfig({ lbCount: "1" })).lbs.map((i) => i.privateIp)).toEqual(["10.0.0.10"]);
     });
 });
+
+describe("database: galera", () => {
+    test.each([3, 5])(
+        "dbNodeCount %i: nodes db-1 ... over both AZs, each address a function of its name; the app's endpoints are the sidecar's",
+        (n) => {
+            const plan = planTopology(devConfig({ database: "galera", replicaCount: "", dbNodeCount: String(n), firewall: "strict" }));
+            const nodes = [plan.dbPrimary, ...plan.dbReplicas];
+            expect(nodes.map((i) => [i.name, i.role])).toEqual(Array.from({ length: n }, (_, k) => [`db-${k + 1}`, "db-node"]));
+            expect(new Set(nodes.map((i) => i.subnet.az))).toEqual(new Set([0, 1]));
+            // The addresses prod's nodes have (a fixed private address is ForceNew): 5 nodes keep the first three's.
+            expect(Object.fromEntries(nodes.slice(0, 3).map((i) => [i.name, i.privateIp]))).toEqual({
+                "db-1": "10.0.128.11",
+                "db-2": "10.0.192.11",
+                "db-3": "10.0.128.48",
+            });
+            expect(plan.endpoints).toEqual({ writer: "127.0.0.1", reader: "127.0.0.2" });
+            expect(endpointAddresses(plan)).toEqual({});
+            const ips = allInstances(plan).map((i) => i.privateIp);
+            expect(new Set(ips).size).toBe(ips.length);
+        },
+    );
+});

@@ -42,7 +42,7 @@ export type ScrapedInstance = Pick<InstancePlan, "name" | "role" | "privateIp">;
 
 /** The tier an instance of the plan belongs to: the `tier` label of its targets and alerts. */
 export function tierOf(role: InstanceRole): Role {
-    return role === "db-primary" || role === "db-replica" ? "db" : role;
+    return role === "db-primary" || role === "db-replica" || role === "db-node" ? "db" : role;
 }
 
 /** How often Prometheus scrapes and evaluates; README "Monitoring" explains the choice. */
@@ -67,7 +67,8 @@ export function scrapeTargets(instances: readonly ScrapedInstance[], publicUrl: 
         const tier = tierOf(instance.role);
         for (const exporter of roleExporters[tier]) {
             const labels: Record<string, string> = { instance: instance.name, tier };
-            if (tier === "db") labels.role = instance.role === "db-primary" ? "primary" : "replica";
+            if (tier === "db")
+                labels.role = instance.role === "db-primary" ? "primary" : instance.role === "db-node" ? "galera" : "replica";
             (jobs[exporter.job] ??= []).push({ targets: [`${instance.privateIp}:${exporter.port}`], labels });
         }
     }
@@ -142,8 +143,8 @@ interface AlertRule {
     annotations: { summary: string; description: string };
 }
 
-/** The alert rules, one group per tier; replica rules only when the plan has replicas. */
-export function alertRules(hasReplicas: boolean): { name: string; rules: AlertRule[] }[] {
+/** The alert rules, one group per tier; replica rules only when the plan has replicas, Galera's when it has a cluster. */
+export function alertRules(hasReplicas: boolean, galera = false): { name: string; rules: AlertRule[] }[] {
     const rule = (
         alert: string,
         tier: string | undefined,
@@ -248,15 +249,30 @@ export function alertRules(hasReplicas: boolean): { name: string; rules: AlertRu
                     "MariaDB on {{ $labels.instance }} ({{ $labels.role }}) does not answer",
                     "The exporter on {{ $labels.instance }} cannot reach MariaDB. Check `systemctl status mariadb` and its journal on {{ $labels.instance }}.",
                 ),
-                rule(
-                    "MoreThanOneWriter",
-                    "db",
-                    "critical",
-                    "(mysql_global_variables_read_only == 0) and on () (count(mysql_global_variables_read_only == 0) > 1)",
-                    "10s",
-                    "{{ $labels.instance }} ({{ $labels.role }}) accepts writes, and so does another database server",
-                    "More than one database server has read_only off: writes can diverge. Only the primary may accept writes; on the others run `SET GLOBAL read_only = ON` and check which server the writer endpoint names.",
-                ),
+                // Every Galera node takes writes by design (the sidecars send them to one at a time); a node out of sync takes none.
+                ...(galera
+                    ? [
+                          rule(
+                              "GaleraNodeNotSynced",
+                              "db",
+                              "critical",
+                              "mysql_global_status_wsrep_local_state != 4",
+                              "20s",
+                              "{{ $labels.instance }} is not synced with its Galera cluster (state {{ $value }})",
+                              'The node takes no traffic (its health check answers 503) until it is synced again: 1 joining, 2 donor, 3 joined. A node that stays out is cut off or lost its quorum; see README "Galera cluster".',
+                          ),
+                      ]
+                    : [
+                          rule(
+                              "MoreThanOneWriter",
+                              "db",
+                              "critical",
+                              "(mysql_global_variables_read_only == 0) and on () (count(mysql_global_variables_read_only == 0) > 1)",
+                              "10s",
+                              "{{ $labels.instance }} ({{ $labels.role }}) accepts writes, and so does another database server",
+                              "More than one database server has read_only off: writes can diverge. Only the primary may accept writes; on the others run `SET GLOBAL read_only = ON` and check which server the writer endpoint names.",
+                          ),
+                      ]),
                 ...(hasReplicas
                     ? [
                           rule(
@@ -317,8 +333,8 @@ export function alertRules(hasReplicas: boolean): { name: string; rules: AlertRu
     ];
 }
 
-export function renderAlertRules(hasReplicas: boolean): string {
-    return header + stringify({ groups: alertRules(hasReplicas) }, { lineWidth: 0 });
+export function renderAlertRules(hasReplicas: boolean, galera = false): string {
+    return header + stringify({ groups: alertRules(hasReplicas, galera) }, { lineWidth: 0 });
 }
 
 /** Where Alertmanager sends: the stack's SNS topic on AWS, a webhook a test reads in the local cloud (see target.ts). */
@@ -472,7 +488,13 @@ export function renderMonitoringUserData(args: MonitoringUserDataArgs): string {
     const files: WriteFile[] = [
         file(`${prometheusDir}/prometheus.yml`, renderPrometheusConfig(args.stack, args.name, Object.keys(jobs))),
         ...Object.entries(jobs).map(([job, groups]) => file(`${targetsDir}/${job}.json`, JSON.stringify(groups, null, 2) + "\n")),
-        file(`${rulesDir}/foobar.yml`, renderAlertRules(hasReplicas)),
+        file(
+            `${rulesDir}/foobar.yml`,
+            renderAlertRules(
+                hasReplicas,
+                args.instances.some((i) => i.role === "db-node"),
+            ),
+        ),
         file(`${prometheusDir}/blackbox.yml`, renderBlackboxConfig()),
         file(consolePath, renderConsole()),
         file(alertmanagerConfigPath, renderAlertmanagerConfig(alertReceiverOf(args.target))),

@@ -19,6 +19,13 @@ export const rolePackages: Record<Role, readonly string[]> = {
 
 /** What a load balancer of a pair adds (userdata/keepalived.ts); a single one does without. */
 export const loadBalancerPairPackages: readonly string[] = ["keepalived"];
+/**
+ * What a Galera node installs besides its role's packages: the provider (a dependency of the server, named so the
+ * policy pack sees the cluster) and mariabackup, which the snapshot transfer runs (not a dependency).
+ */
+export const galeraPackages: readonly string[] = ["galera-4", "mariadb-backup"];
+/** What a web server installs besides its role's packages when the database is a Galera cluster: the HAProxy sidecar. */
+export const galeraSidecarPackages: readonly string[] = ["haproxy"];
 
 /** The exporters each role runs when monitoring is on (userdata/monitoring.ts scrapes them); each ships its unit. */
 export const exporterPackages: Record<Role, readonly string[]> = {
@@ -30,5 +37,15 @@ export const exporterPackages: Record<Role, readonly string[]> = {
 
 /** Every package any role installs, sorted and de-duplicated. */
 export function allRolePackages(): string[] {
-    return [...new Set([...Object.values(rolePackages), ...Object.values(exporterPackages), loadBalancerPairPackages].flat())].sort();
+    return [
+        ...new Set(
+            [
+                ...Object.values(rolePackages),
+                ...Object.values(exporterPackages),
+                loadBalancerPairPackages,
+                galeraPackages,
+                galeraSidecarPackages,
+            ].flat(),
+        ),
+    ].sort();
 }

@@ -59,9 +59,11 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
     const siteName = config.domain ? `www.${config.domain}` : "www.foobar.com";
     const https = config.https !== "none";
     const db: SiteSettings["db"] = {};
-    for (const server of [plan.dbPrimary, ...plan.dbReplicas]) {
+    const dbServers = [plan.dbPrimary, ...plan.dbReplicas];
+    const galera = config.database === "galera";
+    for (const server of dbServers) {
         db[server.name] = {
-            role: server.role === "db-primary" ? "primary" : "replica",
+            role: galera ? "galera" : server.role === "db-primary" ? "primary" : "replica",
             privateIp: server.privateIp,
             writerHost: plan.endpoints.writer,
             dbName: databaseName,
@@ -70,10 +72,21 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
             // database's user-data (which it reads once, at its first boot) never changes with the counts.
             appHosts: plan.grants.web.map(mariadbHost),
             replicationUser,
-            replicaHosts: plan.grants.replicas.map(mariadbHost),
+            // Galera nodes need no replication login from elsewhere: the snapshot transfer's login is local to the donor.
+            replicaHosts: galera ? [] : plan.grants.replicas.map(mariadbHost),
             appPasswordParameter: names.appPassword,
             replicationPasswordParameter: names.replicationPassword,
             ...(config.monitoring ? { exporter: { user: exporterUser, passwordParameter: names.exporterPassword } } : {}),
+            ...(galera
+                ? {
+                      galera: {
+                          clusterName: `foobar-${config.stack}`,
+                          nodeName: server.name,
+                          nodeAddresses: dbServers.map((s) => s.privateIp),
+                          bootstrap: server === plan.dbPrimary,
+                      },
+                  }
+                : {}),
         };
     }
     const [first, second] = plan.lbs;
@@ -116,6 +129,7 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
             dbUser: appUser,
             appPasswordParameter: names.appPassword,
             monitoring: config.monitoring,
+            ...(galera ? { galeraNodes: dbServers.map((s) => ({ name: s.name, address: s.privateIp })) } : {}),
         },
         db,
         ...(plan.monitoring

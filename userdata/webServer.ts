@@ -1,7 +1,9 @@
 /** A web/app server's cloud-config: nginx in front of gunicorn, and the app's files. */
 import { renderRoleUserData } from "./cloudConfig";
-import { mysqlPort } from "./database";
+import { galeraSidecar } from "../topology";
+import { galeraPorts, mysqlPort } from "./database";
 import { bundledFile, WriteFile } from "./files";
+import { galeraSidecarPackages } from "./packages";
 import { readinessFiles } from "./rollout";
 import { restartPolicy } from "./systemd";
 import { Target } from "./target";
@@ -128,6 +130,58 @@ export function renderGunicornUnit(): string {
     ].join("\n");
 }
 
+export const sidecarConfigPath = "/etc/haproxy/haproxy.cfg";
+
+/**
+ * The HAProxy sidecar in front of a Galera cluster, on each web server: the app's writer endpoint (127.0.0.1:3306)
+ * leads to one node at a time, the first in node order whose health check says synced in the primary component
+ * (the others are `backup`); its reader endpoint (127.0.0.2:3306) to every such node. A node marked down has its
+ * sessions cut, so no app connection lingers on it; when db-1 comes back, the backups' writer sessions are cut, so
+ * writes go to one node again. README "Galera cluster" explains the timing.
+ */
+export function renderSidecarConfig(nodes: { name: string; address: string }[]): string {
+    if (nodes.length === 0) throw new Error("the sidecar needs at least one database node");
+    const servers = (backup: boolean) =>
+        nodes.map((n, i) => `    server ${n.name} ${n.address}:${mysqlPort}${backup && i > 0 ? " backup" : ""}`);
+    return [
+        "# Rendered by the foobar Pulumi program; edits are overwritten on the next deploy.",
+        "global",
+        "    log /dev/log local0",
+        "    maxconn 1024",
+        "    user haproxy",
+        "    group haproxy",
+        "    stats socket /run/haproxy/admin.sock mode 660 level admin",
+        "",
+        "defaults",
+        "    mode tcp",
+        "    log global",
+        "    option dontlognull",
+        // Inside the VPC a live node answers a SYN in well under a millisecond: half a second is a dead one.
+        "    timeout connect 500ms",
+        // The app keeps its connections and reuses them; MariaDB closes idle ones after 8 hours.
+        "    timeout client 1h",
+        "    timeout server 1h",
+        "    timeout check 500ms",
+        // The app gives up on a connection after 1 s: one more attempt fits.
+        "    retries 1",
+        "    option httpchk",
+        "    http-check expect status 200",
+        // A node is out after two failed checks (the second 250 ms after the first: within about 2.3 s of its failure), back after
+        // two good ones; its sessions are cut at once, so the app's next attempt goes to the next node.
+        `    default-server check port ${galeraPorts.healthCheck} inter 1s fastinter 250ms downinter 1s rise 2 fall 2 on-marked-down shutdown-sessions`,
+        "",
+        "listen db-writer",
+        `    bind ${galeraSidecar.writer}:${mysqlPort}`,
+        ...servers(true).map((line, i) => (i === 0 ? `${line} on-marked-up shutdown-backup-sessions` : line)),
+        "",
+        "listen db-reader",
+        `    bind ${galeraSidecar.reader}:${mysqlPort}`,
+        "    balance leastconn",
+        ...servers(false),
+        "",
+    ].join("\n");
+}
+
 /** What a web server is told, whatever the target. */
 export interface WebServerSettings {
     siteName: string;
@@ -139,6 +193,8 @@ export interface WebServerSettings {
     appPasswordParameter: string;
     /** Service-level monitoring: the node exporter runs. */
     monitoring: boolean;
+    /** With a Galera cluster: its nodes, which the HAProxy sidecar routes the app's endpoints to. */
+    galeraNodes?: { name: string; address: string }[];
 }
 
 export interface WebServerUserDataArgs extends WebServerSettings {
@@ -152,6 +208,9 @@ export function renderWebServerUserData(args: WebServerUserDataArgs): string {
         { path: "/etc/systemd/system/foobar-app.service", content: renderGunicornUnit(), permissions: "0644", defer: true },
         { path: "/etc/nginx/sites-available/foobar", content: renderNginxSite(args.siteName), permissions: "0644", defer: true },
         ...readinessFiles(),
+        ...(args.galeraNodes
+            ? [{ path: sidecarConfigPath, content: renderSidecarConfig(args.galeraNodes), permissions: "0644", defer: true }]
+            : []),
     ];
     return renderRoleUserData({
         role: "web",
@@ -165,10 +224,12 @@ export function renderWebServerUserData(args: WebServerUserDataArgs): string {
             DB_USER: args.dbUser,
             APP_PASSWORD_PARAMETER: args.appPasswordParameter,
             MAX_BODY_BYTES: String(maxRequestBodyBytes),
+            DB_SIDECAR: args.galeraNodes ? "haproxy" : "",
         },
         files,
+        extraPackages: args.galeraNodes ? galeraSidecarPackages : [],
         setupScript: "setup-web.sh",
-        packagedServices: ["nginx.service"],
+        packagedServices: args.galeraNodes ? ["nginx.service", "haproxy.service"] : ["nginx.service"],
         monitoring: args.monitoring,
     });
 }

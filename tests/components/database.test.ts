@@ -4,7 +4,7 @@ import { DatabaseServerSettings } from "../../userdata/database";
 import { byName, ingress, ofType } from "../helpers";
 import { planComponent, tier } from "./helpers";
 
-const server = (name: string, role: "primary" | "replica", ip: string) => {
+const server = (name: string, role: "primary" | "replica" | "galera", ip: string) => {
     const settings: DatabaseServerSettings = {
         role,
         privateIp: ip,
@@ -18,6 +18,14 @@ const server = (name: string, role: "primary" | "replica", ip: string) => {
         replicationPasswordParameter: "/foobar/test/db/replication-password",
     };
     return { name, settings, subnetId: `subnet-${name}`, availabilityZone: role === "primary" ? "eu-west-1a" : "eu-west-1b" };
+};
+const galeraNode = (name: string, ip: string, bootstrap: boolean) => {
+    const s = server(name, "galera", ip);
+    const nodeAddresses = ["10.0.128.11", "10.0.192.11", "10.0.128.48"];
+    return {
+        ...s,
+        settings: { ...s.settings, replicaHosts: [], galera: { clusterName: "foobar-test", nodeName: name, nodeAddresses, bootstrap } },
+    };
 };
 const primary = server("db-primary", "primary", "10.0.128.12");
 
@@ -68,6 +76,38 @@ test("each server gets its own encrypted volume in its AZ, attached, named in it
         expect.objectContaining({ fromPort: 3306, securityGroups: ["sg-web"], description: "MySQL from the web tier" }),
         expect.objectContaining({ fromPort: 3306, self: true }),
     ]);
+});
+
+test("a Galera cluster: exactly Galera's ports between the nodes, MySQL and the health check from the web tier, no DNS records", async () => {
+    const plan = await planComponent(() =>
+        database({
+            primary: galeraNode("db-1", "10.0.128.11", true),
+            replicas: [galeraNode("db-2", "10.0.192.11", false), galeraNode("db-3", "10.0.128.48", false)],
+            endpoints: {},
+        }),
+    );
+    expect(ofType(plan, "aws:ec2/instance:Instance").map((i) => i.name)).toEqual(["db-1", "db-2", "db-3"]);
+    expect(ofType(plan, "aws:route53/record:Record")).toEqual([]);
+    const rules = ingress(plan, "db-sg").map((r) => {
+        const rule = r as { protocol: string; fromPort: number; toPort: number; self?: boolean; securityGroups?: string[] };
+        return `${rule.protocol} ${rule.fromPort}-${rule.toPort} from ${rule.self ? "the nodes" : rule.securityGroups?.join(",")}`;
+    });
+    expect(rules).toEqual([
+        "tcp 3306-3306 from sg-web",
+        "tcp 3306-3306 from the nodes",
+        "tcp 4567-4567 from the nodes",
+        "udp 4567-4567 from the nodes",
+        "tcp 4568-4568 from the nodes",
+        "tcp 4444-4444 from the nodes",
+        "tcp 9200-9200 from sg-web",
+        "tcp 9200-9200 from the nodes",
+    ]);
+});
+
+test("a Galera node placed with a replica's role is an argument error", () => {
+    expect(() =>
+        database({ primary: galeraNode("db-1", "10.0.128.11", true), replicas: [server("db-2", "replica", "10.0.192.11")] }),
+    ).toThrow(/db-2 is placed as a galera, but its settings say replica/);
 });
 
 test("client ingress from anywhere (whiteboard mode) opens MySQL to the world", async () => {

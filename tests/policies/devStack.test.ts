@@ -54,6 +54,8 @@ const variants = {
     monitoringWithoutEmail: { monitoring: "true" },
     closed: { firewall: "strict", https: "self-signed", monitoring: "true", alarmEmail: "ops@foobar.com" },
     // SSH open to the world needs saying so (allowSshFromAnywhere); the policy still flags it.
+    // A Galera cluster in place of the primary/replica pair (replicaCount is refused with it).
+    galera: { database: "galera", replicaCount: "" },
     regressed: { webCount: "1", dbDeletionProtection: "false", adminCidr: "0.0.0.0/0", allowSshFromAnywhere: "true" },
 };
 type Variant = keyof typeof variants;
@@ -115,6 +117,16 @@ describe("each config knob closes exactly its gap", () => {
         expect(found(results.monitoringWithoutEmail)).toEqual(
             [...without("monitoring-"), "monitoring-alarm-notifies monitoring-alarms", "monitoring-alert-receiver monitoring-1"].sort(),
         );
+    });
+
+    test("database: galera closes the write-failover finding, and changes nothing else but the database servers' names", () => {
+        const outsideDb = (e: Evaluation) => found(e).filter((f) => !/ db-(primary|replica-\d|\d)$/.test(f));
+        expect(found(results.galera).filter((f) => f.startsWith("redundancy-database-write-failover"))).toEqual([]);
+        expect(outsideDb(results.galera)).toEqual(
+            outsideDb(results.dev).filter((f) => !f.startsWith("redundancy-database-write-failover")),
+        );
+        // The nodes carry the whiteboard's other database gaps, as the primary and replica did.
+        expect(found(results.galera)).toEqual(expect.arrayContaining(["firewall-no-public-ip db-3", "monitoring-detailed db-3"]));
     });
 
     test("all closed, only the two single points of failure no config builds yet remain", () => {

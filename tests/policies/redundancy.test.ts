@@ -1,5 +1,7 @@
 /** Single points of failure: each policy passes once its gap is really closed, fails otherwise, and never guesses. */
 import { databaseWriteFailover, loadBalancerRedundancy, webTierRedundancy } from "../../policies/redundancy";
+import { policyResources, stackResources } from "../../tools/policy-check/resources";
+import { planStack } from "../../tools/preview/plan";
 import {
     check,
     cloudConfig,
@@ -165,7 +167,12 @@ describe("redundancy-load-balancer", () => {
     });
 });
 
-const db = (name: string, role: "primary" | "replica" | undefined, placement: Record<string, unknown>, packages: string[] = []) =>
+const db = (
+    name: string,
+    role: "primary" | "replica" | "galera" | undefined,
+    placement: Record<string, unknown>,
+    packages: string[] = [],
+) =>
     instance(name, "db", {
         ...placement,
         userData: cloudConfig({
@@ -206,8 +213,41 @@ describe("redundancy-database-write-failover", () => {
             db("db-replica-1", "replica", inB, ["orchestrator"]),
         ];
         expect((await check(databaseWriteFailover, managed)).found).toEqual([]);
-        const galera = [...subnets, db("db-1", undefined, inA, ["galera-4"]), db("db-2", undefined, inB, ["galera-4"])];
+        const galera = [
+            ...subnets,
+            db("db-1", "galera", inA, ["galera-4"]),
+            db("db-2", "galera", inB, ["galera-4"]),
+            db("db-3", "galera", inA, ["galera-4"]),
+        ];
         expect((await check(databaseWriteFailover, galera)).found).toEqual([]);
+    });
+
+    test("a Galera cluster of two nodes, or in one zone, loses its writes with a node or the zone", async () => {
+        const two = await check(databaseWriteFailover, [
+            ...subnets,
+            db("db-1", "galera", inA, ["galera-4"]),
+            db("db-2", "galera", inB, ["galera-4"]),
+        ]);
+        expect(two.flagged).toEqual(["db-1", "db-2"]);
+        expect(two.found[0]).toContain(
+            "db-1 is one of 2 writers: when it fails, writes stop. A Galera cluster of 2 nodes stops taking writes",
+        );
+        const oneZone = await check(databaseWriteFailover, [
+            ...subnets,
+            ...[1, 2, 3].map((n) => db(`db-${n}`, "galera", inA, ["galera-4"])),
+        ]);
+        expect(oneZone.flagged).toEqual(["db-1", "db-2", "db-3"]);
+        expect(oneZone.found[0]).toContain("Every database server runs in the same availability zone.");
+    });
+
+    test("the prod stack (a three-node Galera cluster) passes; its nodes run in both zones", async () => {
+        const prod = policyResources(stackResources(await planStack("prod")));
+        expect(prod.filter((r) => r.type === types.instance && r.name.startsWith("db-")).map((r) => r.name)).toEqual([
+            "db-1",
+            "db-2",
+            "db-3",
+        ]);
+        expect((await check(databaseWriteFailover, prod)).found).toEqual([]);
     });
 
     test("a stack without a database has no database to fail over", async () => {

@@ -93,10 +93,15 @@ export class ScratchMariadb {
     readonly dir = tempDir("mariadb-live");
     readonly socket = path.join(this.dir, "mysqld.sock");
     daemon?: Daemon;
-    constructor(readonly port: number) {}
+    constructor(
+        readonly port: number,
+        /** More server options, e.g. a one-node Galera cluster's. */
+        readonly extraArgs: string[] = [],
+    ) {}
 
-    static async create(): Promise<ScratchMariadb> {
-        const db = new ScratchMariadb(await freePort());
+    static async create(extraArgs: (port: number) => string[] = () => []): Promise<ScratchMariadb> {
+        const port = await freePort();
+        const db = new ScratchMariadb(port, extraArgs(port));
         const installed = run("mariadb-install-db", [
             "--no-defaults",
             `--datadir=${path.join(db.dir, "data")}`,
@@ -120,6 +125,7 @@ export class ScratchMariadb {
             `--port=${this.port}`,
             "--skip-name-resolve",
             "--innodb-buffer-pool-size=32M",
+            ...this.extraArgs,
         ]);
         const daemon = this.daemon;
         await waitFor(

@@ -15,6 +15,7 @@ export const variants = {
     }),
     "no replicas": devConfig({ replicaCount: "0", webCount: "1" }),
     "lb pair": devConfig({ lbCount: "2", firewall: "strict", https: "self-signed" }),
+    galera: devConfig({ database: "galera", replicaCount: "", firewall: "strict" }),
 };
 
 export interface RenderedCase {

@@ -273,6 +273,50 @@ describe("alert rules", () => {
         expect(r.output).toMatch(/MysqlDown/);
     });
 
+    test("a Galera cluster: no MoreThanOneWriter (every node takes writes by design); GaleraNodeNotSynced fires on a node out of sync only", () => {
+        const rules = renderAlertRules(false, true);
+        expect(rules).not.toMatch(/MoreThanOneWriter|slave_status/);
+        const dir = tempDir("rules");
+        fs.writeFileSync(path.join(dir, "rules.yml"), rules);
+        expect(run("promtool", ["check", "rules", path.join(dir, "rules.yml")]).status).toBe(0);
+        const node = (n: number) => ({ instance: `db-${n}`, tier: "db", role: "galera" });
+        const r = promtoolTest(rules, {
+            rule_files: ["rules.yml"],
+            evaluation_interval: "10s",
+            tests: [
+                {
+                    interval: "10s",
+                    input_series: [
+                        input("mysql_global_status_wsrep_local_state", node(1), "4x12"),
+                        input("mysql_global_status_wsrep_local_state", node(2), "4x12"),
+                        // Desynced (a donor, or wsrep_desync) from 30 s on.
+                        input("mysql_global_status_wsrep_local_state", node(3), "4 4 4 2x10"),
+                    ],
+                    alert_rule_test: [
+                        { eval_time: "30s", alertname: "GaleraNodeNotSynced", exp_alerts: [] },
+                        {
+                            eval_time: "1m",
+                            alertname: "GaleraNodeNotSynced",
+                            exp_alerts: [
+                                {
+                                    exp_labels: { ...node(3), severity: "critical" },
+                                    exp_annotations: {
+                                        summary: "db-3 is not synced with its Galera cluster (state 2)",
+                                        description: alertRules(false, true)
+                                            .flatMap((g) => g.rules)
+                                            .find((x) => x.alert === "GaleraNodeNotSynced")!.annotations.description,
+                                    },
+                                },
+                            ],
+                        },
+                    ],
+                },
+            ],
+        });
+        expect(r.output).toMatch(/SUCCESS/);
+        expect(r.status).toBe(0);
+    });
+
     test("every alert names what it is about and says what to do; each tier has rules", () => {
         for (const rule of alertRules(true).flatMap((g) => g.rules)) {
             expect(rule.annotations.summary).toMatch(/\{\{ \$labels\.(instance|server|url) \}\}|No database replica|The site|of the site/);

@@ -15,6 +15,7 @@ const roleDaemons: Record<string, string[]> = {
     web: ["nginx.service"],
     "db-primary": ["mariadb.service"],
     "db-replica": ["mariadb.service"],
+    "db-node": ["mariadb.service"],
     monitoring: ["prometheus.service", "prometheus-alertmanager.service", "prometheus-blackbox-exporter.service"],
 };
 /** With monitoring on, the exporters each role adds. */
@@ -23,6 +24,7 @@ const exporterDaemons: Record<string, string[]> = {
     web: ["prometheus-node-exporter.service"],
     "db-primary": ["prometheus-node-exporter.service", "prometheus-mysqld-exporter.service"],
     "db-replica": ["prometheus-node-exporter.service", "prometheus-mysqld-exporter.service"],
+    "db-node": ["prometheus-node-exporter.service", "prometheus-mysqld-exporter.service"],
     monitoring: ["prometheus-node-exporter.service"],
 };
 
@@ -41,8 +43,10 @@ function verifyWithDropIn(unit: string, dropIn: string): string[] {
 
 test.each(cases())("%s: a restart drop-in for each daemon of the role, accepted by systemd-analyze", (_, r) => {
     const monitored = r.variant === "hardened" || r.role === "monitoring";
-    const paired = r.variant === "lb pair" && r.role === "lb";
-    const daemons = [...roleDaemons[r.role], ...(paired ? ["keepalived.service"] : []), ...(monitored ? exporterDaemons[r.role] : [])];
+    const paired = r.variant === "lb pair" && r.role === "lb" ? ["keepalived.service"] : [];
+    // With a Galera cluster, each web server runs the HAProxy sidecar the app's database endpoints lead to.
+    const sidecar = r.variant === "galera" && r.role === "web" ? ["haproxy.service"] : [];
+    const daemons = [...roleDaemons[r.role], ...paired, ...sidecar, ...(monitored ? exporterDaemons[r.role] : [])];
     expect(roleDaemons[r.role]).toBeDefined();
     const dropIns = doc(r.text).write_files.filter((f) => f.path.includes(".service.d/"));
     expect(dropIns.map((f) => f.path)).toEqual(daemons.map(restartDropInPath));

@@ -1,10 +1,17 @@
 /** The web servers' nginx site, gunicorn settings and unit, and the app, through the real tools. */
 import * as fs from "fs";
 import * as path from "path";
-import { appDir, gunicornConfigPath, gunicornSocket, maxRequestBodyBytes } from "../../userdata/webServer";
+import {
+    appDir,
+    gunicornConfigPath,
+    gunicornSocket,
+    maxRequestBodyBytes,
+    renderSidecarConfig,
+    sidecarConfigPath,
+} from "../../userdata/webServer";
 import { run, tempDir } from "../helpers";
 import { Daemon, freePort, waitFor } from "./daemons";
-import { cases, envSettings, file } from "./helpers";
+import { cases, doc, envSettings, file } from "./helpers";
 
 const appSourceDir = path.join(__dirname, "../../userdata/files/app");
 
@@ -110,4 +117,55 @@ test("the rendered site on loopback: 413 over the body limit and a 502 naming th
         await nginx.stop();
         fs.rmSync(dir, { recursive: true, force: true });
     }
+});
+
+describe("with a Galera cluster: the HAProxy sidecar the app's endpoints lead to", () => {
+    const galeraWeb = webCases.filter(([, r]) => r.variant === "galera");
+
+    test("the galera variant renders web servers (the checks below run)", () => {
+        expect(galeraWeb.length).toBeGreaterThan(0);
+    });
+
+    test.each(galeraWeb)("%s: haproxy -c accepts the sidecar; the app is pointed at it", (_, r) => {
+        const dir = tempDir("sidecar");
+        const cfg = file(r.text, sidecarConfigPath);
+        fs.writeFileSync(path.join(dir, "haproxy.cfg"), cfg);
+        const result = run("haproxy", ["-c", "-f", path.join(dir, "haproxy.cfg")]);
+        expect(result.output).toMatch(/Configuration file is valid/);
+        expect(result.status).toBe(0);
+        const env = envSettings(file(r.text, "/etc/foobar/foobar.env"));
+        expect([env.DB_WRITER_HOST, env.DB_READER_HOST, env.DB_PORT, env.DB_SIDECAR]).toEqual([
+            "127.0.0.1",
+            "127.0.0.2",
+            "3306",
+            "haproxy",
+        ]);
+        expect(doc(r.text).packages).toContain("haproxy");
+    });
+
+    test("writes go to one node at a time (the others are backups), reads to every node; checks ask port 9200", () => {
+        const cfg = renderSidecarConfig([
+            { name: "db-1", address: "10.0.128.11" },
+            { name: "db-2", address: "10.0.192.11" },
+            { name: "db-3", address: "10.0.128.48" },
+        ]);
+        const section = (name: string) => cfg.split(`listen ${name}\n`)[1].split("\n\n")[0];
+        expect(section("db-writer")).toBe(
+            [
+                "    bind 127.0.0.1:3306",
+                "    server db-1 10.0.128.11:3306 on-marked-up shutdown-backup-sessions",
+                "    server db-2 10.0.192.11:3306 backup",
+                "    server db-3 10.0.128.48:3306 backup",
+            ].join("\n"),
+        );
+        expect(section("db-reader")).toMatch(/^ {4}bind 127\.0\.0\.2:3306\n {4}balance leastconn\n( {4}server db-\d \S+:3306\n?){3}$/);
+        expect(cfg).toMatch(/^ {4}option httpchk\n {4}http-check expect status 200$/m);
+        expect(cfg).toMatch(/^ {4}default-server check port 9200 .* on-marked-down shutdown-sessions$/m);
+    });
+
+    test("the whiteboard's web servers have no sidecar", () => {
+        for (const [, r] of webCases.filter(([, c]) => c.variant !== "galera")) {
+            expect(doc(r.text).write_files.map((f) => f.path)).not.toContain(sidecarConfigPath);
+        }
+    });
 });

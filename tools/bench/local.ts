@@ -1,6 +1,8 @@
 /**
  * `npm run bench:local`: figures of the local topology, measured in one run so
- * that ratios hold on a shared machine. Writes reports/bench-local.json and .md.
+ * that ratios hold on a shared machine: dev (replication), then prod's Galera
+ * cluster (commit latency against replication's, write failover). Writes
+ * reports/bench-local.json and .md.
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -12,6 +14,7 @@ import { log } from "../local-cloud/util";
 import { wrk } from "../local-cloud/clients";
 import { localUpIn, markAppVersion, scratchProject, setWebCount, underLoad } from "../local-cloud/rolloutUnderLoad";
 import { describeLbFault, formatLbFigures, LbFaultFigures, lbFaults, runLbFault } from "./lbFaults";
+import { dbFaults, describeDbFault, formatWriteFailover, runWriteFailover, WriteFailoverFigures } from "./dbFailover";
 import { describeFault, formatFigures, percentile, runWebFault, WebFaultFigures, webFaults } from "./webFaults";
 
 // A cloud of its own: the benchmark never touches a topology a developer has up (`npm run local:up`).
@@ -25,6 +28,21 @@ async function hopLatency(site: LocalSite, page: string, seconds: number) {
     const direct = await wrk(`http://${site.plan.web[0].privateIp}/${page}`, { seconds, connections: 1, threads: 1, from: "vpc" });
     const added = (p: "p50" | "p99") => Number((lb.latencyMs[p] - direct.latencyMs[p]).toFixed(2));
     return { page: `/${page}`, throughLoadBalancer: lb, straightToWebServer: direct, addedMs: { p50: added("p50"), p99: added("p99") } };
+}
+
+/** replicationLag.py's output: each write's commit latency and read-after-write lag, sorted. */
+function writeLatency(stdout: string): { commitsMs: number[]; lagsMs: number[] } {
+    const parsed = JSON.parse(stdout) as { commitsMs: number[]; lagsMs: number[] };
+    return { commitsMs: [...parsed.commitsMs].sort((a, b) => a - b), lagsMs: [...parsed.lagsMs].sort((a, b) => a - b) };
+}
+
+function summary(w: { commitsMs: number[]; lagsMs: number[] }) {
+    const at = (sorted: number[], p: number) => Number(percentile(sorted, p).toFixed(2));
+    return {
+        writes: w.commitsMs.length,
+        commitMs: { p50: at(w.commitsMs, 50), p99: at(w.commitsMs, 99) },
+        visibleMs: { p50: at(w.lagsMs, 50), p99: at(w.lagsMs, 99) },
+    };
 }
 
 runTool(async () => {
@@ -59,17 +77,37 @@ runTool(async () => {
             ["python3", "-c", fs.readFileSync(path.join(__dirname, "replicationLag.py"), "utf8"), "200", "20"],
             { timeoutMs: 120_000 },
         );
-        const lags = (JSON.parse(lagRun.stdout) as { lagsMs: number[] }).lagsMs.sort((a, b) => a - b);
+        const replicationWrites = writeLatency(lagRun.stdout);
+        const lags = replicationWrites.lagsMs;
         const rolling = await rollingChanges(site.publicAddress);
 
-        // The load-balancer pair needs a stack with lbCount 2: prod, booted after dev is gone.
+        // The same in database: galera (prod's cluster, through the sidecars): commit latency, then the writer failing.
         await down();
-        log("the load-balancer pair: prod's topology, each fault of the load balancer that holds the address under a steady load");
-        const prod = await up("prod");
+        log("database: galera: booting prod (a three-node cluster)");
+        const cluster = await up("prod");
+        log("commit latency and read-after-write lag: 200 writes at 20/s through the sidecar on web-1");
+        const galeraWrites = writeLatency(
+            (
+                await container.exec(
+                    cluster.plan.web[0].name,
+                    ["python3", "-c", fs.readFileSync(path.join(__dirname, "replicationLag.py"), "utf8"), "200", "20"],
+                    { timeoutMs: 120_000 },
+                )
+            ).stdout,
+        );
+        const failovers: WriteFailoverFigures[] = [];
+        for (const fault of dbFaults) {
+            log(`the writer (db-1) fails (${fault}: ${describeDbFault(fault)}) under a steady load through the load balancer`);
+            const figures = await runWriteFailover(cluster, fault);
+            log(formatWriteFailover(figures));
+            failovers.push(figures);
+        }
+        // The same topology has prod's load-balancer pair.
+        log("the load-balancer pair: each fault of the load balancer that holds the address, under a steady load");
         const pairFaults: LbFaultFigures[] = [];
         for (const fault of lbFaults) {
             log(`${fault}: ${describeLbFault(fault)}`);
-            const figures = await runLbFault(prod, fault);
+            const figures = await runLbFault(cluster, fault);
             log(formatLbFigures(figures));
             pairFaults.push(figures);
         }
@@ -98,6 +136,15 @@ runTool(async () => {
                 load: "steadyLoad.py over HTTPS: 4 keep-alive clients with a GET every 100 ms each, one POST every 250 ms",
                 faults: pairFaults,
             },
+            databaseWrites: {
+                load: "replicationLag.py on web-1: 200 autocommitted INSERTs at 20/s through the app's writer endpoint, each then polled on its reader endpoint",
+                replication: summary(replicationWrites),
+                galera: summary(galeraWrites),
+            },
+            galeraWriteFailover: {
+                load: "steadyLoad.py: a POST every 100 ms, 2 clients with a GET every 200 ms, through the load balancer",
+                faults: failovers,
+            },
         };
         const s = (ms: number | null) => (ms === null ? "never" : `${(ms / 1000).toFixed(1)} s`);
         const md = [
@@ -112,6 +159,10 @@ runTool(async () => {
                     `| \`${h.page}\` at concurrency 1: through the LB / straight to web-1 (p50, p99) | ${h.throughLoadBalancer.latencyMs.p50} / ${h.straightToWebServer.latencyMs.p50} ms, ${h.throughLoadBalancer.latencyMs.p99} / ${h.straightToWebServer.latencyMs.p99} ms: the LB adds ${h.addedMs.p50} ms (p50), ${h.addedMs.p99} ms (p99) |`,
             ),
             `| replication lag, ${lags.length} writes at 20/s | p50 ${report.replicationLagMs.p50} ms, p99 ${report.replicationLagMs.p99} ms |`,
+            ...(["replication", "galera"] as const).map((mode) => {
+                const w = report.databaseWrites[mode];
+                return `| commit latency, ${mode} (${w.writes} writes at 20/s from web-1; read-after-write on the reader) | p50 ${w.commitMs.p50} ms, p99 ${w.commitMs.p99} ms; visible p50 ${w.visibleMs.p50} ms, p99 ${w.visibleMs.p99} ms |`;
+            }),
             ...rolling.rows,
             "",
             `| web-1 fails under a steady load through the LB | GETs failed | usual p99 | slowest (over usual) | POSTs acknowledged, rows, duplicated | marked down | restarted by systemd | back in the backend |`,
@@ -126,6 +177,13 @@ runTool(async () => {
             ...pairFaults.map(
                 (f) =>
                     `| ${f.fault} | ${s(f.takeoverMs)} | ${s(f.unservedMs)} | ${f.failed} of ${f.requests} | ${f.holdersAfterReturn} holds it${f.holderAfterReturn ? ` (${f.holderAfterReturn}${f.holderAfterReturn === f.holderAfter ? ", unmoved" : ""})` : ""}${f.holdersDuringCut !== null ? `; ${f.holdersDuringCut} held it during the cut` : ""} |`,
+            ),
+            "",
+            "| the Galera writer (db-1) fails under a steady load through the LB | without an acknowledged write | failed writes | slowest write | acknowledged missing, duplicated | synced again |",
+            "|---|---|---|---|---|---|",
+            ...failovers.map(
+                (f) =>
+                    `| ${f.fault} | ${s(f.writeGapMs)} | ${f.failedPosts} of ${f.posts} | ${f.slowestPostMs} ms | ${Object.values(f.missing).reduce((a, n) => a + n, 0)}, ${Object.values(f.duplicated).reduce((a, n) => a + n, 0)} | ${s(f.rejoinedMs)} after the ${f.fault === "cut" ? "heal" : "boot began"} |`,
             ),
             "",
         ].join("\n");

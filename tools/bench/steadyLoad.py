@@ -22,6 +22,16 @@ TIMEOUT_SECONDS = 20
 GET_PATHS = ["/", "/static/style.css"]
 
 
+def connect(url):
+    if url.scheme == "https":
+        # The local site's certificate is self-signed by design; what is measured here is the service, not the chain.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return http.client.HTTPSConnection(url.hostname, url.port or 443, timeout=TIMEOUT_SECONDS, context=context)
+    return http.client.HTTPConnection(url.hostname, url.port or 80, timeout=TIMEOUT_SECONDS)
+
+
 def main():
     base, seconds, get_clients, get_interval, post_interval, prefix = sys.argv[1:7]
     url = urllib.parse.urlsplit(base)
@@ -35,14 +45,7 @@ def main():
         while time.monotonic() < end:
             began = time.monotonic()
             if conn is None:
-                if url.scheme == "https":
-                    # The site's certificate is self-signed by design; the load measures availability, not trust.
-                    context = ssl.create_default_context()
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-                    conn = http.client.HTTPSConnection(url.hostname, url.port or 443, timeout=TIMEOUT_SECONDS, context=context)
-                else:
-                    conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=TIMEOUT_SECONDS)
+                conn = connect(url)
             body = None
             started = time.time()
             try:

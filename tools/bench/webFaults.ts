@@ -143,10 +143,20 @@ export function latency(ms: number[]): LatencyMs {
     return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
 }
 
-/** The steady load of steadyLoad.py from the internet namespace: 4 clients with a GET every 100 ms each, a POST every 250 ms. */
-export async function steadyLoad(url: string, seconds: number, prefix: string): Promise<LoadRecord[]> {
+/**
+ * The steady load of steadyLoad.py from the internet namespace: by default 4 clients with a GET every 100 ms each,
+ * a POST every 250 ms.
+ */
+export async function steadyLoad(
+    url: string,
+    seconds: number,
+    prefix: string,
+    rates = { getClients: 4, getIntervalMs: 100, postIntervalMs: 250 },
+): Promise<LoadRecord[]> {
     const script = fs.readFileSync(path.join(__dirname, "steadyLoad.py"), "utf8");
-    const r = await inInternet(["python3", "-c", script, url, String(seconds), "4", "100", "250", prefix], (seconds + 60) * 1000);
+    const { getClients, getIntervalMs, postIntervalMs } = rates;
+    const args = [url, String(seconds), String(getClients), String(getIntervalMs), String(postIntervalMs), prefix];
+    const r = await inInternet(["python3", "-c", script, ...args], (seconds + 60) * 1000);
     if (r.code !== 0) throw new Error(`the load client failed: ${r.stderr}`);
     return (JSON.parse(r.stdout) as [LoadRecord["kind"], number, number, number | string, string | null][]).map(
         ([kind, startMs, ms, outcome, body]) => ({ kind, startMs, ms, outcome, body }),

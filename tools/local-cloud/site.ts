@@ -411,6 +411,7 @@ const roleService: Record<InstancePlan["role"], string> = {
     web: "foobar-app",
     "db-primary": "mariadb",
     "db-replica": "mariadb",
+    "db-node": "mariadb",
     monitoring: "prometheus",
 };
 

@@ -228,15 +228,15 @@ describeLocalSite("monitoring on the prod topology in the local cloud", "prod", 
     );
 
     test(
-        "replication stopped on a replica: ReplicationStopped arrives, and resolves when it runs again",
+        "a Galera node out of sync (prod's database is a cluster): GaleraNodeNotSynced arrives, and resolves when it is synced again",
         async () => {
-            const replica = site().plan.dbReplicas[0].name;
+            const node = site().plan.dbReplicas[site().plan.dbReplicas.length - 1].name;
             await faultCycle(
-                `STOP SLAVE on ${replica}`,
-                "ReplicationStopped",
-                { instance: replica },
-                async () => void (await sqlOn(replica, "STOP SLAVE")),
-                async () => void (await sqlOn(replica, "START SLAVE")),
+                `wsrep_desync on ${node}`,
+                "GaleraNodeNotSynced",
+                { instance: node },
+                async () => void (await sqlOn(node, "SET GLOBAL wsrep_desync = ON")),
+                async () => void (await sqlOn(node, "SET GLOBAL wsrep_desync = OFF")),
             );
         },
         5 * MINUTE,

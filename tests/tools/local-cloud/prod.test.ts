@@ -1,23 +1,23 @@
 /**
- * The prod stack (strict firewall, HTTPS) on the local cloud, one booted topology for:
+ * The prod stack (strict firewall, HTTPS, a three-node Galera cluster) on the local cloud, one booted topology for:
  * - HTTPS: HAProxy serves the certificate the setup fetched from the secret store and redirects plain HTTP;
  * - security groups: every path the site needs is open, live connections on every other path are dropped,
  *   and removing one rule from a component breaks the site as AWS would;
- * - the database's data volume: prepared by setup-db.sh, kept across a stop and start of the primary;
+ * - the database's data volume: prepared by setup-db.sh, kept across a stop and start of the first node, which rejoins;
  * - the fault commands on every role.
  * Clients stand on the internet (the internet namespace) unless a test says otherwise. Bounded in time and requests.
  */
 import * as fs from "fs";
 import * as path from "path";
 import * as container from "../../../tools/local-cloud/container";
-import { haproxyServerStates, httpJson, httpRequest, replicationStatus, sqlOn, tcpConnect } from "../../../tools/local-cloud/clients";
+import { haproxyServerStates, httpJson, httpRequest, sqlOn, tcpConnect } from "../../../tools/local-cloud/clients";
 import { enforceSecurityGroups } from "../../../tools/local-cloud/firewall";
 import { inInternet, linkIsUp } from "../../../tools/local-cloud/network";
 import { injectFault, siteAddressHolder, status } from "../../../tools/local-cloud/site";
 import { planProgram, planStack } from "../../../tools/preview/plan";
 import { loadStackConfig, projectRoot } from "../../../tools/stackFile";
 import { statsPort } from "../../../userdata/loadBalancer";
-import { mysqlPort } from "../../../userdata/database";
+import { galeraPorts, mysqlPort } from "../../../userdata/database";
 import { run, tempDir } from "../../helpers";
 import { describeLocalSite } from "./describeLocalCloud";
 import { loadBalancerPairTests } from "./loadBalancerPair";
@@ -82,14 +82,17 @@ describeLocalSite("the prod topology on the local cloud", "prod", "fbprodtest", 
         expect(mode.stdout.trim()).toBe("640 root:haproxy");
     });
 
-    test("every path the site needs is open: internet → LB 80/443, LB → web, web → writer and reader, replica → primary", async () => {
+    test("every path the site needs is open: internet → LB 80/443, LB → web, web → the nodes (MySQL, check), node → node", async () => {
         const paths: [Parameters<typeof tcpConnect>[0], string, number][] = [
             ["internet", lbPublic(), 80],
             ["internet", lbPublic(), 443],
             ...site().plan.web.map((w): [{ instance: string }, string, number] => [{ instance: "lb-1" }, w.privateIp, 80]),
-            [{ instance: "web-1" }, ip("db-primary"), mysqlPort],
-            [{ instance: "web-2" }, ip("db-replica-1"), mysqlPort],
-            [{ instance: "db-replica-1" }, ip("db-primary"), mysqlPort],
+            [{ instance: "web-1" }, ip("db-1"), mysqlPort],
+            [{ instance: "web-2" }, ip("db-2"), mysqlPort],
+            [{ instance: "web-1" }, ip("db-3"), galeraPorts.healthCheck],
+            [{ instance: "db-2" }, ip("db-1"), mysqlPort],
+            [{ instance: "db-3" }, ip("db-1"), galeraPorts.groupCommunication],
+            [{ instance: "db-1" }, ip("db-2"), galeraPorts.healthCheck],
             ...site().plan.lbs.map((i): ["vpc", string, number] => ["vpc", i.privateIp, statsPort]),
         ];
         const results = await Promise.all(
@@ -101,17 +104,19 @@ describeLocalSite("the prod topology on the local cloud", "prod", "fbprodtest", 
     test("live connections on paths no rule allows are dropped: internet → web and DB, LB → DB, web → web, anything → SSH", async () => {
         const paths: [Parameters<typeof tcpConnect>[0], string, number][] = [
             ["internet", ip("web-1"), 80],
-            ["internet", ip("db-primary"), mysqlPort],
+            ["internet", ip("db-1"), mysqlPort],
+            ["internet", ip("db-1"), galeraPorts.groupCommunication],
             ["internet", lbPublic(), statsPort],
-            [{ instance: "lb-1" }, ip("db-primary"), mysqlPort],
-            [{ instance: "lb-1" }, ip("db-replica-1"), mysqlPort],
+            [{ instance: "lb-1" }, ip("db-1"), mysqlPort],
+            [{ instance: "lb-1" }, ip("db-2"), galeraPorts.healthCheck],
+            [{ instance: "web-1" }, ip("db-1"), galeraPorts.groupCommunication],
             [{ instance: "web-1" }, ip("web-2"), 80],
             // No adminCidr: SSH is closed everywhere, from everywhere.
             ["internet", lbPublic(), 22],
             ["vpc", ip("lb-1"), 22],
             [{ instance: "lb-1" }, ip("web-1"), 22],
-            [{ instance: "web-1" }, ip("db-primary"), 22],
-            [{ instance: "db-primary" }, ip("db-replica-1"), 22],
+            [{ instance: "web-1" }, ip("db-1"), 22],
+            [{ instance: "db-1" }, ip("db-2"), 22],
         ];
         const results = await Promise.all(
             paths.map(async ([from, host, port]) => `${JSON.stringify(from)} → ${host}:${port} ${await tcpConnect(from, host, port)}`),
@@ -129,7 +134,7 @@ describeLocalSite("the prod topology on the local cloud", "prod", "fbprodtest", 
 import socket
 s = socket.socket(); s.settimeout(3); s.bind(("${ip("web-1")}", 0))
 try:
-    s.connect(("${ip("db-primary")}", ${mysqlPort})); print("connected")
+    s.connect(("${ip("db-1")}", ${mysqlPort})); print("connected")
 except OSError as e:
     print("blocked")`,
             ],
@@ -158,13 +163,13 @@ except OSError as e:
                 fs.symlinkSync(path.join(projectRoot, "node_modules"), path.join(scratch, "node_modules"));
                 const file = path.join(scratch, "components", "database.ts");
                 const original = fs.readFileSync(file, "utf8");
-                const edited = original.replace("[clients, peers]", "[peers]");
+                const edited = original.replace("[clients, peers,", "[peers,");
                 expect(edited).not.toBe(original);
                 fs.writeFileSync(file, edited);
                 enforceSecurityGroups(await planProgram(loadStackConfig("prod", scratch), scratch));
 
-                expect(await tcpConnect({ instance: "web-1" }, ip("db-primary"), mysqlPort)).toBe("timeout");
-                expect(await tcpConnect({ instance: "db-replica-1" }, ip("db-primary"), mysqlPort)).toBe("connected");
+                expect(await tcpConnect({ instance: "web-1" }, ip("db-1"), mysqlPort)).toBe("timeout");
+                expect(await tcpConnect({ instance: "db-2" }, ip("db-1"), mysqlPort)).toBe("connected");
                 const refused = await post("written while the web tier cannot reach the database");
                 expect(refused.status).toBe(503);
                 expect(String(refused.json.error)).toMatch(/writes are unavailable/);
@@ -172,49 +177,45 @@ except OSError as e:
                 enforceSecurityGroups(await planStack("prod"));
                 fs.rmSync(scratch, { recursive: true, force: true });
             }
-            expect(await tcpConnect({ instance: "web-1" }, ip("db-primary"), mysqlPort)).toBe("connected");
+            expect(await tcpConnect({ instance: "web-1" }, ip("db-1"), mysqlPort)).toBe("connected");
             expect((await post("written with the rule back")).status).toBe(201);
         },
         3 * MINUTE,
     );
 
     test(
-        "the primary's data volume: prepared by setup-db.sh, and a row written through the app survives a stop and start; replication resumes",
+        "db-1's data volume: prepared by setup-db.sh, and a row written through the app survives a stop and start; db-1 rejoins the cluster",
         async () => {
-            const device = (await container.exec("db-primary", ["findmnt", "-n", "-o", "SOURCE,FSTYPE", "/var/lib/mysql"])).stdout.trim();
+            const device = (await container.exec("db-1", ["findmnt", "-n", "-o", "SOURCE,FSTYPE", "/var/lib/mysql"])).stdout.trim();
             expect(device).toMatch(/^\/dev\/loop\d+ ext4$/);
-            const log = (await container.exec("db-primary", ["grep", "foobar-setup-db", "/var/log/cloud-init-output.log"])).stdout;
+            const log = (await container.exec("db-1", ["grep", "foobar-setup-db", "/var/log/cloud-init-output.log"])).stdout;
             expect(log).toContain(`formatting the new data volume ${device.split(" ")[0]} and copying the data directory onto it`);
 
             const written = await post("kept on the data volume");
             expect(written.status).toBe(201);
             const id = Number(written.json.id);
-            await injectFault("stop", "db-primary");
-            expect(container.list().find((c) => c.name === "db-primary")).toBeUndefined();
-            await injectFault("start", "db-primary");
+            await injectFault("stop", "db-1");
+            expect(container.list().find((c) => c.name === "db-1")).toBeUndefined();
+            await injectFault("start", "db-1");
 
-            expect((await sqlOn("db-primary", `SELECT body FROM foobar.entries WHERE id = ${id}`)).trim()).toBe("kept on the data volume");
-            expect((await container.exec("db-primary", ["findmnt", "-n", "-o", "SOURCE,FSTYPE", "/var/lib/mysql"])).stdout.trim()).toBe(
-                device,
-            );
+            expect((await sqlOn("db-1", `SELECT body FROM foobar.entries WHERE id = ${id}`)).trim()).toBe("kept on the data volume");
+            expect((await container.exec("db-1", ["findmnt", "-n", "-o", "SOURCE,FSTYPE", "/var/lib/mysql"])).stdout.trim()).toBe(device);
             // Formatted once: the second boot found the file system and mounted it.
-            const again = (await container.exec("db-primary", ["grep", "foobar-setup-db", "/var/log/cloud-init-output.log"])).stdout;
+            const again = (await container.exec("db-1", ["grep", "-E", "foobar-(setup-db|galera-setup)", "/var/log/cloud-init-output.log"]))
+                .stdout;
             expect(again).not.toContain("formatting");
-            expect(again).toContain("mariadb is running as primary");
+            expect(again).toMatch(/db-1 is synced in a cluster of 3 node\(s\)/);
 
-            await until(
-                "replication resumes",
-                async () => {
-                    const s = await replicationStatus("db-replica-1");
-                    return s.Slave_IO_Running === "Yes" && s.Slave_SQL_Running === "Yes";
-                },
-                60_000,
-            );
-            const after = await post("written after the primary came back");
+            const after = await post("written after db-1 came back");
             expect(after.status).toBe(201);
             await until(
-                "the new row reaches the replica",
-                async () => (await sqlOn("db-replica-1", `SELECT COUNT(*) FROM foobar.entries WHERE id = ${after.json.id}`)).trim() === "1",
+                "the new row is on every node",
+                async () => {
+                    const counts = await Promise.all(
+                        ["db-1", "db-2", "db-3"].map((n) => sqlOn(n, `SELECT COUNT(*) FROM foobar.entries WHERE id = ${after.json.id}`)),
+                    );
+                    return counts.every((c) => c.trim() === "1");
+                },
                 10_000,
             );
         },
@@ -222,7 +223,7 @@ except OSError as e:
     );
 
     test(
-        "faults on every role: cut and heal the load balancer holding the address (by the npm scripts; the other takes it), crash and start a web server and the replica; status --json says so",
+        "faults on every role: cut and heal the load balancer holding the address (by the npm scripts; the other takes it), crash and start a web server and a database node; status --json says so",
         async () => {
             const npm = (...args: string[]) => {
                 const r = run("sh", ["-c", `LOCAL_CLOUD_NAME=fbprodtest npm run -s ${args.join(" ")}`], { cwd: projectRoot });
@@ -265,27 +266,32 @@ except OSError as e:
                 30_000,
             );
 
-            const before = await post("before the replica crashed");
+            const before = await post("before db-3 crashed");
             await injectFault("crash", "web-1");
-            await injectFault("crash", "db-replica-1");
+            await injectFault("crash", "db-3");
             const crashed = await status();
-            expect(crashed.filter((r) => !r.running).map((r) => r.name)).toEqual(["db-replica-1", "web-1"]);
-            // One web server and the primary carry the site meanwhile.
-            const during = await post("while the replica is down");
-            expect(during.status).toBe(201);
+            expect(crashed.filter((r) => !r.running).map((r) => r.name)).toEqual(["db-3", "web-1"]);
+            // One web server and two of the three nodes carry the site meanwhile. A crashed node holds the others'
+            // commits until they evict it (about 2 s, README "The database"); the app answers 503 until then.
+            let during = await post("while db-3 is down");
+            await until(
+                "writes are taken without db-3",
+                async () => during.status === 201 || (during = await post("while db-3 is down")).status === 201,
+                15_000,
+            );
             const hosts = new Set<string>();
             for (let i = 0; i < 4; i++) hosts.add(String((await httpJson("GET", `${site().url}api/status`)).json.host));
             expect(hosts).toEqual(new Set(["web-2"]));
 
-            await Promise.all([injectFault("start", "web-1"), injectFault("start", "db-replica-1")]);
+            await Promise.all([injectFault("start", "web-1"), injectFault("start", "db-3")]);
             const rows = await status();
             expect(rows.map((r) => [r.name, r.running, r.networkUp, r.cloudInit])).toEqual(
-                ["db-primary", "db-replica-1", "lb-1", "lb-2", "monitoring-1", "web-1", "web-2"].map((n) => [n, true, true, "done"]),
+                ["db-1", "db-2", "db-3", "lb-1", "lb-2", "monitoring-1", "web-1", "web-2"].map((n) => [n, true, true, "done"]),
             );
             const ids = [before.json.id, during.json.id].join(",");
             await until(
-                "the replica catches up on its own data volume",
-                async () => (await sqlOn("db-replica-1", `SELECT COUNT(*) FROM foobar.entries WHERE id IN (${ids})`)).trim() === "2",
+                "db-3 catches up on its own data volume",
+                async () => (await sqlOn("db-3", `SELECT COUNT(*) FROM foobar.entries WHERE id IN (${ids})`)).trim() === "2",
                 30_000,
             );
             await until(

@@ -174,7 +174,7 @@ describe("the stacks' own security groups", () => {
         prod = await planStack("prod");
     }, 120_000);
 
-    test("prod (strict): only the load balancer is public; web takes HTTP from it alone, the database MySQL from web and itself, exporters the monitoring server", () => {
+    test("prod (strict): only the load balancer is public; web takes HTTP from it alone, the database MySQL from web and itself, Galera's ports from itself, exporters the monitoring server", () => {
         const fw = firewallPlan(prod);
         const byName = Object.fromEntries(fw.instances.map((i) => [i.name, i]));
         expect(
@@ -200,9 +200,18 @@ describe("the stacks' own security groups", () => {
             holders: ["lb-1", "lb-2"],
             publicIp: expect.stringMatching(/^198\.51\.100\./),
         });
-        expect(ingress("db-primary")).toEqual([
-            '{"kind":"tcp","fromPort":3306,"toPort":3306} from 10.0.128.10 10.0.192.10',
-            '{"kind":"tcp","fromPort":3306,"toPort":3306} from 10.0.128.11 10.0.192.11',
+        // The Galera cluster: MySQL and the health check from the web tier; Galera's ports and the check between the nodes.
+        const web = "10.0.128.10 10.0.192.10";
+        const nodes = "10.0.128.11 10.0.192.11 10.0.128.48";
+        expect(ingress("db-1")).toEqual([
+            `{"kind":"tcp","fromPort":3306,"toPort":3306} from ${web}`,
+            `{"kind":"tcp","fromPort":3306,"toPort":3306} from ${nodes}`,
+            `{"kind":"tcp","fromPort":4567,"toPort":4567} from ${nodes}`,
+            `{"kind":"udp","fromPort":4567,"toPort":4567} from ${nodes}`,
+            `{"kind":"tcp","fromPort":4568,"toPort":4568} from ${nodes}`,
+            `{"kind":"tcp","fromPort":4444,"toPort":4444} from ${nodes}`,
+            `{"kind":"tcp","fromPort":9200,"toPort":9200} from ${web}`,
+            `{"kind":"tcp","fromPort":9200,"toPort":9200} from ${nodes}`,
             `{"kind":"tcp","fromPort":9100,"toPort":9100} from ${monitoring}`,
             `{"kind":"tcp","fromPort":9104,"toPort":9104} from ${monitoring}`,
         ]);

@@ -5,7 +5,10 @@
 #    with the rendered configuration (binlog, GTID, server id);
 #  - primary: schema, app user (web tier addresses only), replication user
 #    (replica addresses only);
-#  - replica: wait for the primary (bounded), then replicate from it by GTID.
+#  - replica: wait for the primary (bounded), then replicate from it by GTID;
+#  - galera: foobar-galera-setup starts the node into its cluster; only the
+#    node that bootstraps it (db-1) writes the schema and users, which the
+#    cluster replicates: a joiner writes nothing, it takes a donor's snapshot.
 # Passwords travel only through stdin and a root-only option file, never argv or logs.
 set -eu
 . /etc/foobar/foobar.env
@@ -56,9 +59,13 @@ systemctl stop mariadb
 if [ -n "$DATA_DEVICE" ]; then
     prepare_data_volume
 fi
-systemctl enable mariadb
-systemctl start mariadb
-log "mariadb is running as $DB_ROLE"
+if [ "$DB_ROLE" = galera ]; then
+    secret "$REPLICATION_PASSWORD_PARAMETER" | /usr/local/sbin/foobar-galera-setup start
+else
+    systemctl enable mariadb
+    systemctl start mariadb
+    log "mariadb is running as $DB_ROLE"
+fi
 
 # Service-level monitoring: the exporter logs in over the local socket as its own user (created on the primary,
 # replicated to the replicas), with a password only it and root can read.
@@ -75,7 +82,8 @@ if [ -n "$EXPORTER_USER" ]; then
     systemctl restart prometheus-mysqld-exporter
 fi
 
-if [ "$DB_ROLE" = primary ]; then
+# The schema and users: written by the primary, or by the Galera node that bootstraps the cluster.
+if [ "$DB_ROLE" = primary ] || { [ "$DB_ROLE" = galera ] && /usr/local/sbin/foobar-galera-setup writes; }; then
     app_password=$(secret "$APP_PASSWORD_PARAMETER")
     replication_password=$(secret "$REPLICATION_PASSWORD_PARAMETER")
     {
@@ -106,8 +114,12 @@ if [ "$DB_ROLE" = primary ]; then
         fi
     } | sql
     log "schema $DB_NAME and users are in place (app from: $APP_HOSTS; replication from: ${REPLICA_HOSTS:-none})"
-    exit 0
+    [ "$DB_ROLE" = galera ] && printf '%s' "$replication_password" | /usr/local/sbin/foobar-galera-setup users
 fi
+if [ "$DB_ROLE" = galera ]; then
+    /usr/local/sbin/foobar-galera-setup open
+fi
+[ "$DB_ROLE" = replica ] || exit 0
 
 if [ -n "$(sql -N -e 'SHOW SLAVE STATUS')" ]; then
     log "replication is already configured"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Web/app server setup, run once by cloud-init after nginx, gunicorn and the
-# app's files are in place: fetch the database password, start gunicorn, put
-# nginx in front of it.
+# app's files are in place: fetch the database password, start the database
+# sidecar (Galera), start gunicorn, put nginx in front of it.
 set -eu
 . /etc/foobar/foobar.env
 
@@ -17,6 +17,13 @@ mv /etc/foobar/app.env.tmp /etc/foobar/app.env
 umask 022
 
 systemctl daemon-reload
+# With a Galera cluster, the app's database endpoints are the local HAProxy sidecar's: up before the app.
+if [ -n "${DB_SIDECAR:-}" ]; then
+    haproxy -c -q -f /etc/haproxy/haproxy.cfg
+    systemctl enable haproxy
+    systemctl restart haproxy
+    log "the database sidecar (haproxy) listens on $DB_WRITER_HOST and $DB_READER_HOST"
+fi
 systemctl enable foobar-app.service
 systemctl restart foobar-app.service
 

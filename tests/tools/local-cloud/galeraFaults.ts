@@ -1,0 +1,149 @@
+/**
+ * The Galera cluster's fault scenarios, for a suite that has booted a stack with `database: galera` (galera.test.ts,
+ * and any suite over prod): the node that takes the writes stopped, crashed and cut off in turn under a steady
+ * write and read load through the load balancer; a node cut off alone; all nodes stopped and started. Each prints
+ * its figures and asserts what issue 12 asks. Bounded in time and requests.
+ */
+import * as container from "../../../tools/local-cloud/container";
+import { httpJson, sqlOn } from "../../../tools/local-cloud/clients";
+import { injectFault, LocalSite } from "../../../tools/local-cloud/site";
+import {
+    dbFaults,
+    describeDbFault,
+    formatWriteFailover,
+    healthCheck,
+    runWriteFailover,
+    waitUntil,
+    writerNode,
+} from "../../../tools/bench/dbFailover";
+
+const MINUTE = 60_000;
+
+/** The app's own answers while writes cannot be taken: a 503 that says so, never a proxy's timeout. */
+const clearWriteFailure = /^503 .*(writes are unavailable|may or may not be saved)/;
+
+/** What the node says about itself: its state in the cluster, or the error it answers with. */
+async function wsrepStatus(node: string, name: string): Promise<string> {
+    return (await sqlOn(node, `SHOW GLOBAL STATUS LIKE '${name}'`)).trim().split("\t")[1] ?? "";
+}
+
+/** The entries table up to an id (the whole table without one) as one fingerprint, to compare nodes and times. */
+async function fingerprint(node: string, upToId = Number.MAX_SAFE_INTEGER): Promise<string> {
+    const sql = `SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(CRC32(CONCAT(id, ':', body))), 0) FROM foobar.entries WHERE id <= ${upToId}`;
+    return (await sqlOn(node, sql)).trim();
+}
+
+export function galeraFaultTests(site: () => LocalSite): void {
+    const nodes = () => [site().plan.dbPrimary, ...site().plan.dbReplicas];
+    const web = () => site().plan.web[0].name;
+    const post = (body: string) => httpJson("POST", `${site().url}api/entries`, { body });
+
+    describe("write failover: the node that takes the writes fails under a steady load through the load balancer", () => {
+        test.each(dbFaults)(
+            "%s: writes move to another node within 5 s, failing meanwhile with the app's 503; no acknowledged write is lost or doubled; the node comes back",
+            async (fault) => {
+                const f = await runWriteFailover(site(), fault);
+                console.log(`${describeDbFault(fault)}: ${formatWriteFailover(f)}`);
+                expect(f.newWriter).not.toBeNull();
+                expect(f.newWriter).not.toBe(f.node);
+                expect(f.writeGapMs).toBeLessThan(5000);
+                expect(f.acknowledgedPosts).toBeGreaterThan(f.posts / 2);
+                for (const error of f.postErrors) expect(error).toMatch(clearWriteFailure);
+                // Every write is answered: acknowledged, or refused by the app within its own limits (never a hang).
+                expect(f.slowestPostMs).toBeLessThan(3000);
+                expect(f.failedGets).toBeLessThanOrEqual(2);
+                expect(f.missing).toEqual(Object.fromEntries(nodes().map((n) => [n.name, 0])));
+                expect(f.duplicated).toEqual(Object.fromEntries(nodes().map((n) => [n.name, 0])));
+                expect(f.rejoinedMs).not.toBeNull();
+                // Back in the cluster, the first node takes the writes again, as the sidecars' order says.
+                expect(await waitUntil(async () => (await writerNode(web())) === nodes()[0].name, 30_000)).not.toBeNull();
+            },
+            10 * MINUTE,
+        );
+    });
+
+    test(
+        "a node cut off alone refuses reads and writes (no quorum) while the others take the writes; healed, it catches up and serves",
+        async () => {
+            const alone = nodes()[nodes().length - 1];
+            await injectFault("cut", alone.name);
+            try {
+                const lost = await waitUntil(async () => (await wsrepStatus(alone.name, "wsrep_cluster_status")) !== "Primary", 60_000);
+                console.log(`${alone.name} cut off: out of the primary component after ${((lost ?? NaN) / 1000).toFixed(1)} s`);
+                expect(lost).not.toBeNull();
+                for (const sql of [
+                    "SELECT COUNT(*) FROM foobar.entries",
+                    "INSERT INTO foobar.entries (body, served_by) VALUES ('stale', 'test')",
+                ]) {
+                    const r = await container.exec(alone.name, ["mariadb", "-N", "-B", "-e", sql], { check: false, timeoutMs: 15_000 });
+                    expect({ sql, code: r.code, error: r.stderr.trim() }).toMatchObject({
+                        sql,
+                        code: 1,
+                        error: expect.stringMatching(/WSREP has not yet prepared node for application use/),
+                    });
+                }
+                const local = await container.exec(
+                    alone.name,
+                    [
+                        "python3",
+                        "-c",
+                        "import urllib.request as u\ntry: u.urlopen('http://127.0.0.1:9200/', timeout=3)\nexcept Exception as e: print(e)",
+                    ],
+                    { check: false },
+                );
+                expect(local.stdout).toMatch(/HTTP Error 503/);
+                const during = [];
+                for (let i = 0; i < 5; i++) during.push(await post(`while ${alone.name} is cut off ${i}`));
+                expect(during.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
+            } finally {
+                await injectFault("heal", alone.name);
+            }
+            const back = await waitUntil(async () => (await healthCheck(web(), alone.privateIp)) === 200, 2 * MINUTE);
+            console.log(`${alone.name} healed: synced and serving after ${((back ?? NaN) / 1000).toFixed(1)} s`);
+            expect(back).not.toBeNull();
+            expect(
+                (await sqlOn(alone.name, `SELECT COUNT(*) FROM foobar.entries WHERE body LIKE 'while ${alone.name} is cut off %'`)).trim(),
+            ).toBe("5");
+        },
+        5 * MINUTE,
+    );
+
+    test(
+        "all nodes stopped, then started together: the node that left last starts the cluster again, with every acknowledged write",
+        async () => {
+            const last = await post("the last write before the outage");
+            expect(last.status).toBe(201);
+            const before = await fingerprint(nodes()[0].name);
+            // One after another, the node that takes the writes last: it leaves the cluster last (safe_to_bootstrap: 1).
+            for (const n of [...nodes()].reverse()) await injectFault("stop", n.name);
+            const started = Date.now();
+            const refused = await post("during the outage");
+            const refusedMs = Date.now() - started;
+            expect(refused.status).toBe(503);
+            expect(`${refused.status} ${String(refused.json.error)}`).toMatch(clearWriteFailure);
+            expect(refusedMs).toBeLessThan(3000);
+
+            const booted = Date.now();
+            await Promise.all(nodes().map((n) => injectFault("start", n.name)));
+            const serving = await waitUntil(async () => (await post("the first write after the outage")).status === 201, 2 * MINUTE);
+            console.log(
+                `full outage: a write during it refused in ${refusedMs} ms; every node booted and synced after ${((Date.now() - booted) / 1000).toFixed(1)} s; writes taken ${((serving ?? NaN) / 1000).toFixed(1)} s after that`,
+            );
+            expect(serving).not.toBeNull();
+            const log = (await container.exec(nodes()[0].name, ["journalctl", "-u", "foobar-galera", "--no-pager"])).stdout;
+            expect(log).toMatch(/left the cluster last \(safe_to_bootstrap: 1\).*starting a new cluster \(galera_new_cluster\)/);
+            for (const n of nodes()) {
+                expect([
+                    n.name,
+                    await wsrepStatus(n.name, "wsrep_cluster_size"),
+                    await wsrepStatus(n.name, "wsrep_cluster_status"),
+                ]).toEqual([n.name, String(nodes().length), "Primary"]);
+                // The table as it was before the outage, row for row, plus the writes taken after it.
+                expect([n.name, await fingerprint(n.name, Number(before.split("\t")[1]))]).toEqual([n.name, before]);
+                const lastRow = (await sqlOn(n.name, `SELECT body FROM foobar.entries WHERE id = ${last.json.id}`)).trim();
+                expect([n.name, lastRow]).toEqual([n.name, "the last write before the outage"]);
+            }
+        },
+        15 * MINUTE,
+    );
+}
