@@ -191,10 +191,10 @@ export class LoadBalancer extends pulumi.ComponentResource {
             ).instance;
 
         let eip: aws.ec2.Eip;
-        if (pair && pairEip) {
+        if (args.servers.kind === "pair" && pairEip) {
             // One at a time, lb-2 first: lb-1 is touched only once lb-2 runs the site's configuration, so one of them always
             // serves (and on the way from one load balancer to two, lb-2 takes the address before lb-1 is replaced).
-            const [first, second] = pair;
+            const [first, second] = args.servers.servers;
             const userData = (server: PairedServer) =>
                 pairEip.id.apply((allocation) =>
                     renderLoadBalancerUserData({
@@ -216,12 +216,14 @@ export class LoadBalancer extends pulumi.ComponentResource {
                 { name: second.name, id: secondInstance.id },
             ];
             eip = pairEip;
-        } else {
-            const server = (args.servers as { server: ServerPlacement }).server;
+        } else if (args.servers.kind === "single") {
+            const server = args.servers.server;
             const instance = create(server, renderLoadBalancerUserData({ ...args.settings, target }), []);
             // Eip.instance is not ForceNew: on a replacement the provider moves the address to the new instance (rollout-eip-follows-replacement).
             eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", instance: instance.id, tags }, parent);
             this.instances = [{ name: server.name, id: instance.id }];
+        } else {
+            throw new Error("unreachable: a pair always has its Elastic IP");
         }
 
         this.name = name;

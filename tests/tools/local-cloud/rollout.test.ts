@@ -10,7 +10,11 @@ import * as fs from "fs";
 import { markers } from "../../../components/readiness";
 import { haproxyServerStates } from "../../../tools/local-cloud/clients";
 import * as container from "../../../tools/local-cloud/container";
-import { lastConsoleMarker } from "../../../tools/local-cloud/rollout";
+import { parseStackConfig } from "../../../config";
+import { planTopology } from "../../../topology";
+import { desiredInstance, lastConsoleMarker, lbConfigParameter, planRollout } from "../../../tools/local-cloud/rollout";
+import type { LocalSite } from "../../../tools/local-cloud/site";
+import { loadStackConfig } from "../../../tools/stackFile";
 import { localUpIn, markAppVersion, scratchProject, setWebCount, underLoad } from "../../../tools/local-cloud/rolloutUnderLoad";
 import { describeLocalSite } from "./describeLocalCloud";
 
@@ -22,6 +26,43 @@ function expectInOrder(output: string, lines: string[]): void {
     expect({ found: found.filter((f) => f.at >= 0).map((f) => f.line), output }).toEqual({ found: lines, output });
     expect(found.map((f) => f.line)).toEqual([...found].sort((a, b) => a.at - b.at).map((f) => f.line));
 }
+
+describe("the rollout plan of a changed load-balancer instance type", () => {
+    /** A running site of the stack as the local cloud records it, every instance booted with what the stack renders. */
+    function running(stack: string, overrides: Record<string, string> = {}): LocalSite {
+        const file = loadStackConfig(stack);
+        const config = parseStackConfig(file.project, stack, { ...file.config, ...overrides });
+        const plan = planTopology(config);
+        const site = { stack, config, plan, publicIps: {}, publicAddress: "198.51.100.12", url: "https://198.51.100.12/" };
+        const instances = [...plan.lbs, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, ...(plan.monitoring ? [plan.monitoring] : [])];
+        return { ...site, applied: Object.fromEntries(instances.map((i) => [i.name, desiredInstance(site, i)])), provisioned: true };
+    }
+    const rollout = (stack: string) => {
+        const current = running(stack);
+        const desired = running(stack, { "foobar:lbInstanceType": "t3.small" });
+        return planRollout(current, desired, {
+            running: Object.keys(current.applied!),
+            publishedLbConfig: lbConfigParameter(desired.config).text,
+            ruleset: { loaded: "same", desired: "same" },
+        });
+    };
+
+    test("a pair (prod): lb-2 first, then lb-1, each while the other holds the address; nothing else", () => {
+        const plan = rollout("prod");
+        expect(plan).toMatchObject({
+            replaceLbs: ["lb-2", "lb-1"],
+            lbPair: true,
+            replaceWeb: [],
+            createWeb: [],
+            removeWeb: [],
+            ignoredDatabases: [],
+        });
+    });
+
+    test("one load balancer (dev): replaced alone, an outage", () => {
+        expect(rollout("dev")).toMatchObject({ replaceLbs: ["lb-1"], lbPair: false, replaceWeb: [] });
+    });
+});
 
 describe("console markers", () => {
     // Lines as a container's console shows them (systemd's status lines carry colour codes and CRs).
