@@ -35,7 +35,7 @@ export const vrrpTiming = { advertSeconds: 1, checkIntervalSeconds: 1, checkFall
 
 /** The VRRP router id both load balancers share; any of 1-255, unique among VRRP routers on the subnet. */
 export const virtualRouterId = 51;
-/** keepalived's own include for what only the instance knows at boot: its interface name and the password (setup-lb.sh). */
+/** keepalived's own include for what only the instance knows at boot: its interface name and the password (setup-keepalived.sh). */
 export const keepalivedRuntimePath = "/etc/keepalived/runtime.conf";
 /** The target's part: how the public address follows the master (userdata/target.ts). */
 export const keepalivedPublicAddressPath = "/etc/keepalived/public-address.conf";
