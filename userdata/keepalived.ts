@@ -93,7 +93,7 @@ export function renderKeepalivedConfig(vrrp: VrrpSettings): string {
 export function keepalivedFiles(vrrp: VrrpSettings): WriteFile[] {
     return [
         { path: "/usr/local/sbin/foobar-lb-healthy", content: bundledFile("keepalived/foobar-lb-healthy.sh"), permissions: "0755" },
-        // After the package: its service starts only once the configuration exists, i.e. from setup-lb.sh.
+        // After the package: its service starts only once the configuration exists, i.e. from setup-keepalived.sh.
         { path: "/etc/keepalived/keepalived.conf", content: renderKeepalivedConfig(vrrp), permissions: "0644", defer: true },
     ];
 }
