@@ -7,7 +7,7 @@
  */
 import * as container from "../local-cloud/container";
 import { inVpc } from "../local-cloud/network";
-import { holdsSiteAddress, injectFault, LocalSite, waitUntilProvisioned } from "../local-cloud/site";
+import { injectFault, LocalSite, siteAddressHolders, waitUntilProvisioned } from "../local-cloud/site";
 import { sleep } from "../local-cloud/util";
 import { failed, latency, LatencyMs, LoadRecord, steadyLoad, tracked } from "./webFaults";
 
@@ -91,16 +91,6 @@ export interface LbFaultFigures {
 const beforeFaultMs = 3000;
 const holdMs = 8000;
 
-/** Which running load balancers hold the site's address now. */
-async function holders(site: LocalSite): Promise<string[]> {
-    const found: string[] = [];
-    for (const lb of site.plan.lbs) {
-        const state = container.list().find((c) => c.name === lb.name);
-        if (state?.running && (await holdsSiteAddress(site, lb.name))) found.push(lb.name);
-    }
-    return found;
-}
-
 /** The longest stretch between two successful answers, from the first request after `from`: the time without service. */
 function longestGap(records: LoadRecord[], from: number): number {
     const ends = records
@@ -123,7 +113,7 @@ function longestGap(records: LoadRecord[], from: number): number {
 export async function runLbFault(site: LocalSite, fault: LbFault): Promise<LbFaultFigures> {
     if (site.plan.lbs.length < 2) throw new Error(`the ${site.stack} topology has one load balancer: nothing to fail over to`);
     const spec = faults[fault];
-    const [holderBefore, ...others] = await holders(site);
+    const [holderBefore, ...others] = await siteAddressHolders(site);
     if (!holderBefore || others.length > 0)
         throw new Error(
             `before the ${fault} run, one load balancer must hold the address (held by: ${[holderBefore, ...others].join(", ") || "none"})`,
@@ -139,7 +129,7 @@ export async function runLbFault(site: LocalSite, fault: LbFault): Promise<LbFau
     await spec.inject(site, holderBefore);
     const deadline = faultAt + 30_000;
     while (Date.now() < deadline) {
-        const now = await holders(site);
+        const now = await siteAddressHolders(site);
         if (fault === "vrrp-cut") holdersDuringCut = Math.max(holdersDuringCut ?? 0, now.length);
         const other = now.find((n) => n !== holderBefore);
         if (other && takeoverMs === null) {
@@ -155,7 +145,7 @@ export async function runLbFault(site: LocalSite, fault: LbFault): Promise<LbFau
     if (fault === "clean-stop" || fault === "crash") await waitUntilProvisioned(holderBefore, 300_000);
     // The returning one must come back as backup (nopreempt): give it time to run VRRP, then look.
     await sleep(10_000);
-    const after = await holders(site);
+    const after = await siteAddressHolders(site);
 
     const usualMs = latency(records.filter((r) => r.startMs + r.ms < faultAt).map((r) => r.ms));
     return {

@@ -355,7 +355,7 @@ export async function applyRollout(site: LocalSite, desired: LocalSite, plan: Ro
                 ? `${lb}: replacing (the other load balancer holds the public address)`
                 : `${lb}: replacing the load balancer: AN OUTAGE until it is back (there is one load balancer)`,
         );
-        if (container.list().find((c) => c.name === lb)) await container.stop(lb);
+        await container.stop(lb);
         await act.start(lb);
         const marker = markers.lbConfig(configDigest(lbConfigParameter(desired.config).text));
         await waitForConsoleMarker(lb, marker, rolloutTimeouts.webReadyMs).catch(

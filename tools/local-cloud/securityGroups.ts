@@ -243,9 +243,9 @@ export function firewallPlan(plan: OfflinePlan): FirewallPlan {
         const ingressOf = (name: string) =>
             JSON.stringify(firewalled.find((i) => i.name === name)?.rules.filter((r) => r.direction === "ingress"));
         const differ = floating.holders.filter((h) => ingressOf(h) !== ingressOf(floating.holders[0]));
-        if (differ.length > 0 || floating.holders.some((h) => !firewalled.some((i) => i.name === h))) {
+        if (differ.length > 0) {
             throw new Error(
-                `the holders of the floating address (${floating.holders.join(", ")}) must be instances of the plan with one security group`,
+                `the holders of the floating address (${floating.holders.join(", ")}) must share their ingress rules (one security group)`,
             );
         }
     }

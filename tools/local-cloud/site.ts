@@ -394,16 +394,22 @@ export async function holdsSiteAddress(site: LocalSite, name: string): Promise<b
     return r.stdout.split(/\s+/).includes(`${vip}/32`);
 }
 
-/** The load balancer that holds the site's address now, if one does. */
-export async function siteAddressHolder(site: LocalSite): Promise<string | undefined> {
+/** The running load balancers that hold the site's address now: one, or two while VRRP between them is cut. */
+export async function siteAddressHolders(site: LocalSite): Promise<string[]> {
     const running = new Set(
         container
             .list()
             .filter((c) => c.running)
             .map((c) => c.name),
     );
-    for (const lb of site.plan.lbs) if (running.has(lb.name) && (await holdsSiteAddress(site, lb.name))) return lb.name;
-    return undefined;
+    const found: string[] = [];
+    for (const lb of site.plan.lbs) if (running.has(lb.name) && (await holdsSiteAddress(site, lb.name))) found.push(lb.name);
+    return found;
+}
+
+/** The load balancer that holds the site's address now (the first, lb-1 before lb-2), if one does. */
+export async function siteAddressHolder(site: LocalSite): Promise<string | undefined> {
+    return (await siteAddressHolders(site))[0];
 }
 
 const roleService: Record<InstancePlan["role"], string> = {
