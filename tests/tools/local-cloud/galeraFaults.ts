@@ -111,6 +111,18 @@ export function galeraFaultTests(site: () => LocalSite): void {
     test(
         "all nodes stopped, then started together: the node that left last starts the cluster again, with every acknowledged write",
         async () => {
+            // The scenario starts from a settled cluster: every sidecar writes to db-1 and sees every node serving
+            // (a node healed by the test before may still be rising in a sidecar's checks).
+            const settled = await waitUntil(async () => {
+                for (const w of site().plan.web) {
+                    if ((await writerNode(w.name)) !== nodes()[0].name) return false;
+                    for (const n of nodes()) if ((await healthCheck(w.name, n.privateIp)) !== 200) return false;
+                }
+                return true;
+            }, 2 * MINUTE);
+            expect(settled).not.toBeNull();
+            // The sidecars mark a node up after two passing checks a second apart (rise 2).
+            await new Promise((resolve) => setTimeout(resolve, 3000));
             const last = await post("the last write before the outage");
             expect(last.status).toBe(201);
             const before = await fingerprint(nodes()[0].name);
