@@ -47,6 +47,12 @@ export interface StackConfig {
     dbNodeCount: number;
     lbAlgorithm: LbAlgorithm;
     vpcCidr: string;
+    /**
+     * With galera: the VPC's secondary block for the third availability zone's two subnets (the primary block's
+     * four quarters are taken by two zones). Half the VPC's size; by default the block right after vpcCidr.
+     * Unset with replication, and with galera when the stack file says `none` (the nodes stay in two zones).
+     */
+    thirdZoneCidr?: string;
     /** CIDR allowed to reach SSH on every instance; SSH is closed when unset. */
     adminCidr?: string;
     keyName?: string;
@@ -93,6 +99,7 @@ export const configKeys = [
     "dbNodeCount",
     "lbAlgorithm",
     "vpcCidr",
+    "thirdZoneCidr",
     "adminCidr",
     "allowSshFromAnywhere",
     "keyName",
@@ -247,6 +254,14 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         throw new ConfigError("dbNodeCount", get("dbNodeCount"), "sizes a Galera cluster: set database: galera, or remove dbNodeCount");
     }
     const dbNodeCount = database === "galera" ? Number(oneOf("dbNodeCount", dbNodeCounts.map(String), "3")) : 0;
+    if (database === "replication" && get("thirdZoneCidr") !== undefined) {
+        throw new ConfigError(
+            "thirdZoneCidr",
+            get("thirdZoneCidr"),
+            "is the address block of a Galera cluster's third zone; replication uses two zones: set database: galera, or remove thirdZoneCidr",
+        );
+    }
+    const thirdZoneCidr = database === "galera" ? parseThirdZoneCidr(vpcCidr, get("thirdZoneCidr")) : undefined;
 
     return {
         stack,
@@ -262,6 +277,7 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         dbNodeCount,
         lbAlgorithm: oneOf("lbAlgorithm", lbAlgorithms, "roundrobin"),
         vpcCidr,
+        ...(thirdZoneCidr ? { thirdZoneCidr } : {}),
         adminCidr,
         keyName: optional("keyName", /^[\x20-\x7e]{1,255}$/, "must be the name of an EC2 key pair"),
         amiId: optional("amiId", /^ami-[0-9a-f]{8,17}$/, "must be an AMI id such as ami-0123456789abcdef0"),
@@ -375,6 +391,75 @@ function checkVpcRange(vpcCidr: string, { base }: { base: number; prefix: number
             throw new ConfigError("vpcCidr", vpcCidr, `lies in ${what}, which no VPC can use; use a private range such as 10.0.0.0/16`);
         }
     }
+}
+
+/** The RFC 1918 ranges: AWS keeps a VPC's blocks within one of them (or all outside them). */
+const privateRanges = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+
+/** Whether block `inner` lies wholly inside block `outer`. */
+export function cidrWithin(inner: string, outer: string): boolean {
+    const [i, o] = [inner, outer].map((c) => parseCidr("CIDR", c, 0, 32));
+    const size = 2 ** (32 - o.prefix);
+    return i.prefix >= o.prefix && Math.floor(i.base / size) === Math.floor(o.base / size);
+}
+
+/** Whether two blocks share an address. */
+function cidrOverlaps(a: string, b: string): boolean {
+    return cidrWithin(a, b) || cidrWithin(b, a);
+}
+
+/**
+ * Why AWS would refuse `block` as a secondary IPv4 block of a VPC whose primary is `vpcCidr`, if it would
+ * (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html, "IPv4 CIDR block association restrictions"):
+ * it must not overlap the primary, must stay in the primary's RFC 1918 range (or outside all three when the primary is),
+ * must not be 198.19.0.0/16, and with a primary in 172.16.0.0/12 not 172.31.0.0/16 (the default VPC's).
+ */
+function secondaryBlockProblem(vpcCidr: string, block: string): string | undefined {
+    const range = (cidr: string) => privateRanges.find((r) => cidrWithin(cidr, r));
+    if (cidrOverlaps(block, vpcCidr)) return `overlaps vpcCidr ${vpcCidr}`;
+    if (range(block) !== range(vpcCidr)) {
+        return range(vpcCidr)
+            ? `is outside ${range(vpcCidr)}, the RFC 1918 range of vpcCidr ${vpcCidr}, and AWS refuses to mix ranges in one VPC`
+            : `is in the RFC 1918 range ${range(block)} while vpcCidr ${vpcCidr} is not, and AWS refuses to mix them in one VPC`;
+    }
+    if (cidrOverlaps(block, "198.19.0.0/16")) return "overlaps 198.19.0.0/16, which AWS refuses as a secondary block";
+    if (range(vpcCidr) === "172.16.0.0/12" && cidrOverlaps(block, "172.31.0.0/16")) {
+        return "overlaps 172.31.0.0/16, which AWS refuses as a secondary block of a VPC in 172.16.0.0/12";
+    }
+    return undefined;
+}
+
+/**
+ * The third zone's block: as set, or half the VPC's size right after vpcCidr (10.0.0.0/16 → 10.1.0.0/17). Each of its
+ * halves is a subnet, so it holds at most /25 (subnets of 64 addresses hold the database block at +48).
+ */
+function parseThirdZoneCidr(vpcCidr: string, value: string | undefined): string | undefined {
+    if (value === "none") return undefined;
+    const vpc = parseCidr("vpcCidr", vpcCidr, 16, 24);
+    const prefix = vpc.prefix + 1;
+    const size = 2 ** (32 - prefix);
+    const candidate = (base: number) => `${intToIp(base)}/${prefix}`;
+    if (value !== undefined) {
+        if (!value.includes("/")) throw new ConfigError("thirdZoneCidr", value, "must be an IPv4 CIDR block such as 10.1.0.0/17, or none");
+        parseCidr("thirdZoneCidr", value, 16, 25);
+        const problem = secondaryBlockProblem(vpcCidr, value);
+        if (problem)
+            throw new ConfigError("thirdZoneCidr", value, `${problem}; use a free block such as ${candidate(vpc.base + 2 * size)}`);
+        return value;
+    }
+    const after = candidate(vpc.base + 2 * size);
+    const before = vpc.base >= size ? candidate(vpc.base - size) : undefined;
+    const problem = secondaryBlockProblem(vpcCidr, after);
+    if (problem) {
+        const fix = before && !secondaryBlockProblem(vpcCidr, before) ? ` such as ${before}` : "";
+        throw new ConfigError(
+            "thirdZoneCidr",
+            value,
+            `a Galera cluster's third zone needs a secondary block, and the default one, ${after} (right after vpcCidr), ${problem}; ` +
+                `set thirdZoneCidr to a free /${prefix}${fix} (or to none, which keeps the nodes in two zones)`,
+        );
+    }
+    return after;
 }
 
 export function ipToInt(ip: string): number {

@@ -19,7 +19,7 @@ import { Network } from "./components/network";
 import { IngressSource } from "./components/securityGroup";
 import { WebTier } from "./components/webTier";
 import { FirewallMode, parseStackConfig } from "./config";
-import { endpointAddresses, InstancePlan, planTopology } from "./topology";
+import { endpointAddresses, galeraZoneWarning, InstancePlan, planTopology, regionZoneFilters } from "./topology";
 import { parameterNames, siteSettings } from "./userdata/site";
 
 /**
@@ -40,17 +40,21 @@ function exposure(firewall: FirewallMode) {
 
 export = async () => {
     const config = parseStackConfig(pulumi.getProject(), pulumi.getStack(), pulumi.runtime.allConfig());
-    const plan = planTopology(config);
+    // The layout depends on how many zones the region offers this account, so the plan waits for the answer.
+    const zones = (await aws.getAvailabilityZones(regionZoneFilters)).names;
+    const plan = planTopology(config, zones.length);
+    const zoneWarning = galeraZoneWarning(config, plan, zones.length);
+    if (zoneWarning) pulumi.log.warn(zoneWarning);
     const settings = siteSettings(config, plan);
     const names = parameterNames(config.stack);
 
-    const zones = aws.getAvailabilityZonesOutput({ state: "available" }).names;
     const ami = debianAmi(config.architecture, config.amiId);
     const firewall = exposure(config.firewall);
 
     const network = new Network("vpc", {
         stack: config.stack,
-        cidrBlock: config.vpcCidr,
+        cidrBlock: plan.cidrBlocks[0],
+        secondaryCidrBlocks: plan.cidrBlocks.slice(1),
         subnets: plan.subnets,
         availabilityZones: zones,
         natGateway: firewall.natGateway,
@@ -65,7 +69,7 @@ export = async () => {
         name: server.name,
         settings: settings.db[server.name],
         subnetId: network.subnetIds[server.subnet.name],
-        availabilityZone: zones.apply((z) => z[server.subnet.az]),
+        availabilityZone: zones[server.subnet.az],
     });
 
     const alarms =
@@ -82,7 +86,7 @@ export = async () => {
         stack: config.stack,
         region: config.region,
         vpcId: network.vpcId,
-        vpcCidr: config.vpcCidr,
+        vpcCidrBlocks: plan.cidrBlocks,
         ami,
         adminCidr: config.adminCidr,
         keyName: config.keyName,

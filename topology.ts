@@ -10,6 +10,11 @@ import { StackConfig, intToIp, parseCidr } from "./config";
 
 /** Two AZs is the minimum the design needs; every tier spreads over them. */
 export const azCount = 2;
+/**
+ * A Galera cluster spreads over three AZs where the region offers three, so that no zone holds a majority: the
+ * third zone's subnets come from a secondary VPC block (`thirdZoneCidr`), as the first two zones fill the VPC's.
+ */
+export const galeraAzCount = 3;
 
 export interface SubnetPlan {
     name: string;
@@ -31,7 +36,12 @@ export interface InstancePlan {
 
 export interface TopologyPlan {
     vpcCidr: string;
+    /** The VPC's IPv4 blocks: vpcCidr, then the third zone's secondary block when the plan uses a third zone. */
+    cidrBlocks: string[];
+    /** public-a, public-b, private-a, private-b; then public-c and private-c with a third zone. */
     subnets: SubnetPlan[];
+    /** The AZs the database servers span: 3 for a Galera cluster in a region with three, else 2. */
+    databaseZones: number;
     /** The load balancers, lb-1 first: one, or a pair in two AZs (lbCount). */
     lbs: InstancePlan[];
     web: InstancePlan[];
@@ -89,21 +99,43 @@ export interface GrantBlocks {
 /** With galera, the app's endpoints: the sidecar's two listeners on each web server's loopback. */
 export const galeraSidecar = { writer: "127.0.0.1", reader: "127.0.0.2" } as const;
 
-export function planTopology(config: StackConfig): TopologyPlan {
+/**
+ * The site's layout for a stack. `regionZones` is how many availability zones the region offers the account
+ * (`aws.getAvailabilityZones`; some accounts see two in a region that has three): only a Galera cluster uses a third.
+ */
+export function planTopology(config: StackConfig, regionZones: number): TopologyPlan {
     const { base, prefix } = parseCidr("vpcCidr", config.vpcCidr, 16, 24);
+    const zoneName = (az: number) => String.fromCharCode(97 + az);
     // Four equal quarters: public and private subnets in each of two AZs.
     const subnetPrefix = prefix + 2;
     const subnetSize = 2 ** (32 - subnetPrefix);
     const subnets: SubnetPlan[] = ["public", "private"].flatMap((kind, k) =>
         Array.from({ length: azCount }, (_, az) => ({
-            name: `${kind}-${String.fromCharCode(97 + az)}`,
+            name: `${kind}-${zoneName(az)}`,
             cidr: `${intToIp(base + (k * azCount + az) * subnetSize)}/${subnetPrefix}`,
             az,
             public: kind === "public",
         })),
     );
-    // The whiteboard's "no firewall" puts every server on the internet.
-    const tierSubnets = subnets.filter((s) => s.public === (config.firewall === "open"));
+    const galera = config.database === "galera";
+    const thirdZoneCidr = galera && regionZones >= galeraAzCount ? config.thirdZoneCidr : undefined;
+    if (thirdZoneCidr) {
+        // Its two halves, public then private, as the primary block's quarters are.
+        const block = parseCidr("thirdZoneCidr", thirdZoneCidr, 16, 25);
+        const halfSize = 2 ** (32 - block.prefix - 1);
+        subnets.push(
+            ...["public", "private"].map((kind, k) => ({
+                name: `${kind}-${zoneName(azCount)}`,
+                cidr: `${intToIp(block.base + k * halfSize)}/${block.prefix + 1}`,
+                az: azCount,
+                public: kind === "public",
+            })),
+        );
+    }
+    const databaseZones = thirdZoneCidr ? galeraAzCount : azCount;
+    // The whiteboard's "no firewall" puts every server on the internet. Other tiers than the database keep to two zones.
+    const zoneSubnets = subnets.filter((s) => s.public === (config.firewall === "open"));
+    const tierSubnets = zoneSubnets.filter((s) => s.az < azCount);
     const [lbSubnet, secondLbSubnet] = subnets.filter((s) => s.public);
     const subnetBase = (subnet: SubnetPlan) => parseCidr("subnet", subnet.cidr, 0, 32).base;
     /** The first layout's first address in a tier subnet: after the load balancer when it shares the subnet. */
@@ -126,11 +158,16 @@ export function planTopology(config: StackConfig): TopologyPlan {
         const k = Math.floor(i / azCount);
         return at(`web-${i + 1}`, "web", subnet, k === 0 ? first(subnet) : webBlock.offset + k - 1);
     });
-    const galera = config.database === "galera";
     const dbPrimary = at(galera ? "db-1" : "db-primary", galera ? "db-node" : "db-primary", tierSubnets[0], first(tierSubnets[0]) + 1);
     // Replicas (Galera's further nodes, db-2 ...) start in the other AZ so the first one survives the primary's AZ;
     // it takes that AZ's database address. A node's address follows from its name, as a replica's does.
+    // With a third zone, db-3 takes that zone's database address and every other node keeps its place, so a
+    // cluster of five has two nodes in zones a and b and one in c: no zone holds a majority.
     const dbReplicas = Array.from({ length: galera ? config.dbNodeCount - 1 : config.replicaCount }, (_, i) => {
+        if (databaseZones > azCount && i === 1) {
+            const subnet = zoneSubnets.find((s) => s.az === azCount)!;
+            return at("db-3", "db-node", subnet, first(subnet) + 1);
+        }
         const subnet = tierSubnets[(i + 1) % azCount];
         const offset = i === 0 ? first(subnet) + 1 : replicaBlock.offset + Math.floor((i - 1) / azCount);
         return galera ? at(`db-${i + 2}`, "db-node", subnet, offset) : at(`db-replica-${i + 1}`, "db-replica", subnet, offset);
@@ -148,7 +185,9 @@ export function planTopology(config: StackConfig): TopologyPlan {
     const zone = config.internalZone;
     return {
         vpcCidr: config.vpcCidr,
+        cidrBlocks: [config.vpcCidr, ...(thirdZoneCidr ? [thirdZoneCidr] : [])],
         subnets,
+        databaseZones,
         lbs,
         web,
         dbPrimary,
@@ -157,6 +196,37 @@ export function planTopology(config: StackConfig): TopologyPlan {
         ...(monitoring ? { monitoring } : {}),
         endpoints: galera ? { ...galeraSidecar } : { writer: `db-writer.${zone}`, reader: `db-reader.${zone}` },
     };
+}
+
+/**
+ * The region's availability zones proper, for `aws.getAvailabilityZones`: with Local Zones or Wavelength Zones
+ * opted in, the list would hold them too, and `us-west-2-lax-1a` sorts before `us-west-2a`.
+ */
+export const regionZoneFilters = { state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] };
+
+/**
+ * What a Galera cluster loses in a region that offers this account fewer than three zones, for `pulumi up` to say.
+ * Throws when the region offers fewer than the two zones every tier spreads over.
+ */
+export function galeraZoneWarning(config: StackConfig, plan: TopologyPlan, regionZones: number): string | undefined {
+    if (regionZones < azCount) {
+        throw new Error(
+            `region ${config.region} offers this account ${regionZones} availability zone(s); the site spreads over ${azCount}: ` +
+                "choose another region (aws:region)",
+        );
+    }
+    if (config.database !== "galera" || plan.databaseZones >= galeraAzCount) return undefined;
+    const nodes = [plan.dbPrimary, ...plan.dbReplicas];
+    const inZoneA = nodes.filter((n) => n.subnet.az === 0).map((n) => n.name);
+    const why =
+        regionZones < galeraAzCount
+            ? `region ${config.region} offers this account ${regionZones} availability zones`
+            : "thirdZoneCidr is none";
+    return (
+        `${why}, so the Galera nodes alternate over two: ` +
+        `losing zone a (${inZoneA.join(", ")}: a majority) stops writes until a person makes the survivors the cluster ` +
+        "(pc.bootstrap, README: The database); losing zone b does not"
+    );
 }
 
 /** Every instance of the plan, load balancers first, the monitoring instance last. */

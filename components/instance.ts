@@ -23,7 +23,8 @@ export interface TierArgs {
     stack: string;
     region: string;
     vpcId: pulumi.Input<string>;
-    vpcCidr: string;
+    /** The VPC's IPv4 blocks (the third zone's too): what a rule "from the VPC" or "inside the VPC" names. */
+    vpcCidrBlocks: string[];
     ami: pulumi.Input<string>;
     instanceType: pulumi.Input<string>;
     /** SSH is open only to this CIDR, and closed when it is unset. */

@@ -82,7 +82,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
         const ingress = [
             tcpIngress(80, "HTTP from anywhere", anywhere),
             ...(https ? [tcpIngress(443, "HTTPS from anywhere", anywhere)] : []),
-            tcpIngress(statsPort, "HAProxy stats and Prometheus metrics from the VPC", { cidrBlocks: [args.vpcCidr] }),
+            tcpIngress(statsPort, "HAProxy stats and Prometheus metrics from the VPC", { cidrBlocks: args.vpcCidrBlocks }),
             ...(pair ? [vrrpIngress] : []),
         ];
         const securityGroup = createTierSecurityGroup(`${name}-sg`, "lb", ingress, args, parent);

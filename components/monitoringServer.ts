@@ -45,8 +45,8 @@ export class MonitoringServer extends pulumi.ComponentResource {
 
         // The web UIs, like HAProxy's stats page, are open to the VPC only: an SSH tunnel through an instance reaches them.
         const ui = [
-            tcpIngress(monitoringPorts.prometheus, "Prometheus UI and console from the VPC", { cidrBlocks: [args.vpcCidr] }),
-            tcpIngress(monitoringPorts.alertmanager, "Alertmanager UI from the VPC", { cidrBlocks: [args.vpcCidr] }),
+            tcpIngress(monitoringPorts.prometheus, "Prometheus UI and console from the VPC", { cidrBlocks: args.vpcCidrBlocks }),
+            tcpIngress(monitoringPorts.alertmanager, "Alertmanager UI from the VPC", { cidrBlocks: args.vpcCidrBlocks }),
         ];
         const securityGroup = createTierSecurityGroup(`${name}-sg`, "monitoring", ui, args, parent);
 

@@ -1,12 +1,16 @@
-/** The VPC: public and private subnets in two AZs, routes, and the private DNS zone. */
+/** The VPC: public and private subnets in two AZs (three with a Galera cluster), routes, and the private DNS zone. */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { cidrWithin } from "../config";
 import { SubnetPlan } from "../topology";
 import { resourceTags } from "./tags";
 
 export interface NetworkArgs {
     stack: string;
+    /** The VPC's primary IPv4 block. */
     cidrBlock: string;
+    /** Further IPv4 blocks associated with the VPC (the third zone's); every subnet lies in one of the blocks. */
+    secondaryCidrBlocks: string[];
     subnets: SubnetPlan[];
     /** Availability zone names, indexed by `SubnetPlan.az`. */
     availabilityZones: pulumi.Input<string[]>;
@@ -31,6 +35,15 @@ export class Network extends pulumi.ComponentResource {
             { cidrBlock: args.cidrBlock, enableDnsHostnames: true, enableDnsSupport: true, tags: tags(`${name}-vpc`) },
             parent,
         );
+        // A subnet in a secondary block depends on the block's association: created after it (before, EC2 answers
+        // InvalidSubnet.Range), deleted before it (else InvalidCidrBlock.InUse).
+        const blocks = [
+            { cidr: args.cidrBlock, dependsOn: [] as pulumi.Resource[] },
+            ...args.secondaryCidrBlocks.map((cidr, i) => ({
+                cidr,
+                dependsOn: [new aws.ec2.VpcIpv4CidrBlockAssociation(`${name}-cidr-${i + 2}`, { vpcId: vpc.id, cidrBlock: cidr }, parent)],
+            })),
+        ];
         const igw = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: tags(`${name}-igw`) }, parent);
         const publicRoutes = new aws.ec2.RouteTable(
             `${name}-public`,
@@ -42,6 +55,13 @@ export class Network extends pulumi.ComponentResource {
         const subnets: Record<string, aws.ec2.Subnet> = {};
         for (const plan of args.subnets) {
             const subnetName = `${name}-${plan.name}`;
+            const block = blocks.find((b) => cidrWithin(plan.cidr, b.cidr));
+            if (!block) {
+                throw new pulumi.InputPropertyError({
+                    propertyPath: "subnets",
+                    reason: `subnet ${plan.name} (${plan.cidr}) lies in none of the VPC's blocks (${blocks.map((b) => b.cidr).join(", ")})`,
+                });
+            }
             const subnet = new aws.ec2.Subnet(
                 subnetName,
                 {
@@ -52,7 +72,7 @@ export class Network extends pulumi.ComponentResource {
                     mapPublicIpOnLaunch: false,
                     tags: { ...tags(subnetName), Tier: plan.public ? "public" : "private" },
                 },
-                parent,
+                { parent: this, dependsOn: block.dependsOn },
             );
             subnets[plan.name] = subnet;
             this.subnetIds[plan.name] = subnet.id;

@@ -35,7 +35,7 @@ export function createTierSecurityGroup(
     name: string,
     role: TierRole | "monitoring",
     ingress: IngressRule[],
-    args: Pick<TierArgs, "stack" | "vpcId" | "vpcCidr" | "adminCidr" | "monitoring">,
+    args: Pick<TierArgs, "stack" | "vpcId" | "vpcCidrBlocks" | "adminCidr" | "monitoring">,
     opts: pulumi.CustomResourceOptions,
 ) {
     const ssh = args.adminCidr ? [tcpIngress(22, "SSH from the admin network", { cidrBlocks: [args.adminCidr] })] : [];
@@ -56,7 +56,7 @@ export function createTierSecurityGroup(
                 // Debian's archive and the AWS APIs (SSM) are HTTP(S); everything else stays in the VPC.
                 { protocol: "tcp", fromPort: 80, toPort: 80, cidrBlocks: ["0.0.0.0/0"], description: "HTTP (Debian archive)" },
                 { protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: ["0.0.0.0/0"], description: "HTTPS (AWS APIs)" },
-                { protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: [args.vpcCidr], description: "inside the VPC" },
+                { protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: args.vpcCidrBlocks, description: "inside the VPC" },
             ],
             tags: resourceTags(role, name, args.stack),
         },

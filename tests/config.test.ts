@@ -83,8 +83,47 @@ describe("parseConfig", () => {
         [{ database: "galera", dbNodeCount: "1" }, "dbNodeCount", /3, 5/],
         [{ database: "galera", replicaCount: "2" }, "replicaCount", /dbNodeCount.*remove replicaCount/],
         [{ dbNodeCount: "3" }, "dbNodeCount", /set database: galera, or remove dbNodeCount/],
+        [{ thirdZoneCidr: "10.1.0.0/17" }, "thirdZoneCidr", /set database: galera, or remove thirdZoneCidr/],
     ] as [RawConfig, string, RegExp][])("%j fails naming %s and the fix", (raw, key, allowed) => {
         expectConfigError(raw, key, allowed);
+    });
+
+    describe("thirdZoneCidr: a Galera cluster's third zone, a secondary block AWS accepts", () => {
+        test.each([
+            ["10.0.0.0/16", "10.1.0.0/17"],
+            ["10.0.0.0/24", "10.0.1.0/25"],
+            ["192.168.10.0/24", "192.168.11.0/25"],
+            ["172.16.0.0/16", "172.17.0.0/17"],
+        ])("vpcCidr %s: by default the block of half its size right after it, %s", (vpcCidr, expected) => {
+            expect(parse0({ database: "galera", vpcCidr }).thirdZoneCidr).toBe(expected);
+        });
+
+        test("set, it is used as it is; none keeps the nodes in two zones; replication has none", () => {
+            expect(parse0({ database: "galera", thirdZoneCidr: "10.20.0.0/20" }).thirdZoneCidr).toBe("10.20.0.0/20");
+            expect(parse0({ database: "galera", thirdZoneCidr: "none" }).thirdZoneCidr).toBeUndefined();
+            expect(parse0({ database: "galera", vpcCidr: "10.255.0.0/16", thirdZoneCidr: "none" }).thirdZoneCidr).toBeUndefined();
+            expect(parse0({}).thirdZoneCidr).toBeUndefined();
+        });
+
+        // https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html: IPv4 CIDR block association restrictions.
+        test.each([
+            [{ thirdZoneCidr: "10.0.128.0/17" }, /overlaps vpcCidr 10\.0\.0\.0\/16/],
+            [{ thirdZoneCidr: "10.0.0.0/8" }, /\/16 to \/25/],
+            [{ thirdZoneCidr: "10.1.0.0/26" }, /\/16 to \/25/],
+            [{ thirdZoneCidr: "off" }, /IPv4 CIDR block such as 10\.1\.0\.0\/17, or none/],
+            [{ thirdZoneCidr: "172.20.0.0/17" }, /outside 10\.0\.0\.0\/8, the RFC 1918 range of vpcCidr.*such as 10\.1\.0\.0\/17/],
+            [{ thirdZoneCidr: "198.19.0.0/17", vpcCidr: "100.64.0.0/16" }, /198\.19\.0\.0\/16/],
+            [{ thirdZoneCidr: "10.9.0.0/17", vpcCidr: "100.64.0.0/16" }, /RFC 1918 range 10\.0\.0\.0\/8 while vpcCidr/],
+            [{ thirdZoneCidr: "172.31.0.0/17", vpcCidr: "172.20.0.0/16" }, /172\.31\.0\.0\/16/],
+            // The default would leave the VPC's RFC 1918 range or hit 172.31.0.0/16: the message says what to set.
+            [
+                { vpcCidr: "10.255.0.0/16" },
+                /default one, 11\.0\.0\.0\/17.*set thirdZoneCidr to a free \/17 such as 10\.254\.128\.0\/17 \(or to none/,
+            ],
+            [{ vpcCidr: "172.30.0.0/16" }, /default one, 172\.31\.0\.0\/17.*172\.31\.0\.0\/16.*such as 172\.29\.128\.0\/17/],
+        ] as [RawConfig, RegExp][])("%j is refused with the reason and a block that would do", (raw, allowed) => {
+            expectConfigError({ database: "galera", ...raw }, "thirdZoneCidr", allowed);
+        });
     });
 
     test("aws:region is required and checked", () => {

@@ -7,6 +7,7 @@ import { parseConfig, projectSettings, RawConfig, StackConfig } from "../config"
 import { allInstances, endpointAddresses, InstancePlan, planTopology, TopologyPlan } from "../topology";
 import { renderInstanceUserData, siteParameters, siteSettings } from "../userdata/site";
 import { Target } from "../userdata/target";
+import { mockRegionZones } from "../tools/preview/mocks";
 import { OfflinePlan, PlannedResource } from "../tools/preview/plan";
 import { loadStackConfig, StackFile } from "../tools/stackFile";
 
@@ -78,7 +79,7 @@ export interface RenderedInstance {
 }
 
 export function renderAll(config: StackConfig): RenderedInstance[] {
-    const plan = planTopology(config);
+    const plan = planTopology(config, mockRegionZones);
     const settings = siteSettings(config, plan);
     return allInstances(plan).map((instance) => ({
         instance,

@@ -1,4 +1,5 @@
 /** The whole program under Pulumi's mocks: what `pulumi up` would ask AWS for. */
+import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { OfflinePlan, planProgram, PlannedResource, planStack } from "../tools/preview/plan";
 import { CloudConfig } from "../userdata/cloudConfig";
@@ -83,6 +84,9 @@ describe("components", () => {
             "vpc-public-b-routes": ["vpc-public-b"],
             "vpc-private-a-routes": ["vpc-private-a"],
             "vpc-private-b-routes": ["vpc-private-b"],
+            // prod's third zone (Galera's db-3) came later: its associations' aliases, like the attachments' below, match nothing.
+            "vpc-public-c-routes": ["vpc-public-c"],
+            "vpc-private-c-routes": ["vpc-private-c"],
             "db-credentials-app-password-value": ["db-credentials-app-password"],
             "db-credentials-replication-password-value": ["db-credentials-replication-password"],
             // prod's Galera nodes are named db-1 ...: their attachments carry the same kind of alias, which matches nothing.
@@ -327,5 +331,44 @@ describe("outputs", () => {
         const www = byName(plans.domain, "www");
         expect(www.inputs).toMatchObject({ zoneId: "Z0123456789ABC", name: "www.foobar.com", type: "A" });
         expect(plans.domain.outputs.url).toBe("https://www.foobar.com/");
+    });
+});
+
+describe("a Galera cluster's third zone", () => {
+    const galera = { database: "galera", replicaCount: "", firewall: "strict", monitoring: "true" };
+
+    test("prod: a secondary VPC block for zone c holds db-3; every rule that says 'the VPC' names both blocks", () => {
+        const plan = stacks.prod;
+        expect(ofType(plan, "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation").map((r) => r.inputs.cidrBlock)).toEqual([
+            "10.1.0.0/17",
+        ]);
+        const db3 = byName(plan, "db-3");
+        expect(db3.inputs).toMatchObject({ privateIp: "10.1.64.11", subnetId: byName(plan, "vpc-private-c").outputs.id });
+        expect(byName(plan, "db-3-data").inputs.availabilityZone).toBe("eu-west-1c");
+        expect(byName(plan, "vpc-private-c").inputs.availabilityZone).toBe("eu-west-1c");
+        const vpcWide = ofType(plan, "aws:ec2/securityGroup:SecurityGroup").flatMap((g) =>
+            [...(g.inputs.ingress as Rule[]), ...(g.inputs.egress as Rule[])].filter((r) => (r.cidrBlocks ?? []).includes("10.0.0.0/16")),
+        );
+        expect(vpcWide.length).toBeGreaterThanOrEqual(7);
+        for (const rule of vpcWide) expect(rule.cidrBlocks).toEqual(["10.0.0.0/16", "10.1.0.0/17"]);
+    });
+
+    test("a region with two zones for this account: no secondary block, db-3 in zone a, and pulumi up warns", async () => {
+        const warn = jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
+        try {
+            const plan = await planProgram(devStackFile(galera), undefined, { regionZones: 2 });
+            expect(ofType(plan, "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation")).toEqual([]);
+            expect(byName(plan, "db-3").inputs.privateIp).toBe("10.0.128.48");
+            expect(warn.mock.calls.map((c) => c[0])).toEqual([expect.stringMatching(/alternate over two: losing zone a \(db-1, db-3/)]);
+        } finally {
+            warn.mockRestore();
+        }
+    });
+
+    test("replication never asks for a third zone", () => {
+        for (const plan of [...Object.values(plans), stacks.dev]) {
+            expect(ofType(plan, "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation")).toEqual([]);
+            expect(ofType(plan, "aws:ec2/subnet:Subnet")).toHaveLength(4);
+        }
     });
 });

@@ -1,16 +1,17 @@
 import { cidrContains } from "../policies/lib/resources";
-import { allInstances, endpointAddresses, planTopology } from "../topology";
+import { allInstances, endpointAddresses, galeraZoneWarning, planTopology, regionZoneFilters, TopologyPlan } from "../topology";
 import { devConfig } from "./helpers";
+import { mockRegionZones } from "../tools/preview/mocks";
 
 describe("planTopology", () => {
     test.each([1, 2, 5, 20])("webCount %i: that many web servers, spread over both AZs when there are two or more", (n) => {
-        const plan = planTopology(devConfig({ webCount: String(n) }));
+        const plan = planTopology(devConfig({ webCount: String(n) }), mockRegionZones);
         expect(plan.web).toHaveLength(n);
         expect(new Set(plan.web.map((w) => w.subnet.az)).size).toBe(Math.min(n, 2));
     });
 
     test.each([0, 1, 3, 5])("replicaCount %i: one primary and that many replicas, the first in the other AZ", (n) => {
-        const plan = planTopology(devConfig({ replicaCount: String(n) }));
+        const plan = planTopology(devConfig({ replicaCount: String(n) }), mockRegionZones);
         expect(plan.dbReplicas).toHaveLength(n);
         if (n > 0) expect(plan.dbReplicas[0].subnet.az).not.toBe(plan.dbPrimary.subnet.az);
         expect(endpointAddresses(plan)[plan.endpoints.reader]).toEqual(
@@ -19,7 +20,10 @@ describe("planTopology", () => {
     });
 
     test("addresses are unique and inside their subnets, even at the limits of a /24 VPC", () => {
-        const plan = planTopology(devConfig({ vpcCidr: "192.168.10.0/24", webCount: "20", replicaCount: "5", firewall: "strict" }));
+        const plan = planTopology(
+            devConfig({ vpcCidr: "192.168.10.0/24", webCount: "20", replicaCount: "5", firewall: "strict" }),
+            mockRegionZones,
+        );
         const ips = allInstances(plan).map((i) => i.privateIp);
         expect(new Set(ips).size).toBe(ips.length);
         for (const i of allInstances(plan)) {
@@ -36,7 +40,7 @@ describe("planTopology", () => {
             ["strict", false],
             ["open", true],
         ] as const) {
-            const plan = planTopology(devConfig({ firewall }));
+            const plan = planTopology(devConfig({ firewall }), mockRegionZones);
             expect(plan.lbs[0].subnet.public).toBe(true);
             for (const i of [...plan.web, plan.dbPrimary, ...plan.dbReplicas]) expect(i.subnet.public).toBe(isPublic);
         }
@@ -45,7 +49,7 @@ describe("planTopology", () => {
 
 describe("addresses never move", () => {
     const addresses = (overrides: Record<string, string>) =>
-        Object.fromEntries(allInstances(planTopology(devConfig(overrides))).map((i) => [i.name, i.privateIp]));
+        Object.fromEntries(allInstances(planTopology(devConfig(overrides), mockRegionZones)).map((i) => [i.name, i.privateIp]));
 
     // The addresses the dev and prod stacks run with: a fixed private address is ForceNew, so a change here replaces them.
     test.each([
@@ -76,7 +80,10 @@ describe("addresses never move", () => {
             const grants = new Set<string>();
             for (let webCount = 1; webCount <= 20; webCount++) {
                 for (let replicaCount = 0; replicaCount <= 5; replicaCount++) {
-                    const plan = planTopology(devConfig({ firewall, webCount: String(webCount), replicaCount: String(replicaCount) }));
+                    const plan = planTopology(
+                        devConfig({ firewall, webCount: String(webCount), replicaCount: String(replicaCount) }),
+                        mockRegionZones,
+                    );
                     for (const i of allInstances(plan)) {
                         expect([i.name, i.privateIp]).toEqual([i.name, seen.get(i.name) ?? i.privateIp]);
                         seen.set(i.name, i.privateIp);
@@ -90,7 +97,7 @@ describe("addresses never move", () => {
     );
 
     test.each(["open", "strict"])("firewall %s: the grant blocks hold every address its tier can get and no other server's", (firewall) => {
-        const plan = planTopology(devConfig({ firewall, webCount: "20", replicaCount: "5" }));
+        const plan = planTopology(devConfig({ firewall, webCount: "20", replicaCount: "5" }), mockRegionZones);
         const inBlocks = (ip: string, blocks: string[]) => blocks.some((b) => cidrContains(b, ip));
         for (const i of allInstances(plan)) {
             expect([i.name, inBlocks(i.privateIp, plan.grants.web)]).toEqual([i.name, i.role === "web"]);
@@ -102,7 +109,10 @@ describe("addresses never move", () => {
 describe("the load-balancer pair", () => {
     test("lbCount 2 adds lb-2 in the second AZ's public subnet, at an address no other tier takes in either firewall mode", () => {
         for (const firewall of ["strict", "open"]) {
-            const plan = planTopology(devConfig({ firewall, lbCount: "2", webCount: "20", replicaCount: "5", monitoring: "true" }));
+            const plan = planTopology(
+                devConfig({ firewall, lbCount: "2", webCount: "20", replicaCount: "5", monitoring: "true" }),
+                mockRegionZones,
+            );
             expect(plan.lbs.map((i) => [i.name, i.subnet.name, i.privateIp])).toEqual([
                 ["lb-1", "public-a", "10.0.0.10"],
                 ["lb-2", "public-b", "10.0.64.9"],
@@ -111,23 +121,30 @@ describe("the load-balancer pair", () => {
             expect(new Set(addresses).size).toBe(addresses.length);
         }
         // lb-1 keeps its address: a stack that grows a pair does not move it.
-        expect(planTopology(devConfig({ lbCount: "1" })).lbs.map((i) => i.privateIp)).toEqual(["10.0.0.10"]);
+        expect(planTopology(devConfig({ lbCount: "1" }), mockRegionZones).lbs.map((i) => i.privateIp)).toEqual(["10.0.0.10"]);
     });
 });
 
 describe("database: galera", () => {
+    const galera = (overrides: Record<string, string> = {}, regionZones = mockRegionZones) =>
+        planTopology(devConfig({ database: "galera", replicaCount: "", firewall: "strict", ...overrides }), regionZones);
+    const nodesOf = (plan: TopologyPlan) => [plan.dbPrimary, ...plan.dbReplicas];
+
     test.each([3, 5])(
-        "dbNodeCount %i: nodes db-1 ... over both AZs, each address a function of its name; the app's endpoints are the sidecar's",
+        "dbNodeCount %i: nodes db-1 ... over three AZs, each address a function of its name; the app's endpoints are the sidecar's",
         (n) => {
-            const plan = planTopology(devConfig({ database: "galera", replicaCount: "", dbNodeCount: String(n), firewall: "strict" }));
-            const nodes = [plan.dbPrimary, ...plan.dbReplicas];
+            const plan = galera({ dbNodeCount: String(n) });
+            const nodes = nodesOf(plan);
             expect(nodes.map((i) => [i.name, i.role])).toEqual(Array.from({ length: n }, (_, k) => [`db-${k + 1}`, "db-node"]));
-            expect(new Set(nodes.map((i) => i.subnet.az))).toEqual(new Set([0, 1]));
-            // The addresses prod's nodes have (a fixed private address is ForceNew): 5 nodes keep the first three's.
-            expect(Object.fromEntries(nodes.slice(0, 3).map((i) => [i.name, i.privateIp]))).toEqual({
-                "db-1": "10.0.128.11",
-                "db-2": "10.0.192.11",
-                "db-3": "10.0.128.48",
+            // No zone holds a majority: losing any one leaves a quorum.
+            const perZone = [0, 1, 2].map((az) => nodes.filter((i) => i.subnet.az === az).length);
+            expect(perZone).toEqual(n === 3 ? [1, 1, 1] : [2, 2, 1]);
+            for (const count of perZone) expect(n - count).toBeGreaterThan(n / 2);
+            // db-1 and db-2 keep the addresses prod's nodes have (a fixed private address is ForceNew); db-3 is in zone c.
+            expect(Object.fromEntries(nodes.slice(0, 3).map((i) => [i.name, [i.privateIp, i.subnet.name]]))).toEqual({
+                "db-1": ["10.0.128.11", "private-a"],
+                "db-2": ["10.0.192.11", "private-b"],
+                "db-3": ["10.1.64.11", "private-c"],
             });
             expect(plan.endpoints).toEqual({ writer: "127.0.0.1", reader: "127.0.0.2" });
             expect(endpointAddresses(plan)).toEqual({});
@@ -135,4 +152,54 @@ describe("database: galera", () => {
             expect(new Set(ips).size).toBe(ips.length);
         },
     );
+
+    test("the third zone's subnets are the halves of thirdZoneCidr, a block of the VPC; other tiers keep to two zones", () => {
+        const plan = galera({ webCount: "20", lbCount: "2", monitoring: "true" });
+        expect(plan.cidrBlocks).toEqual(["10.0.0.0/16", "10.1.0.0/17"]);
+        expect(plan.databaseZones).toBe(3);
+        expect(plan.subnets.filter((s) => s.az === 2)).toEqual([
+            { name: "public-c", cidr: "10.1.0.0/18", az: 2, public: true },
+            { name: "private-c", cidr: "10.1.64.0/18", az: 2, public: false },
+        ]);
+        for (const i of allInstances(plan).filter((i) => i.name !== "db-3")) expect(i.subnet.az).toBeLessThan(2);
+        for (const i of allInstances(plan)) expect(cidrContains(i.subnet.cidr, i.privateIp)).toBe(true);
+        // The whiteboard's open firewall puts db-3 in the public half.
+        expect(galera({ firewall: "open" }).dbReplicas[1]).toMatchObject({ privateIp: "10.1.0.11", subnet: { name: "public-c" } });
+    });
+
+    test("every other instance keeps its address and subnet whether the region has two zones or three", () => {
+        const where = (plan: TopologyPlan) =>
+            Object.fromEntries(allInstances(plan).map((i) => [i.name, `${i.privateIp} ${i.subnet.name}`]));
+        for (const n of ["3", "5"]) {
+            const [two, three] = [2, 3].map((zones) => where(galera({ dbNodeCount: n, lbCount: "2" }, zones)));
+            expect({ ...three, "db-3": undefined }).toEqual({ ...two, "db-3": undefined });
+        }
+    });
+
+    test("a region with two zones for this account: the nodes alternate over two, the VPC keeps one block, and pulumi up says what that costs", () => {
+        const plan = galera({}, 2);
+        expect(plan.databaseZones).toBe(2);
+        expect(plan.cidrBlocks).toEqual(["10.0.0.0/16"]);
+        expect(plan.subnets.map((s) => s.name)).toEqual(["public-a", "public-b", "private-a", "private-b"]);
+        expect(nodesOf(plan).map((i) => i.privateIp)).toEqual(["10.0.128.11", "10.0.192.11", "10.0.128.48"]);
+        const config = devConfig({ database: "galera", replicaCount: "" });
+        expect(galeraZoneWarning(config, plan, 2)).toMatch(
+            /offers this account 2 availability zones.*losing zone a \(db-1, db-3: a majority\) stops writes.*pc\.bootstrap.*losing zone b does not/,
+        );
+        expect(galeraZoneWarning(config, galera(), 3)).toBeUndefined();
+        // The stack file may keep two zones in a region with three.
+        const none = devConfig({ database: "galera", replicaCount: "", firewall: "strict", thirdZoneCidr: "none" });
+        const twoOfThree = planTopology(none, 3);
+        expect(twoOfThree.cidrBlocks).toEqual(["10.0.0.0/16"]);
+        expect(nodesOf(twoOfThree).map((i) => i.privateIp)).toEqual(nodesOf(plan).map((i) => i.privateIp));
+        expect(galeraZoneWarning(none, twoOfThree, 3)).toMatch(/^thirdZoneCidr is none, so the Galera nodes alternate over two/);
+        expect(galeraZoneWarning(devConfig(), planTopology(devConfig(), 2), 2)).toBeUndefined();
+        expect(() => galeraZoneWarning(devConfig(), planTopology(devConfig(), 1), 1)).toThrow(
+            /offers this account 1 availability zone.*aws:region/,
+        );
+    });
+
+    test("the zones asked for are availability zones proper: Local and Wavelength Zones are opt-in", () => {
+        expect(regionZoneFilters).toEqual({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] });
+    });
 });

@@ -12,7 +12,7 @@ export const tier: TierArgs = {
     stack: "test",
     region: "eu-west-1",
     vpcId: "vpc-123",
-    vpcCidr: "10.0.0.0/16",
+    vpcCidrBlocks: ["10.0.0.0/16"],
     ami: "ami-0123456789abcdef0",
     instanceType: "t3.small",
     monitoring: { enabled: false },

@@ -3,11 +3,13 @@ import { Network, NetworkArgs } from "../../components/network";
 import { planTopology } from "../../topology";
 import { byName, devConfig, ofType } from "../helpers";
 import { planComponent } from "./helpers";
+import { mockRegionZones } from "../../tools/preview/mocks";
 
-const subnets = planTopology(devConfig()).subnets;
+const subnets = planTopology(devConfig(), mockRegionZones).subnets;
 const args = (overrides: Partial<NetworkArgs> = {}): NetworkArgs => ({
     stack: "test",
     cidrBlock: "10.0.0.0/16",
+    secondaryCidrBlocks: [],
     subnets,
     availabilityZones: ["eu-west-1a", "eu-west-1b"],
     natGateway: true,
@@ -73,4 +75,41 @@ test("a NAT gateway without a public subnet is an input property error", async (
     );
     expect(pulumi.InputPropertyError.isInstance(error)).toBe(true);
     expect(error).toMatchObject({ propertyPath: "subnets" });
+});
+
+describe("a third zone in a secondary block", () => {
+    const galera = planTopology(devConfig({ database: "galera", replicaCount: "", firewall: "strict" }), mockRegionZones);
+    const third = (overrides: Partial<NetworkArgs> = {}) =>
+        args({
+            secondaryCidrBlocks: galera.cidrBlocks.slice(1),
+            subnets: galera.subnets,
+            availabilityZones: ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+            ...overrides,
+        });
+
+    test("its subnets wait for the block's association and route like their kind", async () => {
+        const plan = await planComponent(() => new Network("vpc", third()));
+        const association = byName(plan, "vpc-cidr-2");
+        expect(association.type).toBe("aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation");
+        expect(association.inputs).toEqual({ vpcId: byName(plan, "vpc-vpc").outputs.id, cidrBlock: "10.1.0.0/17" });
+        const subnet = (name: string) => byName(plan, `vpc-${name}`);
+        expect(["public-c", "private-c"].map((n) => [subnet(n).inputs.cidrBlock, subnet(n).inputs.availabilityZone])).toEqual([
+            ["10.1.0.0/18", "eu-west-1c"],
+            ["10.1.64.0/18", "eu-west-1c"],
+        ]);
+        // Created after the association (EC2 refuses a subnet of a block not yet associated), deleted before it.
+        for (const n of ["public-c", "private-c"]) expect(subnet(n).options.dependsOn).toEqual([association.urn]);
+        for (const n of ["public-a", "private-b"]) expect(subnet(n).options.dependsOn).toEqual([]);
+        expect(byName(plan, "vpc-private-c-routes").inputs.routeTableId).toBe(byName(plan, "vpc-private").outputs.id);
+        expect(byName(plan, "vpc-public-c-routes").inputs.routeTableId).toBe(byName(plan, "vpc-public").outputs.id);
+    });
+
+    test("a subnet outside every block is an input property error that names it", async () => {
+        const error = await planComponent(() => new Network("vpc", third({ secondaryCidrBlocks: [] }))).catch((e: unknown) => e);
+        expect(pulumi.InputPropertyError.isInstance(error)).toBe(true);
+        expect(error).toMatchObject({
+            propertyPath: "subnets",
+            message: expect.stringMatching(/public-c \(10\.1\.0\.0\/18\) lies in none/),
+        });
+    });
 });

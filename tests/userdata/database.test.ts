@@ -19,7 +19,7 @@ test.each(cases(/^db/))("%s: mariadbd accepts the server configuration", (_, r) 
         expect(result.output).toMatch(/^wsrep-on\s+TRUE$/m);
         expect(result.output).toMatch(/^wsrep-provider\s+\/usr\/lib\/galera\/libgalera_smm\.so$/m);
         expect(result.output).toMatch(/^wsrep-sst-method\s+mariabackup$/m);
-        expect(result.output).toMatch(/^wsrep-cluster-address\s+gcomm:\/\/10\.0\.\d+\.\d+,10\.0\.\d+\.\d+,10\.0\.\d+\.\d+$/m);
+        expect(result.output).toMatch(/^wsrep-cluster-address\s+gcomm:\/\/10\.0\.\d+\.\d+,10\.0\.\d+\.\d+,10\.1\.\d+\.\d+$/m);
         expect(result.output).toMatch(
             /^wsrep-provider-options\s+pc\.recovery=TRUE; evs\.keepalive_period=PT0\.5S; .*evs\.suspect_timeout=PT2S; /m,
         );

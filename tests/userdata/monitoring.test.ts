@@ -10,6 +10,7 @@ import { planTopology } from "../../topology";
 import { alertRules, renderAlertRules, scrapeTargets } from "../../userdata/monitoring";
 import { devConfig, run, tempDir } from "../helpers";
 import { cases, doc, file } from "./helpers";
+import { mockRegionZones } from "../../tools/preview/mocks";
 
 const labels = {
     lb: { instance: "lb-1", tier: "lb" },
@@ -373,7 +374,7 @@ describe("the monitoring instance's configuration", () => {
     });
 
     test("targets come from the plan: every instance's node exporter, HAProxy, each database's exporter, the public address", () => {
-        const plan = planTopology(devConfig({ firewall: "strict", monitoring: "true", webCount: "3", replicaCount: "2" }));
+        const plan = planTopology(devConfig({ firewall: "strict", monitoring: "true", webCount: "3", replicaCount: "2" }), mockRegionZones);
         const jobs = scrapeTargets(
             [...plan.lbs, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, plan.monitoring!].map(({ name, role, privateIp }) => ({
                 name,

@@ -5,6 +5,7 @@ import { planTopology } from "../../topology";
 import { renderInstanceUserData, siteSettings } from "../../userdata/site";
 import { targetFilePaths } from "../../userdata/target";
 import { awsTarget, devConfig, localTarget, renderAll } from "../helpers";
+import { mockRegionZones } from "../../tools/preview/mocks";
 
 const configs = [devConfig(), devConfig({ firewall: "strict", https: "self-signed", webCount: "4", replicaCount: "2" })];
 
@@ -54,7 +55,7 @@ test("user-data over 16 KiB goes gzipped through userDataBase64 and decodes back
 
 test("a database's data device: the EBS volume on aws, the loop device the local cloud hands it locally; the same setup script prepares both", () => {
     const config = configs[1];
-    const plan = planTopology(config);
+    const plan = planTopology(config, mockRegionZones);
     const settings = siteSettings(config, plan);
     const envOf = (text: string) =>
         (parse(text) as CloudConfig).write_files.find((f) => f.path === "/etc/foobar/target.env")?.content ?? "";

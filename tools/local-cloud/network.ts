@@ -13,7 +13,7 @@
  */
 import { createHash } from "crypto";
 import * as fs from "fs";
-import { intToIp, ipToInt, parseCidr } from "../../config";
+import { cidrWithin, intToIp, ipToInt, parseCidr } from "../../config";
 import { cloudName, processes, run, RunResult, runSync, signal, tryRunSync } from "./util";
 
 export const BRIDGE = "vpc0";
@@ -42,17 +42,28 @@ function containerNetnsPrefix(): string {
     return `${cloudName()}-ct-`;
 }
 
+/** One IPv4 block of the VPC (the primary, or a secondary such as the third zone's). */
 export interface Vpc {
     cidr: string;
     prefixLength: number;
-    /** The bridge's address: the first host of the CIDR, every container's default gateway. */
+    /** The bridge's address in the block: its first host, the default gateway of every container in the block. */
     gateway: string;
 }
 
-/** Parses an IPv4 CIDR such as "10.0.0.0/16" (host bits clear, /8 to /29) into the VPC it describes. */
+/** Parses an IPv4 CIDR such as "10.0.0.0/16" (host bits clear, /8 to /29) into the VPC block it describes. */
 export function vpcFromCidr(cidr: string): Vpc {
     const { base, prefix } = parseCidr("VPC CIDR", cidr, 8, 29);
     return { cidr, prefixLength: prefix, gateway: intToIp(base + 1) };
+}
+
+/**
+ * The block of the VPC that holds an address. An instance's on-link network is its block; the VPC namespace
+ * routes between blocks, as the VPC router does between a VPC's CIDR blocks.
+ */
+export function vpcBlockOf(address: string, cidrs: readonly string[]): Vpc {
+    const block = cidrs.map(vpcFromCidr).find((b) => cidrWithin(`${address}/32`, b.cidr));
+    if (!block) throw new Error(`address ${address} is in none of the VPC's blocks (${cidrs.join(", ")})`);
+    return block;
 }
 
 export function netnsPath(netns: string): string {
@@ -71,23 +82,27 @@ export function ourNetns(): string[] {
         .filter((n) => n === vpcNetns() || n === internetNetns() || n.startsWith(containerNetnsPrefix()));
 }
 
-/** Creates the VPC namespace and its bridge, or brings them to the given CIDR. Idempotent. */
-export function createVpc(cidr: string): Vpc {
-    const vpc = vpcFromCidr(cidr);
+/** Creates the VPC namespace and its bridge, with a router address in each of the VPC's blocks (primary first). Idempotent. */
+export function createVpc(cidrs: readonly string[]): Vpc[] {
+    const blocks = cidrs.map(vpcFromCidr);
     addNetns(vpcNetns());
     // Test clients in the namespace may use loopback too.
     runSync("ip", ["-n", vpcNetns(), "link", "set", "lo", "up"]);
     if (!tryRunSync("ip", ["-n", vpcNetns(), "link", "show", BRIDGE])) {
         runSync("ip", ["-n", vpcNetns(), "link", "add", BRIDGE, "type", "bridge"]);
     }
-    const address = `${vpc.gateway}/${vpc.prefixLength}`;
-    // Left alone when already right: running containers keep their gateway.
-    if (!runSync("ip", ["-n", vpcNetns(), "-4", "-o", "addr", "show", "dev", BRIDGE]).includes(` ${address} `)) {
-        runSync("ip", ["-n", vpcNetns(), "addr", "flush", "dev", BRIDGE]);
+    // Addresses already right are left alone: running containers keep their gateway.
+    const wanted = blocks.map((b) => `${b.gateway}/${b.prefixLength}`);
+    const present = runSync("ip", ["-n", vpcNetns(), "-4", "-o", "addr", "show", "dev", BRIDGE])
+        .split("\n")
+        .map((line) => /\sinet (\S+)/.exec(line)?.[1])
+        .filter((a): a is string => a !== undefined);
+    for (const address of present.filter((a) => !wanted.includes(a)))
+        runSync("ip", ["-n", vpcNetns(), "addr", "del", address, "dev", BRIDGE]);
+    for (const address of wanted.filter((a) => !present.includes(a)))
         runSync("ip", ["-n", vpcNetns(), "addr", "add", address, "dev", BRIDGE]);
-    }
     runSync("ip", ["-n", vpcNetns(), "link", "set", BRIDGE, "up"]);
-    return vpc;
+    return blocks;
 }
 
 /**
@@ -115,7 +130,20 @@ export function createInternet(): void {
  * Call only after a ruleset with a default-deny forward chain is loaded.
  */
 export function enableForwarding(): void {
-    runSync("ip", ["netns", "exec", vpcNetns(), "sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=1", "net.ipv4.ip_forward=1"]);
+    // Between the VPC's blocks the router forwards out of the bridge it came in by; no ICMP redirect may tell an
+    // instance to skip it (the VPC router sends none).
+    const noRedirects = ["all", BRIDGE].map((dev) => `net.ipv4.conf.${dev}.send_redirects=0`);
+    runSync("ip", [
+        "netns",
+        "exec",
+        vpcNetns(),
+        "sysctl",
+        "-q",
+        "-w",
+        "net.bridge.bridge-nf-call-iptables=1",
+        "net.ipv4.ip_forward=1",
+        ...noRedirects,
+    ]);
 }
 
 /** Removes the VPC namespace; the bridge and the VPC ends of all veths go with it. Idempotent. */

@@ -28,6 +28,7 @@ import { localSecretFileName, Target } from "../../userdata/target";
 import { parameterNames, renderInstanceUserData, siteParameters, siteSettings } from "../../userdata/site";
 import { haproxyServerStates } from "./clients";
 import * as container from "./container";
+import { mockRegionZones } from "../preview/mocks";
 import { vpcFromCidr } from "./network";
 import { alertReceiverPort, virtualAddress } from "./securityGroups";
 import type { LocalSite } from "./site";
@@ -75,7 +76,7 @@ function instanceTypeOf(config: StackConfig, role: InstanceRole): string {
 /** The HAProxy configuration the deploy publishes for a config: the parameter's name and text. */
 export function lbConfigParameter(config: StackConfig): { name: string; text: string } {
     const name = parameterNames(config.stack).lbConfig;
-    return { name, text: siteParameters(siteSettings(config, planTopology(config)))[name] };
+    return { name, text: siteParameters(siteSettings(config, planTopology(config, mockRegionZones)))[name] };
 }
 
 /** The parameter file the load balancer's agent reads (the `local` target's stand-in for SSM). */

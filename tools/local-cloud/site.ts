@@ -13,6 +13,7 @@ import { allInstances, InstancePlan, planTopology, TopologyPlan } from "../../to
 import { vrrpPasswordLength } from "../../userdata/keepalived";
 import { localSecretFileName } from "../../userdata/target";
 import { parameterNames, siteParameters, siteSettings } from "../../userdata/site";
+import { mockRegionZones } from "../preview/mocks";
 import { planStack } from "../preview/plan";
 import { loadStackConfig } from "../stackFile";
 import * as container from "./container";
@@ -20,7 +21,7 @@ import { destroyAllDisks, ensureDisk } from "./disks";
 import { enforceSecurityGroups, rulesetFile, rulesetFor } from "./firewall";
 import { ensureImage } from "./image";
 import { httpRequest } from "./clients";
-import { createInternet, createVpc, internetNetns, linkIsUp, setLink, vpcFromCidr, vpcNetns } from "./network";
+import { createInternet, createVpc, internetNetns, linkIsUp, setLink, vpcBlockOf, vpcNetns } from "./network";
 import { AppliedInstance, applyRollout, describeRollout, desiredInstance, isEmpty, parameterFile, planRollout } from "./rollout";
 import { FirewallPlan, virtualAddress } from "./securityGroups";
 import { log, selfSignedPem, stateDir, unsupportedReason } from "./util";
@@ -97,7 +98,8 @@ function writeParameters(config: StackConfig): string {
     if (config.lbCount > 1) write(names.vrrpPassword, password().slice(0, vrrpPasswordLength));
     if (config.https !== "none") write(names.tlsPem, selfSignedPem("www.foobar.com", 30));
     // Plain parameters the deploy publishes (the load balancer's HAProxy configuration), from the same renderer.
-    for (const [name, value] of Object.entries(siteParameters(siteSettings(config, planTopology(config))))) write(name, value);
+    for (const [name, value] of Object.entries(siteParameters(siteSettings(config, planTopology(config, mockRegionZones)))))
+        write(name, value);
     return dir;
 }
 
@@ -146,19 +148,19 @@ export async function up(stack: string, opts: UpOptions = {}): Promise<LocalSite
 async function create(stack: string, config: StackConfig, opts: UpOptions): Promise<LocalSite> {
     const start = Date.now();
     try {
-        const plan = planTopology(config);
+        const plan = planTopology(config, mockRegionZones);
         log("plan: running the program under mocks for its security groups");
         const firewallRules = await planStack(stack);
         log("image: checking the cached Debian 12 root file system (a first build takes minutes)");
         const image = await ensureImage();
         log(`image: ${image.built ? "built" : "cached"} (${image.root})`);
         const secretsDir = writeParameters(config);
-        const vpc = createVpc(config.vpcCidr);
+        const vpc = createVpc(plan.cidrBlocks);
         createInternet();
         const firewall = enforceSecurityGroups(firewallRules);
         const publicIps = publicAddresses(plan, firewall);
         log(
-            `network: VPC ${vpc.cidr} in namespace ${vpcNetns()}, security groups enforced (${rulesetFile()}), internet in ${internetNetns()}`,
+            `network: VPC ${vpc.map((b) => b.cidr).join(" + ")} in namespace ${vpcNetns()}, security groups enforced (${rulesetFile()}), internet in ${internetNetns()}`,
         );
 
         const publicAddress = sitePublicAddress(plan, firewall);
@@ -195,10 +197,12 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
  */
 async function update(existing: LocalSite, config: StackConfig, running: string[]): Promise<LocalSite> {
     const start = Date.now();
-    const plan = planTopology(config);
+    const plan = planTopology(config, mockRegionZones);
     log("plan: running the program under mocks for its security groups");
     const offline = await planStack(existing.stack);
     const { firewall, ruleset } = rulesetFor(offline);
+    // A new block (the third zone's) needs its router address before an instance boots in it.
+    createVpc(plan.cidrBlocks);
     // Sites of older versions recorded no user-data: what their saved config renders stands for it.
     const applied = existing.applied ?? Object.fromEntries(allInstances(existing.plan).map((i) => [i.name, desiredInstance(existing, i)]));
     const current: LocalSite = { ...existing, applied };
@@ -296,7 +300,7 @@ export async function startInstance(site: LocalSite, name: string, secretsDir = 
     await container.start({
         name,
         address: instance.privateIp,
-        vpc: vpcFromCidr(site.config.vpcCidr),
+        vpc: vpcBlockOf(instance.privateIp, site.plan.cidrBlocks ?? [site.config.vpcCidr]),
         userData: desiredInstance(site, instance, dataDevice).userData,
         secretsDir,
         devices: dataDevice ? [dataDevice] : [],

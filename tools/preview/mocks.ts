@@ -12,10 +12,18 @@ export function mockSecret(name: string): string {
     return `Mock${hash(`secret:${name}`, 28)}`;
 }
 
+/**
+ * How many availability zones the mocked region offers: three, as eu-west-1 and most regions do. The local cloud
+ * lays its site out for the same number, so that its instances are the offline plan's.
+ */
+export const mockRegionZones = 3;
+
 export class AwsMocks implements pulumi.runtime.Mocks {
     constructor(
         private readonly region: string,
         private readonly account = "123456789012",
+        /** Fewer stands for an account that sees two zones in a region (some do in us-west-1). */
+        private readonly zoneCount = mockRegionZones,
     ) {}
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, unknown> } {
@@ -70,7 +78,14 @@ export class AwsMocks implements pulumi.runtime.Mocks {
     call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
         switch (args.token) {
             case "aws:index/getAvailabilityZones:getAvailabilityZones":
-                return { names: ["a", "b", "c"].map((z) => `${this.region}${z}`), zoneIds: [] };
+                // With Local or Wavelength Zones opted in, EC2 lists them too: the program must ask for zones proper.
+                if (JSON.stringify(args.inputs.filters) !== JSON.stringify([{ name: "opt-in-status", values: ["opt-in-not-required"] }])) {
+                    throw new Error("getAvailabilityZones without the opt-in-status filter would list Local and Wavelength Zones");
+                }
+                return {
+                    names: Array.from({ length: this.zoneCount }, (_, i) => `${this.region}${String.fromCharCode(97 + i)}`),
+                    zoneIds: [],
+                };
             case "aws:ec2/getAmi:getAmi":
                 return { id: "ami-0123456789abcdef0", name: "debian-12-amd64-mock", architecture: "x86_64" };
             case "aws:index/getCallerIdentity:getCallerIdentity":

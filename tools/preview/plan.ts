@@ -86,13 +86,18 @@ export async function planStack(stack: string, root = projectRoot): Promise<Offl
 }
 
 /** Plans the program with a given configuration (what a stack file would hold). */
-export async function planProgram(file: StackFile, root = projectRoot): Promise<OfflinePlan> {
+export async function planProgram(file: StackFile, root = projectRoot, opts: PlanOptions = {}): Promise<OfflinePlan> {
     // Fail on a bad value before the Pulumi runtime starts, as `pulumi up` fails before registering anything.
     parseStackConfig(file.project, file.stack, file.config);
     // The program exports a function, as Pulumi's own runtime allows: call it again for each plan.
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- the program's path is only known at run time
     const program = require(path.join(root, "index.ts")) as () => Promise<Record<string, unknown>>;
-    return recordPlan(file, program);
+    return recordPlan(file, program, opts);
+}
+
+export interface PlanOptions {
+    /** How many availability zones the mocked region offers (default mockRegionZones). */
+    regionZones?: number;
 }
 
 /**
@@ -103,6 +108,7 @@ export async function planProgram(file: StackFile, root = projectRoot): Promise<
 export async function recordPlan(
     { project, stack, config }: StackFile,
     program: () => Promise<Record<string, unknown> | void>,
+    opts: PlanOptions = {},
 ): Promise<OfflinePlan> {
     if (running) throw new Error("a plan is already running in this process");
     running = true;
@@ -110,7 +116,7 @@ export async function recordPlan(
     let programError: unknown;
     try {
         const region = config["aws:region"] ?? "us-east-1";
-        const mocks = new AwsMocks(region);
+        const mocks = new AwsMocks(region, undefined, opts.regionZones);
         const recorded: {
             type: string;
             name: string;

@@ -93,8 +93,8 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
     test(
         "two containers boot and cloud-init finishes without errors, offline",
         async () => {
-            vpc = createVpc(VPC_CIDR);
-            expect(createVpc(VPC_CIDR)).toEqual(vpc); // idempotent
+            [vpc] = createVpc([VPC_CIDR]);
+            expect(createVpc([VPC_CIDR])).toEqual([vpc]); // idempotent
             const boot = async (c: typeof A, secretsDir?: string): Promise<CloudInitStatus> => {
                 const t = Date.now();
                 await start({ ...c, vpc, userData: userData(c.name), secretsDir });

@@ -13,6 +13,11 @@ describeLocalSite("the prod stack's Galera cluster on the local cloud", "prod", 
 
     test("three nodes synced in one primary component; each web server's sidecar sends writes to db-1, and every node answers its check", async () => {
         expect(nodes().map((n) => n.name)).toEqual(["db-1", "db-2", "db-3"]);
+        // One node per zone: db-3 is in the third zone's block (the VPC's secondary), reached through the VPC router.
+        expect(nodes().map((n) => n.subnet.name)).toEqual(["private-a", "private-b", "private-c"]);
+        expect(site().plan.cidrBlocks).toEqual(["10.0.0.0/16", "10.1.0.0/17"]);
+        const route = await container.exec("db-3", ["ip", "-4", "route", "show", "default"]);
+        expect(route.stdout.trim()).toMatch(/^default via 10\.1\.0\.1 dev eth0/);
         for (const n of nodes()) {
             const status = await sqlOn(
                 n.name,

@@ -66,7 +66,8 @@ describeLocalSite("the prod topology on the local cloud", "prod", "fbprodtest", 
             location: `https://${lbPublic()}/api/status`,
             tlsStatus: 200,
             hsts: "max-age=31536000",
-            body: { database: { readFrom: "replica" } },
+            // Galera: the sidecar's reader endpoint, not a replica.
+            body: { database: { readFrom: "reader", replication: null } },
         });
         expect(["TLSv1.2", "TLSv1.3"]).toContain(result.tlsVersion);
         expect(result.cert).toMatch(/^-----BEGIN CERTIFICATE-----/);

@@ -17,6 +17,7 @@ import type { LocalSite } from "../../../tools/local-cloud/site";
 import { loadStackConfig } from "../../../tools/stackFile";
 import { localUpIn, markAppVersion, scratchProject, setWebCount, underLoad } from "../../../tools/local-cloud/rolloutUnderLoad";
 import { describeLocalSite } from "./describeLocalCloud";
+import { mockRegionZones } from "../../../tools/preview/mocks";
 
 const MINUTE = 60_000;
 
@@ -32,7 +33,7 @@ describe("the rollout plan of a changed load-balancer instance type", () => {
     function running(stack: string, overrides: Record<string, string> = {}): LocalSite {
         const file = loadStackConfig(stack);
         const config = parseStackConfig(file.project, stack, { ...file.config, ...overrides });
-        const plan = planTopology(config);
+        const plan = planTopology(config, mockRegionZones);
         const site = { stack, config, plan, publicIps: {}, publicAddress: "198.51.100.12", url: "https://198.51.100.12/" };
         const instances = [...plan.lbs, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, ...(plan.monitoring ? [plan.monitoring] : [])];
         return { ...site, applied: Object.fromEntries(instances.map((i) => [i.name, desiredInstance(site, i)])), provisioned: true };

@@ -4,7 +4,8 @@ to a replica (the reader endpoint) with a fall-back to the primary.
 
 Settings come from the environment (systemd EnvironmentFile):
 SITE_NAME, DB_WRITER_HOST, DB_READER_HOST, DB_PORT, DB_NAME, DB_USER,
-DB_PASSWORD, MAX_BODY_BYTES (nginx enforces the same limit).
+DB_PASSWORD, MAX_BODY_BYTES (nginx enforces the same limit), DB_SIDECAR
+(haproxy: the endpoints are a Galera sidecar's).
 
 Each worker keeps one connection per endpoint and reuses it. The answer to a
 request never waits on the database for more than about 2 s: every connect,
@@ -157,12 +158,12 @@ class Endpoint:
         try:
             conn = conn or self._open()
         except (pymysql.MySQLError, OSError) as err:
-            raise DatabaseUnavailable(f"the primary database ({self.host}) does not answer: {err}") from err
+            raise DatabaseUnavailable(f"the {self.role} database ({self.host}) does not answer: {err}") from err
         try:
             return execute(conn, sql, args).lastrowid
         except pymysql.MySQLError as err:
             self.drop()
-            raise WriteFailed(f"the primary database ({self.host}) failed during the write, which may or may not be saved: {err}") from err
+            raise WriteFailed(f"the {self.role} database ({self.host}) failed during the write, which may or may not be saved: {err}") from err
 
 
 def execute(conn, sql, args):
@@ -171,8 +172,11 @@ def execute(conn, sql, args):
     return cur
 
 
-writer = Endpoint("primary", "DB_WRITER_HOST")
-reader = Endpoint("replica", "DB_READER_HOST")
+# Behind the Galera sidecar every node takes reads and writes: the endpoints are named for what they do, not for a
+# replication role (readFrom says "reader", or "writer" on the fall-back).
+GALERA = settings("DB_SIDECAR") == "haproxy"
+writer = Endpoint("writer" if GALERA else "primary", "DB_WRITER_HOST")
+reader = Endpoint("reader" if GALERA else "replica", "DB_READER_HOST")
 
 
 def read(sql, args=()):

@@ -257,3 +257,39 @@ test("when the writer endpoint name moves to another address, the app follows wi
         12000,
     );
 }, 30000);
+
+test("behind a Galera sidecar the endpoints are named writer and reader, in the status and in a failed write", async () => {
+    // Flask's test client in one process: the sidecar's listeners are loopback addresses, as on a web server.
+    const script = [
+        "import app",
+        "client = app.app.test_client()",
+        "status = client.get('/api/status').get_json()['database']",
+        "print(status['readFrom'], status['replication'])",
+    ].join("\n");
+    const env = {
+        PATH: process.env.PATH,
+        PYTHONDONTWRITEBYTECODE: "1",
+        SITE_NAME: "www.foobar.test",
+        DB_SIDECAR: "haproxy",
+        DB_WRITER_HOST: "127.0.0.1",
+        DB_READER_HOST: "127.0.0.2",
+        DB_PORT: String(db.port),
+        DB_NAME: dbName,
+        DB_USER: "app",
+        DB_PASSWORD: password,
+        MAX_BODY_BYTES: String(maxRequestBodyBytes),
+    };
+    const status = run("/usr/bin/python3", ["-c", script], { cwd: appDir, env });
+    expect(status.output.trim()).toBe("reader None");
+    // Nothing listens on the writer's port: the 503 names the writer endpoint, not a primary.
+    const closed = await freePort();
+    const write = run(
+        "/usr/bin/python3",
+        [
+            "-c",
+            "import app\nr = app.app.test_client().post('/api/entries', json={'body': 'x'})\nprint(r.status_code, r.get_json()['error'])",
+        ],
+        { cwd: appDir, env: { ...env, DB_PORT: String(closed) } },
+    );
+    expect(write.output.trim()).toMatch(/^503 writes are unavailable: the writer database \(127\.0\.0\.1\) does not answer/);
+});
