@@ -199,3 +199,27 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
 function byName(a: string, b: string): number {
     return a.split(" ")[1].localeCompare(b.split(" ")[1]);
 }
+
+describe("prod: a Galera stack that kept two zones takes the third (thirdZoneCidr none → the default)", () => {
+    test("the block and zone c's subnets are created, the VPC-wide rules widened, and db-3 moves: a replacement its protection stops", async () => {
+        const found = describeChanges(diffPlans(await plan("prod", { thirdZoneCidr: "none" }), await plan("prod")));
+        for (const step of [
+            "create vpc-cidr-2",
+            "create vpc-public-c",
+            "create vpc-private-c",
+            "create vpc-private-c-routes",
+            "update web-sg (egress)",
+            "update db-sg (egress)",
+        ]) {
+            expect(found).toContain(step);
+        }
+        expect(found.filter((c) => /^replace db-3( |-data )/.test(c))).toEqual([
+            "replace db-3 (privateIp, subnetId; delete first)",
+            "replace db-3-data (availabilityZone)",
+        ]);
+        // db-1 and db-2 stay as they are; db-3 and its volume are protected, so `pulumi up` stops there (README: Zones).
+        expect(found.filter((c) => /^(replace|update|delete) db-[12]( |-data)/.test(c))).toEqual([]);
+        const after = await plan("prod");
+        for (const name of ["db-3", "db-3-data"]) expect(after.resources.find((r) => r.name === name)!.options.protect).toBe(true);
+    });
+});

@@ -203,10 +203,11 @@ export function alertRules(hasReplicas: boolean, galera = false): { name: string
                     "WebServerOutOfBackend",
                     "web",
                     "warning",
-                    'haproxy_server_status{proxy="web",state="DOWN"} == 1',
+                    // Counted over the load balancers: a pair's two HAProxies both see the server down, and that is one alert.
+                    'count by (proxy, server) (haproxy_server_status{proxy="web",state="DOWN"} == 1)',
                     "20s",
                     "Web server {{ $labels.server }} is out of the load balancer's backend",
-                    "HAProxy on {{ $labels.instance }} has marked {{ $labels.server }} down: its /healthz check fails. The site runs on the other web servers; check nginx and foobar-app on {{ $labels.server }} (`systemctl status nginx foobar-app`).",
+                    "{{ $value }} load balancer(s) mark {{ $labels.server }} down: its /healthz check fails. The site runs on the other web servers; check nginx and foobar-app on {{ $labels.server }} (`systemctl status nginx foobar-app`).",
                 ),
                 rule(
                     "BackendNoHealthyServer",

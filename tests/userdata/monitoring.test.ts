@@ -88,12 +88,15 @@ const faults: Fault[] = [
     {
         alert: "WebServerOutOfBackend",
         series: [
+            // A pair: both load balancers see web-1 down, which is one alert (one notification), not one per LB.
             input("haproxy_server_status", { ...web1, state: "DOWN" }, "0 0 1x10"),
+            input("haproxy_server_status", { ...web1, instance: "lb-2", state: "DOWN" }, "0 0 1x10"),
             input("haproxy_server_status", { ...web1, server: "web-2", state: "DOWN" }, "0x12"),
+            input("haproxy_server_status", { ...web1, server: "web-2", instance: "lb-2", state: "DOWN" }, "0x12"),
         ],
         quietAt: "30s",
         firingAt: "1m",
-        firing: [{ labels: { ...web1, state: "DOWN", tier: "web" } }],
+        firing: [{ labels: { proxy: "web", server: "web-1", tier: "web" }, value: "2" }],
     },
     {
         alert: "BackendNoHealthyServer",

@@ -145,6 +145,8 @@ export interface RolloutPlan {
     replaceLbs: string[];
     /** The new plan has a load-balancer pair: a replacement leaves the other serving. */
     lbPair: boolean;
+    /** The monitoring instance, when its user-data or type changed (its scrape targets follow the plan): replaced, as on AWS. */
+    replaceMonitoring: string[];
     /** Database servers whose user-data or type changed: left as they are. */
     ignoredDatabases: string[];
     /** The security groups of the new plan differ from the loaded ones. */
@@ -156,6 +158,7 @@ export function isEmpty(plan: RolloutPlan): boolean {
         plan.replaceWeb.length + plan.awaitWeb.length + plan.createWeb.length + plan.createReplicas.length + plan.removeWeb.length === 0 &&
         !plan.lbConfig &&
         plan.replaceLbs.length === 0 &&
+        plan.replaceMonitoring.length === 0 &&
         !plan.firewall
     );
 }
@@ -189,6 +192,7 @@ export function planRollout(
         removeWeb: [],
         replaceLbs: [],
         lbPair: desired.plan.lbs.length > 1,
+        replaceMonitoring: [],
         ignoredDatabases: [],
         firewall: state.ruleset.loaded !== state.ruleset.desired,
     };
@@ -201,9 +205,12 @@ export function planRollout(
                 plan.awaitWeb.push(i.name);
         } else if (i.role === "lb") {
             if (!known || changed(i) || !running.has(i.name)) plan.replaceLbs.unshift(i.name);
+        } else if (i.role === "monitoring") {
+            if (!known || changed(i) || !running.has(i.name)) plan.replaceMonitoring.push(i.name);
         } else if (!known) {
-            if (i.role !== "db-replica")
-                throw new Error(`the new plan has a primary ${i.name} the site does not run: run npm run local:down first`);
+            // A new replica, or a new Galera node (it joins with a snapshot); never a new primary.
+            if (i.role !== "db-replica" && i.role !== "db-node")
+                throw new Error(`the new plan has a ${i.role} ${i.name} the site does not run: run npm run local:down first`);
             plan.createReplicas.push(i.name);
         } else if (!running.has(i.name)) {
             throw new Error(`the database server ${i.name} is stopped; start it first: npm run local:start -- ${i.name}`);
@@ -265,6 +272,7 @@ export function describeRollout(plan: RolloutPlan): string {
             : plan.lbPair
               ? `replace ${plan.replaceLbs.join(", ")} one at a time (the other holds the public address)`
               : "replace the load balancer (an outage)",
+        plan.replaceMonitoring.length ? `replace ${plan.replaceMonitoring.join(", ")} (alerts pause until it is back)` : "",
         plan.firewall && !plan.createWeb.length && !plan.removeWeb.length && !plan.createReplicas.length ? "load the security groups" : "",
     ];
     return parts.filter(Boolean).join("; ");
@@ -364,6 +372,13 @@ export async function applyRollout(site: LocalSite, desired: LocalSite, plan: Ro
         );
         await act.lbAnswers();
         step(`${lb}: ${marker.ready}, answering again`);
+    }
+    for (const name of plan.replaceMonitoring) {
+        step(`${name}: replacing (its scrape targets or type changed; alerts pause until it is back)`);
+        await container.stop(name);
+        await act.start(name);
+        await act.provisioned(name);
+        step(`${name}: provisioned`);
     }
     for (const name of plan.ignoredDatabases) {
         log(

@@ -28,7 +28,7 @@ function expectInOrder(output: string, lines: string[]): void {
     expect(found.map((f) => f.line)).toEqual([...found].sort((a, b) => a.at - b.at).map((f) => f.line));
 }
 
-describe("the rollout plan of a changed load-balancer instance type", () => {
+describe("the rollout plan of a change to a running site", () => {
     /** A running site of the stack as the local cloud records it, every instance booted with what the stack renders. */
     function running(stack: string, overrides: Record<string, string> = {}): LocalSite {
         const file = loadStackConfig(stack);
@@ -38,9 +38,9 @@ describe("the rollout plan of a changed load-balancer instance type", () => {
         const instances = [...plan.lbs, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, ...(plan.monitoring ? [plan.monitoring] : [])];
         return { ...site, applied: Object.fromEntries(instances.map((i) => [i.name, desiredInstance(site, i)])), provisioned: true };
     }
-    const rollout = (stack: string) => {
+    const rollout = (stack: string, change: Record<string, string> = { "foobar:lbInstanceType": "t3.small" }) => {
         const current = running(stack);
-        const desired = running(stack, { "foobar:lbInstanceType": "t3.small" });
+        const desired = running(stack, change);
         return planRollout(current, desired, {
             running: Object.keys(current.applied!),
             publishedLbConfig: lbConfigParameter(desired.config).text,
@@ -56,12 +56,26 @@ describe("the rollout plan of a changed load-balancer instance type", () => {
             replaceWeb: [],
             createWeb: [],
             removeWeb: [],
+            replaceMonitoring: [],
             ignoredDatabases: [],
         });
     });
 
     test("one load balancer (dev): replaced alone, an outage", () => {
         expect(rollout("dev")).toMatchObject({ replaceLbs: ["lb-1"], lbPair: false, replaceWeb: [] });
+    });
+
+    test("dbNodeCount 3 → 5 (prod): db-4 and db-5 join, the web servers' sidecars are replaced one at a time, no node restarts", () => {
+        expect(rollout("prod", { "foobar:dbNodeCount": "5" })).toMatchObject({
+            createReplicas: ["db-4", "db-5"],
+            replaceWeb: ["web-1", "web-2"],
+            replaceLbs: [],
+            removeWeb: [],
+            // It scrapes the new nodes: replaced with its new targets, as on AWS (userDataReplaceOnChange).
+            replaceMonitoring: ["monitoring-1"],
+            // Their user-data now names five peers; they keep what they booted with (ignoreChanges on AWS), and Galera tells them.
+            ignoredDatabases: ["db-1", "db-2", "db-3"],
+        });
     });
 });
 
