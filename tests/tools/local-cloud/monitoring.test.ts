@@ -213,9 +213,10 @@ describeLocalSite("monitoring on the prod topology in the local cloud", "prod", 
     );
 
     test(
-        "a stopped web server: WebServerOutOfBackend arrives, and resolves when it is back",
+        "a stopped web server: WebServerOutOfBackend arrives once (not once per load balancer of the pair), and resolves when it is back",
         async () => {
             const web = site().plan.web[1].name;
+            const since = Date.now();
             await faultCycle(
                 `nginx stopped on ${web}`,
                 "WebServerOutOfBackend",
@@ -223,6 +224,14 @@ describeLocalSite("monitoring on the prod topology in the local cloud", "prod", 
                 async () => void (await container.exec(web, ["systemctl", "stop", "nginx"])),
                 async () => void (await container.exec(web, ["systemctl", "start", "nginx"])),
             );
+            // Both load balancers saw it down: one alert, counting them.
+            const firingAlerts = notifications()
+                .filter((n) => n.at >= since)
+                .flatMap((n) => n.body.alerts)
+                .filter((a) => a.status === "firing" && a.labels.alertname === "WebServerOutOfBackend" && a.labels.server === web);
+            expect(site().plan.lbs).toHaveLength(2);
+            expect(new Set(firingAlerts.map((a) => JSON.stringify(a.labels))).size).toBe(1);
+            expect(firingAlerts[0].annotations.description).toMatch(new RegExp(`^2 load balancer\\(s\\) mark ${web} down`));
         },
         5 * MINUTE,
     );
