@@ -147,6 +147,8 @@ runTool(async () => {
             },
         };
         const s = (ms: number | null) => (ms === null ? "never" : `${(ms / 1000).toFixed(1)} s`);
+        // wrk's figures as parsed can carry binary fractions (0.07100000000000001).
+        const ms = (value: number) => Number(value.toFixed(3));
         const md = [
             `| figure (${report.date}, ${report.machine}) | value |`,
             "|---|---|",
@@ -156,7 +158,7 @@ runTool(async () => {
             `| ratio LB / one server (req/s) | ${report.ratioRequestsPerSecond} |`,
             ...hop.map(
                 (h) =>
-                    `| \`${h.page}\` at concurrency 1: through the LB / straight to web-1 (p50, p99) | ${h.throughLoadBalancer.latencyMs.p50} / ${h.straightToWebServer.latencyMs.p50} ms, ${h.throughLoadBalancer.latencyMs.p99} / ${h.straightToWebServer.latencyMs.p99} ms: the LB adds ${h.addedMs.p50} ms (p50), ${h.addedMs.p99} ms (p99) |`,
+                    `| \`${h.page}\` at concurrency 1: through the LB / straight to web-1 (p50, p99) | ${ms(h.throughLoadBalancer.latencyMs.p50)} / ${ms(h.straightToWebServer.latencyMs.p50)} ms, ${ms(h.throughLoadBalancer.latencyMs.p99)} / ${ms(h.straightToWebServer.latencyMs.p99)} ms: the LB adds ${h.addedMs.p50} ms (p50), ${h.addedMs.p99} ms (p99) |`,
             ),
             `| replication lag, ${lags.length} writes at 20/s | p50 ${report.replicationLagMs.p50} ms, p99 ${report.replicationLagMs.p99} ms |`,
             ...(["replication", "galera"] as const).map((mode) => {
