@@ -185,7 +185,8 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
     }
 
     const vpcCidr = str("vpcCidr", "10.0.0.0/16");
-    checkVpcRange(vpcCidr, parseCidr("vpcCidr", vpcCidr, 16, 24));
+    parseCidr("vpcCidr", vpcCidr, 16, 24);
+    checkVpcRange(vpcCidr);
     const adminCidr = get("adminCidr");
     const allowSshFromAnywhere = bool("allowSshFromAnywhere", false);
     if (adminCidr !== undefined && parseCidr("adminCidr", adminCidr, 0, 32).prefix === 0 && !allowSshFromAnywhere) {
@@ -383,11 +384,9 @@ const reservedRanges = [
     { cidr: "240.0.0.0/4", what: "reserved (240.0.0.0/4)" },
 ];
 
-function checkVpcRange(vpcCidr: string, { base }: { base: number; prefix: number }): void {
+function checkVpcRange(vpcCidr: string): void {
     for (const { cidr, what } of reservedRanges) {
-        const [address, prefix] = cidr.split("/");
-        const mask = (~0 << (32 - Number(prefix))) >>> 0;
-        if ((base & mask) >>> 0 === ipToInt(address)) {
+        if (cidrWithin(vpcCidr, cidr)) {
             throw new ConfigError("vpcCidr", vpcCidr, `lies in ${what}, which no VPC can use; use a private range such as 10.0.0.0/16`);
         }
     }

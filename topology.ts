@@ -104,6 +104,12 @@ export const galeraSidecar = { writer: "127.0.0.1", reader: "127.0.0.2" } as con
  * (`aws.getAvailabilityZones`; some accounts see two in a region that has three): only a Galera cluster uses a third.
  */
 export function planTopology(config: StackConfig, regionZones: number): TopologyPlan {
+    if (regionZones < azCount) {
+        throw new Error(
+            `region ${config.region} offers this account ${regionZones} availability zone(s); the site spreads over ${azCount}: ` +
+                "choose another region (aws:region)",
+        );
+    }
     const { base, prefix } = parseCidr("vpcCidr", config.vpcCidr, 16, 24);
     const zoneName = (az: number) => String.fromCharCode(97 + az);
     // Four equal quarters: public and private subnets in each of two AZs.
@@ -206,15 +212,8 @@ export const regionZoneFilters = { state: "available", filters: [{ name: "opt-in
 
 /**
  * What a Galera cluster loses in a region that offers this account fewer than three zones, for `pulumi up` to say.
- * Throws when the region offers fewer than the two zones every tier spreads over.
  */
 export function galeraZoneWarning(config: StackConfig, plan: TopologyPlan, regionZones: number): string | undefined {
-    if (regionZones < azCount) {
-        throw new Error(
-            `region ${config.region} offers this account ${regionZones} availability zone(s); the site spreads over ${azCount}: ` +
-                "choose another region (aws:region)",
-        );
-    }
     if (config.database !== "galera" || plan.databaseZones >= galeraAzCount) return undefined;
     const nodes = [plan.dbPrimary, ...plan.dbReplicas];
     const inZoneA = nodes.filter((n) => n.subnet.az === 0).map((n) => n.name);

@@ -23,7 +23,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { StackConfig } from "../../config";
 import { configDigest, markers } from "../../components/readiness";
-import { allInstances, endpointAddresses, InstancePlan, InstanceRole, planTopology } from "../../topology";
+import { allInstances, endpointAddresses, InstancePlan, InstanceRole, planTopology, TopologyPlan } from "../../topology";
 import { localSecretFileName, Target } from "../../userdata/target";
 import { parameterNames, renderInstanceUserData, siteParameters, siteSettings } from "../../userdata/site";
 import { haproxyServerStates } from "./clients";
@@ -73,10 +73,15 @@ function instanceTypeOf(config: StackConfig, role: InstanceRole): string {
     return role === "lb" ? config.lbInstanceType : role === "web" ? config.webInstanceType : config.dbInstanceType;
 }
 
+/** The topology the local cloud lays out for a config: the offline plan's, in the mocked region's zones. */
+export function sitePlan(config: StackConfig): TopologyPlan {
+    return planTopology(config, mockRegionZones);
+}
+
 /** The HAProxy configuration the deploy publishes for a config: the parameter's name and text. */
 export function lbConfigParameter(config: StackConfig): { name: string; text: string } {
     const name = parameterNames(config.stack).lbConfig;
-    return { name, text: siteParameters(siteSettings(config, planTopology(config, mockRegionZones)))[name] };
+    return { name, text: siteParameters(siteSettings(config, sitePlan(config)))[name] };
 }
 
 /** The parameter file the load balancer's agent reads (the `local` target's stand-in for SSM). */

@@ -9,11 +9,10 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { parseStackConfig, StackConfig } from "../../config";
-import { allInstances, InstancePlan, planTopology, TopologyPlan } from "../../topology";
+import { allInstances, InstancePlan, TopologyPlan } from "../../topology";
 import { vrrpPasswordLength } from "../../userdata/keepalived";
 import { localSecretFileName } from "../../userdata/target";
 import { parameterNames, siteParameters, siteSettings } from "../../userdata/site";
-import { mockRegionZones } from "../preview/mocks";
 import { planStack } from "../preview/plan";
 import { loadStackConfig } from "../stackFile";
 import * as container from "./container";
@@ -22,7 +21,7 @@ import { enforceSecurityGroups, rulesetFile, rulesetFor } from "./firewall";
 import { ensureImage } from "./image";
 import { httpRequest } from "./clients";
 import { createInternet, createVpc, internetNetns, linkIsUp, setLink, vpcBlockOf, vpcNetns } from "./network";
-import { AppliedInstance, applyRollout, describeRollout, desiredInstance, isEmpty, parameterFile, planRollout } from "./rollout";
+import { AppliedInstance, applyRollout, describeRollout, desiredInstance, isEmpty, parameterFile, planRollout, sitePlan } from "./rollout";
 import { FirewallPlan, virtualAddress } from "./securityGroups";
 import { log, selfSignedPem, stateDir, unsupportedReason } from "./util";
 
@@ -98,8 +97,7 @@ function writeParameters(config: StackConfig): string {
     if (config.lbCount > 1) write(names.vrrpPassword, password().slice(0, vrrpPasswordLength));
     if (config.https !== "none") write(names.tlsPem, selfSignedPem("www.foobar.com", 30));
     // Plain parameters the deploy publishes (the load balancer's HAProxy configuration), from the same renderer.
-    for (const [name, value] of Object.entries(siteParameters(siteSettings(config, planTopology(config, mockRegionZones)))))
-        write(name, value);
+    for (const [name, value] of Object.entries(siteParameters(siteSettings(config, sitePlan(config))))) write(name, value);
     return dir;
 }
 
@@ -148,7 +146,7 @@ export async function up(stack: string, opts: UpOptions = {}): Promise<LocalSite
 async function create(stack: string, config: StackConfig, opts: UpOptions): Promise<LocalSite> {
     const start = Date.now();
     try {
-        const plan = planTopology(config, mockRegionZones);
+        const plan = sitePlan(config);
         log("plan: running the program under mocks for its security groups");
         const firewallRules = await planStack(stack);
         log("image: checking the cached Debian 12 root file system (a first build takes minutes)");
@@ -197,7 +195,7 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
  */
 async function update(existing: LocalSite, config: StackConfig, running: string[]): Promise<LocalSite> {
     const start = Date.now();
-    const plan = planTopology(config, mockRegionZones);
+    const plan = sitePlan(config);
     log("plan: running the program under mocks for its security groups");
     const offline = await planStack(existing.stack);
     const { firewall, ruleset } = rulesetFor(offline);
@@ -300,6 +298,7 @@ export async function startInstance(site: LocalSite, name: string, secretsDir = 
     await container.start({
         name,
         address: instance.privateIp,
+        // Sites of older versions recorded no blocks: theirs is the VPC's one.
         vpc: vpcBlockOf(instance.privateIp, site.plan.cidrBlocks ?? [site.config.vpcCidr]),
         userData: desiredInstance(site, instance, dataDevice).userData,
         secretsDir,

@@ -11,13 +11,12 @@ import { markers } from "../../../components/readiness";
 import { haproxyServerStates } from "../../../tools/local-cloud/clients";
 import * as container from "../../../tools/local-cloud/container";
 import { parseStackConfig } from "../../../config";
-import { planTopology } from "../../../topology";
-import { desiredInstance, lastConsoleMarker, lbConfigParameter, planRollout } from "../../../tools/local-cloud/rollout";
+import { allInstances } from "../../../topology";
+import { desiredInstance, lastConsoleMarker, lbConfigParameter, planRollout, sitePlan } from "../../../tools/local-cloud/rollout";
 import type { LocalSite } from "../../../tools/local-cloud/site";
 import { loadStackConfig } from "../../../tools/stackFile";
 import { localUpIn, markAppVersion, scratchProject, setWebCount, underLoad } from "../../../tools/local-cloud/rolloutUnderLoad";
 import { describeLocalSite } from "./describeLocalCloud";
-import { mockRegionZones } from "../../../tools/preview/mocks";
 
 const MINUTE = 60_000;
 
@@ -33,10 +32,13 @@ describe("the rollout plan of a change to a running site", () => {
     function running(stack: string, overrides: Record<string, string> = {}): LocalSite {
         const file = loadStackConfig(stack);
         const config = parseStackConfig(file.project, stack, { ...file.config, ...overrides });
-        const plan = planTopology(config, mockRegionZones);
+        const plan = sitePlan(config);
         const site = { stack, config, plan, publicIps: {}, publicAddress: "198.51.100.12", url: "https://198.51.100.12/" };
-        const instances = [...plan.lbs, ...plan.web, plan.dbPrimary, ...plan.dbReplicas, ...(plan.monitoring ? [plan.monitoring] : [])];
-        return { ...site, applied: Object.fromEntries(instances.map((i) => [i.name, desiredInstance(site, i)])), provisioned: true };
+        return {
+            ...site,
+            applied: Object.fromEntries(allInstances(plan).map((i) => [i.name, desiredInstance(site, i)])),
+            provisioned: true,
+        };
     }
     const rollout = (stack: string, change: Record<string, string> = { "foobar:lbInstanceType": "t3.small" }) => {
         const current = running(stack);

@@ -60,6 +60,21 @@ function connectionsTo(address: string): number {
     return rows.filter((f) => f[2] === remote && f[3] === "01").length;
 }
 
+/** The app's settings, as its EnvironmentFile gives them, against the scratch database. */
+const appEnv = (overrides: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+    PATH: process.env.PATH,
+    PYTHONDONTWRITEBYTECODE: "1", // the app runs from the source tree
+    SITE_NAME: "www.foobar.test",
+    DB_WRITER_HOST: writerName,
+    DB_READER_HOST: readerName,
+    DB_PORT: String(db.port),
+    DB_NAME: dbName,
+    DB_USER: "app",
+    DB_PASSWORD: password,
+    MAX_BODY_BYTES: String(maxRequestBodyBytes),
+    ...overrides,
+});
+
 beforeAll(async () => {
     if (process.getuid?.() !== 0) throw new Error("this suite needs root: gunicorn runs in a mount namespace of its own (unshare)");
     db = await ScratchMariadb.create();
@@ -77,18 +92,7 @@ beforeAll(async () => {
     fs.writeFileSync(config, renderGunicornConfig());
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    const env = {
-        PATH: process.env.PATH,
-        PYTHONDONTWRITEBYTECODE: "1", // the app runs from the source tree
-        SITE_NAME: "www.foobar.test",
-        DB_WRITER_HOST: writerName,
-        DB_READER_HOST: readerName,
-        DB_PORT: String(db.port),
-        DB_NAME: dbName,
-        DB_USER: "app",
-        DB_PASSWORD: password,
-        MAX_BODY_BYTES: String(maxRequestBodyBytes),
-    };
+    const env = appEnv();
     // `exec` keeps one process: the daemon's pid is gunicorn's master. The bind given here replaces the rendered
     // unix socket, which exists only on an instance.
     const script = `mount --bind "$1" /etc/hosts && shift && exec "$@"`;
@@ -266,19 +270,7 @@ test("behind a Galera sidecar the endpoints are named writer and reader, in the 
         "status = client.get('/api/status').get_json()['database']",
         "print(status['readFrom'], status['replication'])",
     ].join("\n");
-    const env = {
-        PATH: process.env.PATH,
-        PYTHONDONTWRITEBYTECODE: "1",
-        SITE_NAME: "www.foobar.test",
-        DB_SIDECAR: "haproxy",
-        DB_WRITER_HOST: "127.0.0.1",
-        DB_READER_HOST: "127.0.0.2",
-        DB_PORT: String(db.port),
-        DB_NAME: dbName,
-        DB_USER: "app",
-        DB_PASSWORD: password,
-        MAX_BODY_BYTES: String(maxRequestBodyBytes),
-    };
+    const env = appEnv({ DB_SIDECAR: "haproxy", DB_WRITER_HOST: "127.0.0.1", DB_READER_HOST: "127.0.0.2" });
     const status = run("/usr/bin/python3", ["-c", script], { cwd: appDir, env });
     expect(status.output.trim()).toBe("reader None");
     // Nothing listens on the writer's port: the 503 names the writer endpoint, not a primary.
