@@ -269,14 +269,52 @@ export function renderGaleraCheckService(): string {
     ].join("\n");
 }
 
+/** How often, and after how long a server's start, the liveness check looks (galera-liveness.sh). */
+export const galeraLiveness = { intervalSeconds: 10, graceSeconds: 20 } as const;
+
+/**
+ * Restarts MariaDB when it runs outside its cluster for good (Galera closed its group connection after an error it
+ * cannot recover from in process); a timer runs it, so an instance needs no daemon of its own for it.
+ */
+export function renderGaleraLivenessService(): string {
+    return [
+        "[Unit]",
+        "Description=foobar: restart MariaDB when it runs outside its Galera cluster for good",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        `ExecStart=/usr/local/sbin/foobar-galera-liveness ${galeraLiveness.graceSeconds}`,
+        "",
+    ].join("\n");
+}
+
+export function renderGaleraLivenessTimer(): string {
+    return [
+        "[Unit]",
+        `Description=foobar: check every ${galeraLiveness.intervalSeconds} s that MariaDB is in its Galera cluster`,
+        "",
+        "[Timer]",
+        `OnActiveSec=${galeraLiveness.intervalSeconds}s`,
+        `OnUnitActiveSec=${galeraLiveness.intervalSeconds}s`,
+        "AccuracySec=1s",
+        "",
+        "[Install]",
+        "WantedBy=timers.target",
+        "",
+    ].join("\n");
+}
+
 function galeraFiles(): WriteFile[] {
     const file = (path: string, content: string, permissions = "0644"): WriteFile => ({ path, content, permissions, defer: true });
     return [
         file("/usr/local/sbin/foobar-galera-setup", bundledFile("scripts/galera-setup.sh"), "0755"),
         file("/usr/local/sbin/foobar-galera-start", bundledFile("scripts/galera-start.sh"), "0755"),
         file("/usr/local/sbin/foobar-galera-check", bundledFile("scripts/galera-check.sh"), "0755"),
+        file("/usr/local/sbin/foobar-galera-liveness", bundledFile("scripts/galera-liveness.sh"), "0755"),
         file("/etc/systemd/system/foobar-galera.service", renderGaleraStartUnit()),
         file("/etc/systemd/system/foobar-galera-check.socket", renderGaleraCheckSocket()),
         file("/etc/systemd/system/foobar-galera-check@.service", renderGaleraCheckService()),
+        file("/etc/systemd/system/foobar-galera-liveness.service", renderGaleraLivenessService()),
+        file("/etc/systemd/system/foobar-galera-liveness.timer", renderGaleraLivenessTimer()),
     ];
 }

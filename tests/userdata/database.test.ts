@@ -48,15 +48,27 @@ describe("Galera nodes", () => {
 
     test.each(galeraCases)("%s: the Galera units pass systemd-analyze verify; the node installs galera-4 and mariabackup", (_, r) => {
         const dir = tempDir("galera-units");
-        const units = ["foobar-galera.service", "foobar-galera-check.socket", "foobar-galera-check@.service"];
+        const units = [
+            "foobar-galera.service",
+            "foobar-galera-check.socket",
+            "foobar-galera-check@.service",
+            "foobar-galera-liveness.service",
+            "foobar-galera-liveness.timer",
+        ];
         for (const unit of units) fs.writeFileSync(path.join(dir, unit), file(r.text, `/etc/systemd/system/${unit}`));
         const verify = run("systemd-analyze", ["verify", "--man=no", ...units.map((u) => path.join(dir, u))], {
             env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` },
         });
         // verify complains about programs and users that exist only on the instance; nothing else.
-        const complaints = verify.output.split("\n").filter((l) => l.trim() && !/foobar-galera-(start|check)|galera_check/.test(l));
+        const complaints = verify.output
+            .split("\n")
+            .filter((l) => l.trim() && !/foobar-galera-(start|check|liveness)|galera_check/.test(l));
         expect(complaints).toEqual([]);
         expect(file(r.text, "/etc/systemd/system/foobar-galera-check.socket")).toMatch(/^ListenStream=9200\nAccept=yes$/m);
+        expect(file(r.text, "/etc/systemd/system/foobar-galera-liveness.timer")).toMatch(/^OnActiveSec=10s\nOnUnitActiveSec=10s$/m);
+        expect(file(r.text, "/etc/systemd/system/foobar-galera-liveness.service")).toMatch(
+            /^ExecStart=\/usr\/local\/sbin\/foobar-galera-liveness 20$/m,
+        );
         expect(doc(r.text).packages).toEqual(expect.arrayContaining(["galera-4", "mariadb-backup"]));
         // The snapshot transfer's login is written at boot from the secret store, never carried in user-data.
         expect(doc(r.text).write_files.map((f) => f.path)).not.toContain(galeraSstConfigPath);
@@ -77,6 +89,28 @@ describe("Galera nodes", () => {
         expect(result.output).toBe("");
         expect(result.status).toBe(0);
     });
+
+    /** A real one-node cluster on loopback, synced: the provider Debian ships, bootstrapped as galera_new_cluster does. */
+    async function oneNodeCluster(): Promise<ScratchMariadb> {
+        const node = await ScratchMariadb.create((port) => [
+            "--wsrep-on=ON",
+            `--wsrep-provider=${galeraProvider}`,
+            "--wsrep-cluster-address=gcomm://",
+            "--wsrep-new-cluster",
+            // The nodes' own provider options: the provider refuses an unknown or ill-ordered one at start.
+            `--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:${port + 1}; ist.recv_addr=127.0.0.1:${port + 2}; ${galeraProviderOptions}`,
+            "--wsrep-node-address=127.0.0.1",
+            "--binlog-format=ROW",
+            "--innodb-autoinc-lock-mode=2",
+        ]);
+        try {
+            await waitFor("the node synced", () => node.statusValue("wsrep_local_state") === 4, 20000);
+        } catch (err) {
+            await node.remove();
+            throw err;
+        }
+        return node;
+    }
 
     const clientHome = (socket: string) => {
         const home = tempDir("galera-check-home");
@@ -127,20 +161,8 @@ describe("Galera nodes", () => {
         } finally {
             await plain.remove();
         }
-        // A real one-node cluster on loopback: the provider Debian ships, bootstrapped as galera_new_cluster does.
-        const node = await ScratchMariadb.create((port) => [
-            "--wsrep-on=ON",
-            `--wsrep-provider=${galeraProvider}`,
-            "--wsrep-cluster-address=gcomm://",
-            "--wsrep-new-cluster",
-            // The nodes' own provider options: the provider refuses an unknown or ill-ordered one at start.
-            `--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:${port + 1}; ist.recv_addr=127.0.0.1:${port + 2}; ${galeraProviderOptions}`,
-            "--wsrep-node-address=127.0.0.1",
-            "--binlog-format=ROW",
-            "--innodb-autoinc-lock-mode=2",
-        ]);
+        const node = await oneNodeCluster();
         try {
-            await waitFor("the node synced", () => node.statusValue("wsrep_local_state") === 4, 20000);
             const r = await ask(node.socket, httpchk);
             expect(r).toEqual({
                 answer: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 32\r\nConnection: close\r\n\r\nsynced in the primary component\n",
@@ -150,4 +172,64 @@ describe("Galera nodes", () => {
             await node.remove();
         }
     }, 60000);
+
+    describe("the liveness check (galera-liveness.sh) against real servers; systemctl is a recorder", () => {
+        const livenessScript = path.join(__dirname, "../../userdata/files/scripts/galera-liveness.sh");
+
+        /** Runs the script as the timer does, with `grace` seconds; returns what it printed and the systemctl calls it made. */
+        function liveness(socket: string, grace: number, mariadbActive = true): { output: string; systemctl: string[] } {
+            const bin = tempDir("liveness-bin");
+            const calls = path.join(bin, "calls");
+            fs.writeFileSync(
+                path.join(bin, "systemctl"),
+                `#!/bin/sh\necho "$*" >> ${calls}\n[ "$1" != is-active ] || exit ${mariadbActive ? 0 : 3}\n`,
+                { mode: 0o755 },
+            );
+            const result = run("sh", [livenessScript, String(grace)], {
+                env: { ...process.env, HOME: clientHome(socket), PATH: `${bin}:${process.env.PATH}` },
+            });
+            expect(result.status).toBe(0);
+            const systemctl = fs.existsSync(calls) ? fs.readFileSync(calls, "utf8").trim().split("\n") : [];
+            return { output: result.output.trim(), systemctl };
+        }
+
+        test("a synced node, a server that is no Galera node, a stopped or silent server: left alone", async () => {
+            const node = await oneNodeCluster();
+            try {
+                expect(liveness(node.socket, 0)).toEqual({ output: "", systemctl: ["is-active --quiet mariadb"] });
+            } finally {
+                await node.remove();
+            }
+            const plain = await ScratchMariadb.create();
+            try {
+                // Disconnected and OFF, as a server without wsrep says: not a node, nothing to rejoin.
+                expect(plain.sql("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'")).toEqual([["wsrep_cluster_status", "Disconnected"]]);
+                expect(liveness(plain.socket, 0).systemctl).toEqual(["is-active --quiet mariadb"]);
+                expect(liveness(plain.socket, 0, false).systemctl).toEqual(["is-active --quiet mariadb"]);
+            } finally {
+                await plain.remove();
+            }
+            expect(liveness("/nonexistent/mysqld.sock", 0).systemctl).toEqual(["is-active --quiet mariadb"]);
+        }, 60000);
+
+        test("a node running outside its cluster for good is restarted, once its grace is over", async () => {
+            const node = await oneNodeCluster();
+            try {
+                // Closes the node's group connection, the state Galera leaves after "node restart required".
+                node.sql("SET GLOBAL wsrep_cluster_address = ''");
+                expect(node.sql("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_connected', 'wsrep_cluster_status')")).toEqual([
+                    ["wsrep_cluster_status", "Disconnected"],
+                    ["wsrep_connected", "OFF"],
+                ]);
+                expect(liveness(node.socket, 3600)).toEqual({ output: "", systemctl: ["is-active --quiet mariadb"] });
+                const restarted = liveness(node.socket, 0);
+                expect(restarted.systemctl).toEqual(["is-active --quiet mariadb", "restart mariadb"]);
+                expect(restarted.output).toMatch(
+                    /^foobar-galera-liveness: MariaDB has run for \d+ s outside its cluster \(wsrep_cluster_status Disconnected\): restarting it to rejoin\nfoobar-galera-liveness: MariaDB restarted$/,
+                );
+            } finally {
+                await node.remove();
+            }
+        }, 60000);
+    });
 });

@@ -27,7 +27,7 @@ export function describeDbFault(fault: DbFault): string {
 }
 
 /** A write every 100 ms (the resolution of the figures below), and two readers. */
-const rates = { getClients: 2, getIntervalMs: 200, postIntervalMs: 100 };
+export const writeLoadRates = { getClients: 2, getIntervalMs: 200, postIntervalMs: 100 };
 const loadSeconds = 20;
 const beforeFaultMs = 4000;
 const cutHoldMs = 10_000;
@@ -138,7 +138,7 @@ export async function runWriteFailover(site: LocalSite, fault: DbFault): Promise
     const failing = nodes.find((n) => n.name === node);
     if (!failing) throw new Error(`${web}'s sidecar sends the writes to no node (${JSON.stringify(node)}) before the ${fault} run`);
     const prefix = `galera-${fault}-${Date.now()}`;
-    const load = tracked(steadyLoad(site.url, loadSeconds, prefix, rates));
+    const load = tracked(steadyLoad(site.url, loadSeconds, prefix, writeLoadRates));
     await sleep(beforeFaultMs);
 
     const injectAt = Date.now();

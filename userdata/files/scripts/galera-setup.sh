@@ -2,7 +2,8 @@
 # The Galera steps of a database server's setup; setup-db.sh runs them on
 # Galera nodes, with the secret it fetched on stdin where one is needed.
 #   start   write the snapshot transfer's login (password on stdin), start
-#           MariaDB into the cluster through foobar-galera, wait until synced;
+#           MariaDB into the cluster through foobar-galera (and the liveness
+#           check that restarts it if it ends outside), wait until synced;
 #   writes  succeeds on the node that writes the schema and users: the one
 #           that bootstraps the cluster (db-1); the cluster replicates them;
 #   users   (that node) the snapshot transfer's login for mariabackup on the
@@ -32,6 +33,8 @@ start)
     systemctl disable mariadb
     systemctl daemon-reload
     systemctl enable foobar-galera.service
+    # From the first start on: a join can end outside the cluster for good (galera-liveness.sh says when).
+    systemctl enable --now foobar-galera-liveness.timer
     systemctl start foobar-galera.service
     waited=0
     until [ "$(status wsrep_local_state 2>/dev/null)" = 4 ]; do
