@@ -354,9 +354,19 @@ export function didYouMean(name: string, known: readonly string[]): string {
  * Parses `a.b.c.d/n`, checking that the address is the network's first and that n is in range.
  * Octets are plain decimals: `010` is 10 to some tools and 8 to others, and would differ between the VPC and its subnets.
  */
-export function parseCidr(key: string, cidr: string, minPrefix: number, maxPrefix: number): { base: number; prefix: number } {
+/** `hint`: an example block for the message, and what the key takes besides a block (e.g. `none`). */
+export function parseCidr(
+    key: string,
+    cidr: string,
+    minPrefix: number,
+    maxPrefix: number,
+    hint: { example?: string; otherwise?: string } = {},
+): { base: number; prefix: number } {
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
-    const allowed = `must be an IPv4 CIDR block with a prefix from /${minPrefix} to /${maxPrefix}, e.g. 10.0.0.0/${Math.max(minPrefix, 16)}`;
+    const example = hint.example ?? `10.0.0.0/${Math.max(minPrefix, 16)}`;
+    const allowed =
+        `must be an IPv4 CIDR block with a prefix from /${minPrefix} to /${maxPrefix}, e.g. ${example}` +
+        (hint.otherwise ? `, or ${hint.otherwise}` : "");
     if (!m) throw new ConfigError(key, cidr, allowed);
     const numbers = m.slice(1, 6);
     const octets = numbers.slice(0, 4).map(Number);
@@ -438,19 +448,19 @@ function parseThirdZoneCidr(vpcCidr: string, value: string | undefined): string 
     const prefix = vpc.prefix + 1;
     const size = 2 ** (32 - prefix);
     const candidate = (base: number) => `${intToIp(base)}/${prefix}`;
-    if (value !== undefined) {
-        if (!value.includes("/")) throw new ConfigError("thirdZoneCidr", value, "must be an IPv4 CIDR block such as 10.1.0.0/17, or none");
-        parseCidr("thirdZoneCidr", value, 16, 25);
-        const problem = secondaryBlockProblem(vpcCidr, value);
-        if (problem)
-            throw new ConfigError("thirdZoneCidr", value, `${problem}; use a free block such as ${candidate(vpc.base + 2 * size)}`);
-        return value;
-    }
     const after = candidate(vpc.base + 2 * size);
     const before = vpc.base >= size ? candidate(vpc.base - size) : undefined;
+    // A block right after vpcCidr, else right before it: the first AWS would associate.
+    const free = [after, before].find((b) => b !== undefined && !secondaryBlockProblem(vpcCidr, b));
+    if (value !== undefined) {
+        parseCidr("thirdZoneCidr", value, 16, 25, { example: free ?? after, otherwise: "none (the nodes stay in two zones)" });
+        const problem = secondaryBlockProblem(vpcCidr, value);
+        if (problem) throw new ConfigError("thirdZoneCidr", value, `${problem}; use a free block${free ? ` such as ${free}` : ""}`);
+        return value;
+    }
     const problem = secondaryBlockProblem(vpcCidr, after);
     if (problem) {
-        const fix = before && !secondaryBlockProblem(vpcCidr, before) ? ` such as ${before}` : "";
+        const fix = free ? ` such as ${free}` : "";
         throw new ConfigError(
             "thirdZoneCidr",
             value,

@@ -206,9 +206,11 @@ export function planTopology(config: StackConfig, regionZones: number): Topology
 
 /**
  * The region's availability zones proper, for `aws.getAvailabilityZones`: with Local Zones or Wavelength Zones
- * opted in, the list would hold them too, and `us-west-2-lax-1a` sorts before `us-west-2a`.
+ * opted in, the list would hold them too, and `us-west-2-lax-1a` sorts before `us-west-2a`. Whatever their state:
+ * with `state: available`, a zone that turned `impaired` would drop out of the list, the zones after it would
+ * shift, and a deploy during that outage would plan to replace subnets (a subnet's zone forces a new one).
  */
-export const regionZoneFilters = { state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] };
+export const regionZoneFilters = { filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] };
 
 /**
  * What a Galera cluster loses in a region that offers this account fewer than three zones, for `pulumi up` to say.

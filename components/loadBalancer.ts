@@ -138,32 +138,37 @@ export class LoadBalancer extends pulumi.ComponentResource {
         // A pair's Elastic IP is keepalived's to move (the master associates it), so Pulumi never associates it: it would
         // take the address from the master. A stack that had one load balancer keeps that association (ignoreChanges)
         // until the pair's first master takes the address.
-        const pairEip = pair
-            ? new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags }, { ...parent, ignoreChanges: ["instance"] })
-            : undefined;
-        const moveAddress: Grant[] = pairEip
-            ? [
-                  // AssociateAddress authorizes the address and what it is associated with (the instance, its network
-                  // interface): this one allocation, with instances and interfaces of this stack's VPC only (the pair's ids
-                  // are not known before their role exists, and interfaces carry no tags of ours). Describe calls take no
-                  // resource-level permission (Service Authorization Reference, Amazon EC2).
-                  {
-                      actions: ["ec2:AssociateAddress"],
-                      resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:elastic-ip/${pairEip.id}`],
-                  },
-                  {
-                      actions: ["ec2:AssociateAddress"],
-                      resources: [
-                          pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:instance/*`,
-                          pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:network-interface/*`,
-                      ],
-                      condition: {
-                          StringEquals: { "ec2:Vpc": pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:vpc/${args.vpcId}` },
+        const servers =
+            args.servers.kind === "pair"
+                ? {
+                      ...args.servers,
+                      eip: new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags }, { ...parent, ignoreChanges: ["instance"] }),
+                  }
+                : args.servers;
+        const moveAddress: Grant[] =
+            servers.kind === "pair"
+                ? [
+                      // AssociateAddress authorizes the address and what it is associated with (the instance, its network
+                      // interface): this one allocation, with instances and interfaces of this stack's VPC only (the pair's ids
+                      // are not known before their role exists, and interfaces carry no tags of ours). Describe calls take no
+                      // resource-level permission (Service Authorization Reference, Amazon EC2).
+                      {
+                          actions: ["ec2:AssociateAddress"],
+                          resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:elastic-ip/${servers.eip.id}`],
                       },
-                  },
-                  { actions: ["ec2:DescribeAddresses"], resources: ["*"] },
-              ]
-            : [];
+                      {
+                          actions: ["ec2:AssociateAddress"],
+                          resources: [
+                              pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:instance/*`,
+                              pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:network-interface/*`,
+                          ],
+                          condition: {
+                              StringEquals: { "ec2:Vpc": pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:vpc/${args.vpcId}` },
+                          },
+                      },
+                      { actions: ["ec2:DescribeAddresses"], resources: ["*"] },
+                  ]
+                : [];
         const profile = createScopedInstanceProfile(
             name,
             pair ? "read-parameters-and-move-address" : "read-parameters",
@@ -191,12 +196,12 @@ export class LoadBalancer extends pulumi.ComponentResource {
             ).instance;
 
         let eip: aws.ec2.Eip;
-        if (args.servers.kind === "pair" && pairEip) {
+        if (servers.kind === "pair") {
             // One at a time, lb-2 first: lb-1 is touched only once lb-2 runs the site's configuration, so one of them always
             // serves (and on the way from one load balancer to two, lb-2 takes the address before lb-1 is replaced).
-            const [first, second] = args.servers.servers;
+            const [first, second] = servers.servers;
             const userData = (server: PairedServer) =>
-                pairEip.id.apply((allocation) =>
+                servers.eip.id.apply((allocation) =>
                     renderLoadBalancerUserData({
                         ...args.settings,
                         vrrp: server.vrrp,
@@ -215,15 +220,13 @@ export class LoadBalancer extends pulumi.ComponentResource {
                 { name: first.name, id: firstInstance.id },
                 { name: second.name, id: secondInstance.id },
             ];
-            eip = pairEip;
-        } else if (args.servers.kind === "single") {
-            const server = args.servers.server;
+            eip = servers.eip;
+        } else {
+            const server = servers.server;
             const instance = create(server, renderLoadBalancerUserData({ ...args.settings, target }), []);
             // Eip.instance is not ForceNew: on a replacement the provider moves the address to the new instance (rollout-eip-follows-replacement).
             eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", instance: instance.id, tags }, parent);
             this.instances = [{ name: server.name, id: instance.id }];
-        } else {
-            throw new Error("unreachable: a pair always has its Elastic IP");
         }
 
         this.name = name;

@@ -108,13 +108,15 @@ describe("parseConfig", () => {
         // https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html: IPv4 CIDR block association restrictions.
         test.each([
             [{ thirdZoneCidr: "10.0.128.0/17" }, /overlaps vpcCidr 10\.0\.0\.0\/16/],
-            [{ thirdZoneCidr: "10.0.0.0/8" }, /\/16 to \/25/],
-            [{ thirdZoneCidr: "10.1.0.0/26" }, /\/16 to \/25/],
-            [{ thirdZoneCidr: "off" }, /IPv4 CIDR block such as 10\.1\.0\.0\/17, or none/],
+            [{ thirdZoneCidr: "10.0.0.0/8" }, /\/16 to \/25, e\.g\. 10\.1\.0\.0\/17, or none \(the nodes stay in two zones\)$/],
+            [{ thirdZoneCidr: "10.1.0.0/26" }, /\/16 to \/25.*, or none/],
+            [{ thirdZoneCidr: "off" }, /IPv4 CIDR block with a prefix from \/16 to \/25, e\.g\. 10\.1\.0\.0\/17, or none/],
             [{ thirdZoneCidr: "172.20.0.0/17" }, /outside 10\.0\.0\.0\/8, the RFC 1918 range of vpcCidr.*such as 10\.1\.0\.0\/17/],
             [{ thirdZoneCidr: "198.19.0.0/17", vpcCidr: "100.64.0.0/16" }, /198\.19\.0\.0\/16/],
             [{ thirdZoneCidr: "10.9.0.0/17", vpcCidr: "100.64.0.0/16" }, /RFC 1918 range 10\.0\.0\.0\/8 while vpcCidr/],
             [{ thirdZoneCidr: "172.31.0.0/17", vpcCidr: "172.20.0.0/16" }, /172\.31\.0\.0\/16/],
+            // The block right after vpcCidr would be refused too: the suggestion is the one right before it.
+            [{ thirdZoneCidr: "172.16.0.0/17", vpcCidr: "10.255.0.0/16" }, /outside 10\.0\.0\.0\/8.*such as 10\.254\.128\.0\/17$/],
             // The default would leave the VPC's RFC 1918 range or hit 172.31.0.0/16: the message says what to set.
             [
                 { vpcCidr: "10.255.0.0/16" },

@@ -82,6 +82,12 @@ export class AwsMocks implements pulumi.runtime.Mocks {
                 if (JSON.stringify(args.inputs.filters) !== JSON.stringify([{ name: "opt-in-status", values: ["opt-in-not-required"] }])) {
                     throw new Error("getAvailabilityZones without the opt-in-status filter would list Local and Wavelength Zones");
                 }
+                // The list must not change with a zone's momentary state: the zones after a dropped one would shift.
+                if (args.inputs.state !== undefined) {
+                    throw new Error(
+                        `getAvailabilityZones with state ${String(args.inputs.state)} would shift the zones while one is impaired`,
+                    );
+                }
                 return {
                     names: Array.from({ length: this.zoneCount }, (_, i) => `${this.region}${String.fromCharCode(97 + i)}`),
                     zoneIds: [],
