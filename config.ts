@@ -353,8 +353,8 @@ export function didYouMean(name: string, known: readonly string[]): string {
 /**
  * Parses `a.b.c.d/n`, checking that the address is the network's first and that n is in range.
  * Octets are plain decimals: `010` is 10 to some tools and 8 to others, and would differ between the VPC and its subnets.
+ * `hint`: an example block for the message, and what the key takes besides a block (e.g. `none`).
  */
-/** `hint`: an example block for the message, and what the key takes besides a block (e.g. `none`). */
 export function parseCidr(
     key: string,
     cidr: string,
