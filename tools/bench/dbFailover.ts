@@ -117,7 +117,7 @@ export async function storedBodies(node: string, prefix: string): Promise<Map<st
 }
 
 /** The longest stretch between two acknowledged writes' answers, over the whole run. */
-function longestGapMs(records: LoadRecord[]): number {
+export function longestWriteGapMs(records: LoadRecord[]): number {
     const done = records
         .filter((r) => r.kind === "POST" && r.outcome === 201)
         .map((r) => r.startMs + r.ms)
@@ -179,7 +179,7 @@ export async function runWriteFailover(site: LocalSite, fault: DbFault): Promise
         acknowledgedPosts: acknowledged.length,
         postErrors: [...new Set(posts.filter(failed).map((r) => String(r.outcome)))],
         failedPosts: posts.filter(failed).length,
-        writeGapMs: longestGapMs(records),
+        writeGapMs: longestWriteGapMs(records),
         slowestPostMs: Math.max(...posts.map((r) => r.ms)),
         gets: gets.length,
         failedGets: gets.filter(failed).length,
