@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { runTool } from "../cliArgs";
 import * as container from "../local-cloud/container";
-import { down, LocalSite, up } from "../local-cloud/site";
+import { down, LocalSite, up, upFromNothing } from "../local-cloud/site";
 import { log } from "../local-cloud/util";
 import { wrk } from "../local-cloud/clients";
 import { localUpIn, markAppVersion, scratchProject, setWebCount, underLoad } from "../local-cloud/rolloutUnderLoad";
@@ -48,7 +48,7 @@ function summary(w: { commitsMs: number[]; lagsMs: number[] }) {
 runTool(async () => {
     const loadSeconds = Number(process.env.BENCH_SECONDS ?? 10);
     const started = Date.now();
-    const site = await up("dev");
+    const site = await upFromNothing("dev");
     const upSeconds = (Date.now() - started) / 1000;
     try {
         // From the internet namespace, as users: the load balancer's and web-1's public addresses (dev's open firewall gives web-1 one).

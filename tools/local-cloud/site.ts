@@ -16,14 +16,14 @@ import { parameterNames, siteParameters, siteSettings } from "../../userdata/sit
 import { planStack } from "../preview/plan";
 import { loadStackConfig } from "../stackFile";
 import * as container from "./container";
-import { destroyAllDisks, ensureDisk } from "./disks";
+import { attachedDisks, destroyAllDisks, ensureDisk } from "./disks";
 import { enforceSecurityGroups, rulesetFile, rulesetFor } from "./firewall";
 import { ensureImage } from "./image";
 import { httpRequest } from "./clients";
-import { createInternet, createVpc, internetNetns, linkIsUp, setLink, vpcBlockOf, vpcNetns } from "./network";
+import { createInternet, createVpc, internetNetns, linkIsUp, ourNetns, setLink, vpcBlockOf, vpcNetns } from "./network";
 import { AppliedInstance, applyRollout, describeRollout, desiredInstance, isEmpty, parameterFile, planRollout, sitePlan } from "./rollout";
 import { FirewallPlan, virtualAddress } from "./securityGroups";
-import { log, selfSignedPem, stateDir, unsupportedReason } from "./util";
+import { cloudName, log, selfSignedPem, stateDir, unsupportedReason } from "./util";
 
 export interface LocalSite {
     stack: string;
@@ -140,6 +140,25 @@ export async function up(stack: string, opts: UpOptions = {}): Promise<LocalSite
     } finally {
         release();
     }
+}
+
+/**
+ * Removes whatever an interrupted earlier run left in this cloud: a site recorded as up (`up` would
+ * apply a change to it instead of booting anew), containers, namespaces, volumes. Says whether
+ * there was anything.
+ */
+export async function removeLeftovers(): Promise<boolean> {
+    if (currentSite() === undefined && container.list().length === 0 && ourNetns().length === 0 && attachedDisks().length === 0)
+        return false;
+    log(`removing what an earlier, interrupted run left in the local cloud ${cloudName()}`);
+    await down();
+    return true;
+}
+
+/** Boots the stack from nothing in a cloud a tool owns (each test suite's, the benchmark's). */
+export async function upFromNothing(stack: string, opts: UpOptions = {}): Promise<LocalSite> {
+    await removeLeftovers();
+    return up(stack, opts);
 }
 
 /** Creates the site from nothing; on failure removes what it made. */

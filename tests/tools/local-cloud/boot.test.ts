@@ -14,7 +14,7 @@ import { ensureImage, imageIsCurrent, LOCAL_APT_DIR } from "../../../tools/local
 import { createVpc, ourNetns, vpcCommand, Vpc } from "../../../tools/local-cloud/network";
 import { isAlive, mountsUnder, nspawnMarker, processes, run, sleep, stateDir } from "../../../tools/local-cloud/util";
 import { attachedDisks } from "../../../tools/local-cloud/disks";
-import { down } from "../../../tools/local-cloud/site";
+import { currentSite, down, removeLeftovers } from "../../../tools/local-cloud/site";
 import { projectRoot } from "../../../tools/stackFile";
 import { describeLocalCloud, leftovers, nothingLeft } from "./describeLocalCloud";
 
@@ -169,7 +169,7 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
     );
 
     test(
-        "a local:up killed halfway leaves containers, namespaces, a firewall and loop devices that down removes, every one",
+        "a local:up killed halfway leaves containers, namespaces, a firewall and loop devices, every one removed before the next boot",
         async () => {
             const cloud = "lccrash";
             const child = spawn("npx", ["ts-node", "--transpile-only", "tools/local-cloud/cli.ts", "up", "--stack", "prod"], {
@@ -191,13 +191,33 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
                 expect(before.namespaces.length).toBeGreaterThanOrEqual(4);
                 expect(before.loopDevices.length).toBe(2);
                 expect(before.processes.length).toBeGreaterThanOrEqual(3);
-                await down();
+                expect(await removeLeftovers()).toBe(true);
                 expect(leftovers()).toEqual(nothingLeft);
+                expect(await removeLeftovers()).toBe(false);
             } finally {
                 await down();
                 process.env.LOCAL_CLOUD_NAME = "lctest";
             }
         },
         4 * MINUTE,
+    );
+
+    test(
+        "a site a killed run left recorded as up is removed before a suite boots anew (local:up would apply a change to it)",
+        async () => {
+            process.env.LOCAL_CLOUD_NAME = "lccrash";
+            try {
+                fs.mkdirSync(stateDir(), { recursive: true });
+                fs.writeFileSync(path.join(stateDir(), "site.json"), JSON.stringify({ stack: "dev", provisioned: true, applied: {} }));
+                expect(currentSite()).toMatchObject({ stack: "dev", provisioned: true });
+                expect(await removeLeftovers()).toBe(true);
+                expect(currentSite()).toBeUndefined();
+                expect(leftovers()).toEqual(nothingLeft);
+            } finally {
+                await down();
+                process.env.LOCAL_CLOUD_NAME = "lctest";
+            }
+        },
+        MINUTE,
     );
 });

@@ -6,7 +6,7 @@
 import * as container from "../../../tools/local-cloud/container";
 import { attachedDisks } from "../../../tools/local-cloud/disks";
 import { ourNetns } from "../../../tools/local-cloud/network";
-import { down, LocalSite, up } from "../../../tools/local-cloud/site";
+import { down, LocalSite, upFromNothing } from "../../../tools/local-cloud/site";
 import { isAlive, mountsUnder, nspawnMarker, processes, stateDir, unsupportedReason } from "../../../tools/local-cloud/util";
 
 const MINUTE = 60_000;
@@ -35,7 +35,7 @@ export function describeLocalSite(title: string, stack: string, cloud: string, b
     describeLocalCloud(title, () => {
         let site: LocalSite | undefined;
         beforeAll(async () => {
-            site = await up(stack, { cloudInitTimeoutMs: 10 * MINUTE });
+            site = await upFromNothing(stack, { cloudInitTimeoutMs: 10 * MINUTE });
         }, 20 * MINUTE);
         afterAll(async () => {
             await down();
