@@ -23,7 +23,7 @@ import { httpRequest } from "./clients";
 import { createInternet, createVpc, internetNetns, linkIsUp, ourNetns, setLink, vpcBlockOf, vpcNetns } from "./network";
 import { AppliedInstance, applyRollout, describeRollout, desiredInstance, isEmpty, parameterFile, planRollout, sitePlan } from "./rollout";
 import { FirewallPlan, virtualAddress } from "./securityGroups";
-import { cloudName, log, selfSignedPem, stateDir, unsupportedReason } from "./util";
+import { cloudName, isAlive, log, mountsUnder, nspawnMarker, processes, selfSignedPem, stateDir, unsupportedReason } from "./util";
 
 export interface LocalSite {
     stack: string;
@@ -143,13 +143,26 @@ export async function up(stack: string, opts: UpOptions = {}): Promise<LocalSite
 }
 
 /**
+ * What this cloud (LOCAL_CLOUD_NAME) still has on the host: containers, nspawn processes, network
+ * namespaces (the nftables tables live in them), loop devices and mounts under its state dir.
+ */
+export function leftovers(): Record<string, unknown[]> {
+    return {
+        containers: container.list(),
+        processes: processes().filter((p) => p.argv.includes(nspawnMarker()) && isAlive(p.pid)),
+        namespaces: ourNetns(),
+        loopDevices: attachedDisks(),
+        mounts: mountsUnder(stateDir()),
+    };
+}
+
+/**
  * Removes whatever an interrupted earlier run left in this cloud: a site recorded as up (`up` would
- * apply a change to it instead of booting anew), containers, namespaces, volumes. Says whether
- * there was anything.
+ * apply a change to it instead of booting anew), or anything `leftovers` finds. Says whether there
+ * was anything.
  */
 export async function removeLeftovers(): Promise<boolean> {
-    if (currentSite() === undefined && container.list().length === 0 && ourNetns().length === 0 && attachedDisks().length === 0)
-        return false;
+    if (currentSite() === undefined && Object.values(leftovers()).every((found) => found.length === 0)) return false;
     log(`removing what an earlier, interrupted run left in the local cloud ${cloudName()}`);
     await down();
     return true;

@@ -14,9 +14,9 @@ import { ensureImage, imageIsCurrent, LOCAL_APT_DIR } from "../../../tools/local
 import { createVpc, ourNetns, vpcCommand, Vpc } from "../../../tools/local-cloud/network";
 import { isAlive, mountsUnder, nspawnMarker, processes, run, sleep, stateDir } from "../../../tools/local-cloud/util";
 import { attachedDisks } from "../../../tools/local-cloud/disks";
-import { currentSite, down, removeLeftovers } from "../../../tools/local-cloud/site";
+import { currentSite, down, leftovers, removeLeftovers } from "../../../tools/local-cloud/site";
 import { projectRoot } from "../../../tools/stackFile";
-import { describeLocalCloud, leftovers, nothingLeft } from "./describeLocalCloud";
+import { describeLocalCloud, nothingLeft } from "./describeLocalCloud";
 
 // A cloud of its own, so this suite runs beside `local:up` or the topology suite without
 // touching them (jest gives each test file its own copy of process.env).

@@ -3,11 +3,8 @@
  * can (root, systemd-nspawn, debootstrap), is skipped with the reason
  * elsewhere, and fails instead of skipping under REQUIRE_LOCAL_CLOUD=1 (CI).
  */
-import * as container from "../../../tools/local-cloud/container";
-import { attachedDisks } from "../../../tools/local-cloud/disks";
-import { ourNetns } from "../../../tools/local-cloud/network";
-import { down, LocalSite, upFromNothing } from "../../../tools/local-cloud/site";
-import { isAlive, mountsUnder, nspawnMarker, processes, stateDir, unsupportedReason } from "../../../tools/local-cloud/util";
+import { down, leftovers, LocalSite, upFromNothing } from "../../../tools/local-cloud/site";
+import { unsupportedReason } from "../../../tools/local-cloud/util";
 
 const MINUTE = 60_000;
 
@@ -49,17 +46,3 @@ export function describeLocalSite(title: string, stack: string, cloud: string, b
 }
 
 export const nothingLeft: Record<string, unknown[]> = { containers: [], processes: [], namespaces: [], loopDevices: [], mounts: [] };
-
-/**
- * What this cloud (LOCAL_CLOUD_NAME) still has on the host: containers, nspawn processes, network
- * namespaces (the nftables tables live in them), loop devices and mounts under its state dir.
- */
-export function leftovers(): Record<string, unknown[]> {
-    return {
-        containers: container.list(),
-        processes: processes().filter((p) => p.argv.includes(nspawnMarker()) && isAlive(p.pid)),
-        namespaces: ourNetns(),
-        loopDevices: attachedDisks(),
-        mounts: mountsUnder(stateDir()),
-    };
-}

@@ -1,5 +1,6 @@
 #!/bin/sh
-# A Galera node's liveness check (foobar-galera-liveness.timer, every 10 s):
+# A Galera node's liveness check (foobar-galera-liveness.timer; its period and
+# the grace below are galeraLiveness in userdata/database.ts):
 # restarts MariaDB when it runs but has left its cluster for good.
 #
 # Galera closes its group connection after an error it cannot recover from in
@@ -17,7 +18,7 @@
 # starting server is briefly disconnected while it opens its connection).
 set -eu
 
-grace=${1:-20}
+grace=${1:?usage: foobar-galera-liveness GRACE_SECONDS}
 log() { echo "foobar-galera-liveness: $*"; }
 
 systemctl is-active --quiet mariadb || exit 0
