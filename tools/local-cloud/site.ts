@@ -20,10 +20,22 @@ import { attachedDisks, destroyAllDisks, ensureDisk } from "./disks";
 import { enforceSecurityGroups, rulesetFile, rulesetFor } from "./firewall";
 import { ensureImage } from "./image";
 import { httpRequest } from "./clients";
-import { createInternet, createVpc, internetNetns, linkIsUp, ourNetns, setLink, vpcBlockOf, vpcNetns } from "./network";
+import { containerNetns, createInternet, createVpc, internetNetns, linkIsUp, ourNetns, setLink, vpcBlockOf, vpcNetns } from "./network";
 import { AppliedInstance, applyRollout, describeRollout, desiredInstance, isEmpty, parameterFile, planRollout, sitePlan } from "./rollout";
 import { FirewallPlan, virtualAddress } from "./securityGroups";
-import { cloudName, isAlive, log, mountsUnder, nspawnMarker, processes, selfSignedPem, stateDir, unsupportedReason } from "./util";
+import {
+    cloudName,
+    CommandTimeout,
+    isAlive,
+    log,
+    mountsUnder,
+    nspawnMarker,
+    processes,
+    run,
+    selfSignedPem,
+    stateDir,
+    unsupportedReason,
+} from "./util";
 
 export interface LocalSite {
     stack: string;
@@ -421,11 +433,14 @@ export interface InstanceStatus {
     siteAddress: string | null;
 }
 
-/** Whether a running load balancer holds the site's address: a pair's master has the virtual address on its interface. */
+/**
+ * Whether a running load balancer holds the site's address: a pair's master has the virtual address on its
+ * interface. Read from the host in the instance's network namespace: instant, however busy the instance is.
+ */
 export async function holdsSiteAddress(site: LocalSite, name: string): Promise<boolean> {
     if (site.plan.lbs.length === 1) return site.plan.lbs[0].name === name;
     const vip = virtualAddress(site.plan.lbs[0].subnet.cidr);
-    const r = await container.exec(name, ["ip", "-4", "-o", "addr", "show", "dev", "eth0"], { check: false, timeoutMs: 15_000 });
+    const r = await run("ip", ["-n", containerNetns(name), "-4", "-o", "addr", "show", "dev", "eth0"], { check: false, timeoutMs: 5_000 });
     return r.stdout.split(/\s+/).includes(`${vip}/32`);
 }
 
@@ -456,6 +471,13 @@ const roleService: Record<InstancePlan["role"], string> = {
     monitoring: "prometheus",
 };
 
+/** How long local:status waits for an instance's service manager before it reports the instance as busy. */
+const STATUS_PROBE_TIMEOUT_MS = 1_500;
+
+/**
+ * Every instance of the site, running or not. Answers within seconds on a saturated host: cloud-init's
+ * state is read from its records, and a service manager slow to answer reports "busy" instead of waiting.
+ */
 export async function status(): Promise<InstanceStatus[]> {
     const site = currentSite();
     const roles = new Map(site ? allInstances(site.plan).map((i) => [i.name, i.role]) : []);
@@ -469,14 +491,19 @@ export async function status(): Promise<InstanceStatus[]> {
             let service = "-";
             let siteAddress: string | null = null;
             if (c.running) {
-                const ci = await container.exec(c.name, ["cloud-init", "status"], { check: false, timeoutMs: 15_000 });
-                cloudInit = ci.stdout.replace(/^status:\s*/, "").trim() || "unknown";
+                cloudInit = container.cloudInitProgress(c.name);
                 if (role) {
-                    const s = await container.exec(c.name, ["systemctl", "is-active", roleService[role]], {
-                        check: false,
-                        timeoutMs: 15_000,
-                    });
-                    service = `${roleService[role]} ${s.stdout.trim()}`;
+                    const unit = roleService[role];
+                    try {
+                        const s = await container.exec(c.name, ["systemctl", "is-active", unit], {
+                            check: false,
+                            timeoutMs: STATUS_PROBE_TIMEOUT_MS,
+                        });
+                        service = `${unit} ${s.stdout.trim()}`;
+                    } catch (err) {
+                        if (!(err instanceof CommandTimeout)) throw err;
+                        service = `${unit} busy (no answer within ${STATUS_PROBE_TIMEOUT_MS / 1000} s)`;
+                    }
                 }
                 if (site && role === "lb" && (await holdsSiteAddress(site, c.name))) siteAddress = site.publicAddress;
             }

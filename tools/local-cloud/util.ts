@@ -51,6 +51,17 @@ export function log(message: string): void {
     process.stderr.write(`[local-cloud] ${message}\n`);
 }
 
+/** A command killed at its `timeoutMs`: on a busy host that means "no answer yet", not "failed". */
+export class CommandTimeout extends Error {
+    constructor(
+        readonly command: string,
+        readonly timeoutMs: number,
+    ) {
+        super(`timed out after ${timeoutMs} ms: ${command}`);
+        this.name = "CommandTimeout";
+    }
+}
+
 export interface RunResult {
     code: number;
     stdout: string;
@@ -110,7 +121,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
                 stderr: Buffer.concat(err).toString(),
             };
             const what = `${cmd} ${args.join(" ")}`;
-            if (timedOut) reject(new Error(`timed out after ${timeoutMs} ms: ${what}`));
+            if (timedOut) reject(new CommandTimeout(what, timeoutMs!));
             else if (check && result.code !== 0) {
                 reject(new Error(`exit ${code ?? signal}: ${what}\n${tail(result.stderr || result.stdout, 40)}`));
             } else resolve(result);
@@ -187,6 +198,40 @@ export function signal(pid: number, sig: NodeJS.Signals): void {
         process.kill(pid, sig);
     } catch {
         // already gone
+    }
+}
+
+/** One look at something awaited: its value once there, or what it is doing meanwhile. */
+export type Probe<T> = { ready: T } | { notYet: string };
+
+/**
+ * Polls `probe` until it is ready. Only the overall deadline fails: a probe that times out
+ * (CommandTimeout, a slow answer on a saturated host) counts as "not yet", like any other
+ * not-ready answer. Any other error a probe throws is final. The deadline's error names
+ * `what`, the last answer, and `hint` (where to look).
+ */
+export async function pollUntilReady<T>(opts: {
+    what: string;
+    timeoutMs: number;
+    intervalMs: number;
+    probe: () => Promise<Probe<T>>;
+    hint?: () => string;
+}): Promise<T> {
+    const deadline = Date.now() + opts.timeoutMs;
+    let last = "no answer yet";
+    for (;;) {
+        try {
+            const answer = await opts.probe();
+            if ("ready" in answer) return answer.ready;
+            last = answer.notYet;
+        } catch (err) {
+            if (!(err instanceof CommandTimeout)) throw err;
+            last = `no answer within ${err.timeoutMs / 1000} s (${err.command})`;
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`${opts.what} not ready after ${opts.timeoutMs / 1000} s; last: ${last}${opts.hint ? `\n${opts.hint()}` : ""}`);
+        }
+        await sleep(opts.intervalMs);
     }
 }
 
