@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     cloud-init haproxy nginx mariadb-server mariadb-client shellcheck openssl systemd
     python3 python3-flask python3-pymysql gunicorn
-    keepalived python3-boto3
+    keepalived python3-boto3 curl
     debootstrap systemd-container iproute2 nftables wrk
     prometheus prometheus-alertmanager prometheus-node-exporter prometheus-mysqld-exporter prometheus-blackbox-exporter
 )

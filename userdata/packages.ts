@@ -17,8 +17,8 @@ export const rolePackages: Record<Role, readonly string[]> = {
     monitoring: ["prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter", "python3-boto3"],
 };
 
-/** What a load balancer of a pair adds (userdata/keepalived.ts); a single one does without. */
-export const loadBalancerPairPackages: readonly string[] = ["keepalived"];
+/** What a load balancer of a pair adds (userdata/keepalived.ts; curl runs its track script); a single one does without. */
+export const loadBalancerPairPackages: readonly string[] = ["keepalived", "curl"];
 /**
  * What a Galera node installs besides its role's packages: the provider (a dependency of the server, named so the
  * policy pack sees the cluster) and mariabackup, which the snapshot transfer runs (not a dependency).

@@ -3,6 +3,7 @@
  * setup-keepalived.sh writes), what the pair's two configurations must agree and differ on, and that a
  * single load balancer carries none of it.
  */
+import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { keepalivedPublicAddressPath, keepalivedRuntimePath } from "../../userdata/keepalived";
@@ -111,4 +112,56 @@ test.each(single)("%s: a single load balancer has no keepalived at all", (_, r) 
     expect(doc(r.text).packages).not.toContain("keepalived");
     expect(r.text).not.toContain("keepalived");
     expect(r.text).not.toContain("VRRP");
+});
+
+describe("the track script on a saturated host (issue 20: the pair lost its address while a busy machine booted)", () => {
+    const [, lb] = paired.find(([, c]) => c.name === "lb-1")!;
+    const timeoutSeconds = Number(/^\s*timeout (\d+)$/m.exec(file(lb.text, "/etc/keepalived/keepalived.conf"))?.[1]);
+    let dir: string;
+    let server: ChildProcess;
+    let url: string;
+    let busy: ChildProcess[] = [];
+
+    beforeAll(async () => {
+        dir = fs.mkdtempSync("/run/foobar-healthy-test-");
+        fs.writeFileSync(path.join(dir, "healthy"), file(lb.text, "/usr/local/sbin/foobar-lb-healthy"), { mode: 0o755 });
+        fs.mkdirSync(path.join(dir, "www"));
+        fs.writeFileSync(path.join(dir, "www", "stats"), "ok\n");
+        const port = 20000 + (process.pid % 20000);
+        url = `http://127.0.0.1:${port}/stats`;
+        server = spawn(
+            "/usr/bin/python3",
+            ["-m", "http.server", "--bind", "127.0.0.1", "--directory", path.join(dir, "www"), String(port)],
+            {
+                stdio: "ignore",
+            },
+        );
+        for (let i = 0; i < 50 && run("bash", ["-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`]).status !== 0; i++) {
+            await new Promise((r) => setTimeout(r, 100));
+        }
+    });
+
+    afterAll(() => {
+        busy.forEach((b) => b.kill("SIGKILL"));
+        server?.kill("SIGKILL");
+        fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("answers well within keepalived's timeout while four busy processes saturate the CPU, and fails when HAProxy is away", () => {
+        expect(timeoutSeconds).toBe(1);
+        busy = Array.from({ length: 4 }, () => spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" }));
+        const seconds: number[] = [];
+        for (let i = 0; i < 15; i++) {
+            const started = process.hrtime.bigint();
+            const result = run(path.join(dir, "healthy"), [url]);
+            seconds.push(Number(process.hrtime.bigint() - started) / 1e9);
+            expect(result.status).toBe(0);
+        }
+        seconds.sort((a, b) => a - b);
+        console.log(`track script under 4 busy processes: median ${seconds[7].toFixed(3)} s, max ${seconds[14].toFixed(3)} s`);
+        // Half the timeout: an interpreter's start (0.6-0.9 s for python3 with urllib at 95 % CPU pressure) does not fit.
+        expect(seconds[14]).toBeLessThan(timeoutSeconds / 2);
+        expect(run(path.join(dir, "healthy"), [url.replace("/stats", "/missing")]).status).not.toBe(0);
+        busy.forEach((b) => b.kill("SIGKILL"));
+    });
 });

@@ -146,7 +146,8 @@ export async function start(spec: ContainerSpec): Promise<ContainerInfo> {
     if (child.pid === undefined) throw new Error(`could not start systemd-nspawn for ${name}`);
     const pid = child.pid;
     fs.writeFileSync(path.join(dir, "nspawn.pid"), `${pid}\n`);
-    fs.writeFileSync(path.join(dir, "container.json"), JSON.stringify({ name, address: spec.address, root }, null, 2) + "\n");
+    const startedAt = Date.now();
+    fs.writeFileSync(path.join(dir, "container.json"), JSON.stringify({ name, address: spec.address, root, startedAt }, null, 2) + "\n");
 
     const deadline = Date.now() + 30_000;
     while (leaderPid(pid) === undefined) {
@@ -281,6 +282,43 @@ export async function waitForCloudInit(name: string, timeoutMs: number, opts: Cl
             return { notYet: `${status.status}: ${status.detail}` };
         },
     });
+}
+
+/** Where one instance's boot went, in seconds: what `up` reports and `bench:boot` sums up. */
+export interface BootPhases {
+    /** From the container's start to cloud-init's first stage (the init system and its early units). */
+    untilCloudInit: number;
+    /** cloud-init's package module: `package_update` and `packages:` (apt's update, download and dpkg). */
+    packages: number;
+    /** cloud-init's scripts-user module: the role's setup scripts (runcmd). */
+    setupScripts: number;
+    /** From the container's start to the end of cloud-init's last stage. */
+    total: number;
+}
+
+/**
+ * The phases of a finished boot, from cloud-init's own records: the stages' times in status.json, and the
+ * modules' durations from `cloud-init analyze blame` (run once, after the boot).
+ */
+export async function bootPhases(name: string): Promise<BootPhases> {
+    const info = JSON.parse(fs.readFileSync(path.join(machineDir(name), "container.json"), "utf8")) as { startedAt?: number };
+    const stages = (
+        JSON.parse(readInContainer(name, `${CLOUD_INIT_RUN_DIR}/status.json`) ?? "{}") as {
+            v1?: Record<string, { start: number | null; finished: number | null }>;
+        }
+    ).v1;
+    const firstStart = stages?.["init-local"]?.start;
+    const lastEnd = stages?.["modules-final"]?.finished;
+    if (info.startedAt === undefined || !firstStart || !lastEnd) throw new Error(`${name}: no record of a finished boot`);
+    const blame = (await exec(name, ["cloud-init", "analyze", "blame"], { timeoutMs: 120_000 })).stdout;
+    const module = (id: string) => Number(new RegExp(`([\\d.]+)s \\(modules-final/config-${id}\\)`).exec(blame)?.[1] ?? NaN);
+    const round = (seconds: number) => Math.round(seconds * 10) / 10;
+    return {
+        untilCloudInit: round(firstStart - info.startedAt / 1000),
+        packages: round(module("package-update-upgrade-install")),
+        setupScripts: round(module("scripts-user")),
+        total: round(lastEnd - info.startedAt / 1000),
+    };
 }
 
 async function bootFinished(name: string, timeoutMs: number): Promise<boolean> {

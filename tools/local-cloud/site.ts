@@ -32,6 +32,7 @@ import {
     nspawnMarker,
     processes,
     run,
+    sampleCpuPressure,
     selfSignedPem,
     stateDir,
     unsupportedReason,
@@ -51,6 +52,17 @@ export interface LocalSite {
     applied?: Record<string, AppliedInstance>;
     /** Set once `up` has booted every instance: a later `up` then applies changes instead of starting over. */
     provisioned?: boolean;
+    /** How the boot from nothing went: absent in sites of older versions and where cloud-init's records could not be read. */
+    boot?: BootReport;
+}
+
+/** Where the time of a boot from nothing went. */
+export interface BootReport {
+    /** From the first container's start until the site answered at its public address. */
+    seconds: number;
+    /** The highest CPU pressure (PSI some avg10, %) seen during the boot. */
+    peakCpuPressure: number | null;
+    instances: Record<string, container.BootPhases>;
 }
 
 function siteFile(): string {
@@ -218,9 +230,21 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
         };
         saveSite(site);
         const instances = allInstances(plan);
-        for (const instance of instances) await startInstance(site, instance.name, secretsDir);
-        await Promise.all(instances.map((i) => waitUntilProvisioned(i.name, opts.cloudInitTimeoutMs ?? 600_000, start)));
-        await waitForLoadBalancer(site, 60_000);
+        const bootStart = Date.now();
+        const pressure = sampleCpuPressure();
+        try {
+            for (const instance of instances) await startInstance(site, instance.name, secretsDir);
+            await Promise.all(instances.map((i) => waitUntilProvisioned(i.name, opts.cloudInitTimeoutMs ?? 600_000, start)));
+            await waitForLoadBalancer(site, 60_000);
+        } finally {
+            site.boot = {
+                seconds: Math.round((Date.now() - bootStart) / 100) / 10,
+                peakCpuPressure: pressure.stop() ?? null,
+                instances: {},
+            };
+        }
+        site.boot.instances = await bootPhasesOf(instances.map((i) => i.name));
+        logBootReport(site.boot);
         // The returned site is saved again by startInstance (a restart): it must say it is complete, or the next up starts over.
         site.provisioned = true;
         saveSite(site);
@@ -230,6 +254,30 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
         log(`up failed after ${elapsed(start)}; removing what it made (console logs stay in ${path.join(stateDir(), "logs")})`);
         await down();
         throw err;
+    }
+}
+
+/** Each instance's boot phases; a record that cannot be read is logged and left out (the figures are a report, not a gate). */
+async function bootPhasesOf(names: string[]): Promise<Record<string, container.BootPhases>> {
+    const phases: Record<string, container.BootPhases> = {};
+    for (const name of names) {
+        try {
+            phases[name] = await container.bootPhases(name);
+        } catch (err) {
+            log(`${name}: no boot figures (${(err as Error).message})`);
+        }
+    }
+    return phases;
+}
+
+function logBootReport(boot: BootReport): void {
+    const pressure = boot.peakCpuPressure === null ? "no PSI on this kernel" : `${boot.peakCpuPressure.toFixed(0)} %`;
+    log(`boot: ${boot.seconds} s until the site answered; peak CPU pressure ${pressure}; per instance (seconds):`);
+    log("  instance       until cloud-init  packages  setup scripts  total");
+    for (const [name, p] of Object.entries(boot.instances)) {
+        log(
+            `  ${name.padEnd(14)} ${String(p.untilCloudInit).padStart(16)}  ${String(p.packages).padStart(8)}  ${String(p.setupScripts).padStart(13)}  ${String(p.total).padStart(5)}`,
+        );
     }
 }
 

@@ -235,6 +235,31 @@ export async function pollUntilReady<T>(opts: {
     }
 }
 
+/**
+ * Samples the host's CPU pressure (PSI, /proc/pressure/cpu: the share of time some runnable task waited for a CPU,
+ * averaged over 10 s) every `intervalMs`; `stop` returns the peak in percent, undefined where the kernel has no PSI.
+ */
+export function sampleCpuPressure(intervalMs = 2_000): { stop: () => number | undefined } {
+    let peak: number | undefined;
+    const sample = () => {
+        try {
+            const avg10 = Number(/^some avg10=([\d.]+)/.exec(fs.readFileSync("/proc/pressure/cpu", "utf8"))?.[1]);
+            if (!Number.isNaN(avg10)) peak = Math.max(peak ?? 0, avg10);
+        } catch {
+            // no PSI on this kernel
+        }
+    };
+    sample();
+    const timer = setInterval(sample, intervalMs);
+    return {
+        stop: () => {
+            clearInterval(timer);
+            sample();
+            return peak;
+        },
+    };
+}
+
 /** Polls until `pid` is gone; returns false if it is still there after `timeoutMs`. */
 export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
