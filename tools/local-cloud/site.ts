@@ -461,7 +461,16 @@ async function waitForLoadBalancer(site: LocalSite, timeoutMs: number): Promise<
         } catch (err) {
             answer = (err as Error).message;
         }
-        if (Date.now() > deadline) throw new Error(`the load balancer does not answer at ${site.url}: ${answer}`);
+        if (Date.now() > deadline) {
+            const holders = site.plan.lbs.length > 1 ? await siteAddressHolders(site) : undefined;
+            const held =
+                holders === undefined
+                    ? ""
+                    : holders.length === 0
+                      ? `; no load balancer holds the site's address (keepalived's log: journalctl -u keepalived on ${site.plan.lbs.map((l) => l.name).join(" and ")})`
+                      : `; held by ${holders.join(" and ")}`;
+            throw new Error(`the load balancer does not answer at ${site.url}: ${answer}${held}`);
+        }
         await new Promise((resolve) => setTimeout(resolve, 1000));
     }
 }
