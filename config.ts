@@ -8,6 +8,7 @@
  * any resource is registered.
  */
 import { InstanceType } from "@pulumi/aws/types/enums/ec2";
+import { isAnywhere, narrowestAnywherePrefix } from "./anywhere";
 
 export const lbAlgorithms = ["roundrobin", "leastconn"] as const;
 export const architectures = ["x86_64", "arm64"] as const;
@@ -189,11 +190,14 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
     checkVpcRange(vpcCidr);
     const adminCidr = get("adminCidr");
     const allowSshFromAnywhere = bool("allowSshFromAnywhere", false);
-    if (adminCidr !== undefined && parseCidr("adminCidr", adminCidr, 0, 32).prefix === 0 && !allowSshFromAnywhere) {
+    if (adminCidr !== undefined && parseCidr("adminCidr", adminCidr, 0, 32) && isAnywhere(adminCidr) && !allowSshFromAnywhere) {
+        const what = adminCidr.endsWith("/0")
+            ? "the whole internet"
+            : `the internet: a range wider than /${narrowestAnywherePrefix.ipv4} is no admin network`;
         throw new ConfigError(
             "adminCidr",
             adminCidr,
-            "opens SSH on every instance to the whole internet; set adminCidr to your own range (e.g. 203.0.113.7/32), " +
+            `opens SSH on every instance to ${what}; set adminCidr to your own range (e.g. 203.0.113.7/32), ` +
                 "or set allowSshFromAnywhere: true to accept that",
         );
     }

@@ -85,6 +85,14 @@ const cases: Case[] = [
             ),
     ],
     [
+        "SSH from a /8 (a corporate network): the widest admin network",
+        `${region}  foobar:adminCidr: 10.0.0.0/8\n`,
+        (p) =>
+            expect(JSON.stringify(p.resources.filter((r) => r.type.startsWith("aws:ec2/securityGroup")))).toMatch(
+                /"fromPort":22.*10\.0\.0\.0\/8/,
+            ),
+    ],
+    [
         "alarmEmail with monitoring, domain without www.",
         `${region}  foobar:alarmEmail: ops@foobar.com\n  foobar:domain: foobar.com\n  foobar:hostedZoneId: Z0123456789ABC\n`,
         (p) => expect(p.resources.find((r) => r.type === "aws:route53/record:Record" && r.inputs.name === "www.foobar.com")).toBeDefined(),
@@ -208,6 +216,13 @@ const cases: Case[] = [
         `${region}  foobar:adminCidr: 0.0.0.0/0\n`,
         /^invalid config adminCidr="0\.0\.0\.0\/0": opens SSH on every instance to the whole internet; set adminCidr to your own range .* or set allowSshFromAnywhere: true/,
     ],
+    [
+        "SSH open to half the internet: a range wider than /8 is no admin network",
+        `${region}  foobar:adminCidr: 128.0.0.0/1\n`,
+        /^invalid config adminCidr="128\.0\.0\.0\/1": opens SSH on every instance to the internet: a range wider than \/8 is no admin network; set adminCidr to your own range .* or set allowSshFromAnywhere: true to accept that$/,
+    ],
+    ["SSH open to the other half", `${region}  foobar:adminCidr: 0.0.0.0/1\n`, /adminCidr="0\.0\.0\.0\/1": opens SSH on every instance to the internet/],
+    ["SSH open to a /7", `${region}  foobar:adminCidr: 10.0.0.0/7\n`, /adminCidr="10\.0\.0\.0\/7": opens SSH on every instance to the internet/],
     [
         "a loopback VPC",
         `${region}  foobar:vpcCidr: 127.0.0.0/16\n`,
