@@ -6,7 +6,7 @@
  * database grants and the private DNS records are known before any instance
  * exists, and so the local cloud boots the very same addresses the AWS stack uses.
  */
-import { StackConfig, intToIp, parseCidr } from "./config";
+import { StackConfig, intToIp, parseCidr, recordLabels } from "./config";
 
 /** Two AZs is the minimum the design needs; every tier spreads over them. */
 export const azCount = 2;
@@ -200,7 +200,9 @@ export function planTopology(config: StackConfig, regionZones: number): Topology
         dbReplicas,
         grants,
         ...(monitoring ? { monitoring } : {}),
-        endpoints: galera ? { ...galeraSidecar } : { writer: `db-writer.${zone}`, reader: `db-reader.${zone}` },
+        endpoints: galera
+            ? { ...galeraSidecar }
+            : { writer: `${recordLabels.internalZone.writer}.${zone}`, reader: `${recordLabels.internalZone.reader}.${zone}` },
     };
 }
 
