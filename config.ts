@@ -300,6 +300,16 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
                 `is not an EC2 instance type; ${didYouMean(v, ec2InstanceTypes)}use one such as t3.small (x86_64) or t4g.small (arm64)`,
             );
         }
+        const nitro = nitroSuccessor(v);
+        if (nitro !== undefined) {
+            throw new ConfigError(
+                key,
+                v,
+                "runs on the Xen hypervisor, not the Nitro System: the deploy's readiness gates read the console with " +
+                    "get-console-output --latest (Nitro only) and setup-db.sh waits for the data volume at its NVMe path; " +
+                    `set ${key} to a Nitro type such as ${nitro} (https://docs.aws.amazon.com/ec2/latest/instancetypes/ec2-nitro-instances.html)`,
+            );
+        }
         if (instanceArchitecture(v) !== architecture) {
             const fix = matchingInstanceType(v, architecture);
             throw new ConfigError(
@@ -376,6 +386,62 @@ export function instanceArchitecture(instanceType: string): Architecture {
     if (!m) return "x86_64";
     const [, series, generation, options] = m;
     return options.includes("g") || (series === "a" && generation === "1") ? "arm64" : "x86_64";
+}
+
+/**
+ * The EC2 families that run on Xen, not on the Nitro System, each with its Nitro successor: every family the provider
+ * lists that the AWS page "Instances built on the AWS Nitro System" does not
+ * (https://docs.aws.amazon.com/ec2/latest/instancetypes/ec2-nitro-instances.html), except i3.metal, which is Nitro.
+ * p3dn is a family of its own in the provider's list, and Nitro.
+ */
+const xenFamilies: Record<string, string> = {
+    t1: "t3",
+    t2: "t3",
+    m1: "m5",
+    m2: "m5",
+    m3: "m5",
+    m4: "m5",
+    c1: "c5",
+    c3: "c5",
+    c4: "c5",
+    cc1: "c5",
+    cc2: "c5",
+    r3: "r5",
+    r4: "r5",
+    cr1: "r5",
+    x1: "x2idn",
+    x1e: "x2iedn",
+    d2: "d3",
+    hs1: "d3",
+    h1: "d3en",
+    i2: "i3en",
+    i3: "i3en",
+    hi1: "i3en",
+    f1: "f2",
+    g2: "g4dn",
+    g3: "g4dn",
+    g3s: "g4dn",
+    cg1: "g4dn",
+    p2: "p3dn",
+    p3: "p3dn",
+};
+
+/** For a Xen type, the Nitro type to use instead: the successor family in the same size if EC2 has it (t2.micro → t3.micro), else its nearest size. */
+export function nitroSuccessor(instanceType: string): string | undefined {
+    const [family, size] = instanceType.split(".");
+    const successor = xenFamilies[family];
+    if (successor === undefined || instanceType === "i3.metal") return undefined;
+    const sameSize = `${successor}.${size}`;
+    if (ec2InstanceTypes.includes(sameSize)) return sameSize;
+    // Relative sizes by EC2's naming (large = 2 × medium, 4xlarge = 4 × xlarge): the successor's nearest size.
+    const scale = (z: string) =>
+        ({ nano: -3, micro: -2, small: -1, medium: 0, large: 1, xlarge: 2 })[z] ??
+        (/^(\d+)xlarge$/.test(z) ? 2 + Math.log2(Number(/^(\d+)/.exec(z)![1])) : 99);
+    return ec2InstanceTypes
+        .filter((t) => t.startsWith(`${successor}.`))
+        .sort(
+            (a, b) => Math.abs(scale(a.split(".")[1]) - scale(size)) - Math.abs(scale(b.split(".")[1]) - scale(size)) || a.localeCompare(b),
+        )[0];
 }
 
 /** The nearest type of the same series and size for the other architecture (t3.micro → t4g.micro), if EC2 has one. */

@@ -3,6 +3,7 @@ import * as path from "path";
 import { parse } from "yaml";
 import { ConfigError, configKeys, parseConfig, RawConfig } from "../config";
 
+const armDefaults = { lbInstanceType: "t4g.micro", webInstanceType: "t4g.small", monitoringInstanceType: "t4g.small" };
 const parse0 = (raw: RawConfig, region: string | undefined = "eu-west-1") => parseConfig("test", region, raw);
 
 function expectConfigError(raw: RawConfig, key: string, allowed: RegExp, region?: string) {
@@ -141,6 +142,30 @@ describe("parseConfig", () => {
         ] as [RawConfig, RegExp][])("%j is refused with the reason and a block that would do", (raw, allowed) => {
             expectConfigError({ database: "galera", ...raw }, "thirdZoneCidr", allowed);
         });
+    });
+
+    // https://docs.aws.amazon.com/ec2/latest/instancetypes/ec2-nitro-instances.html: the gates and setup-db.sh need Nitro.
+    test.each([
+        ["webInstanceType", "t2.micro", "t3.micro"],
+        ["dbInstanceType", "m4.large", "m5.large"],
+        ["lbInstanceType", "c4.xlarge", "c5.xlarge"],
+        ["dbInstanceType", "r4.2xlarge", "r5.2xlarge"],
+        ["monitoringInstanceType", "i3.large", "i3en.large"],
+        ["webInstanceType", "m4.10xlarge", "m5.12xlarge"],
+        ["webInstanceType", "t1.micro", "t3.micro"],
+    ])("%s %s (Xen) is refused, naming the Nitro type %s", (key, type, nitro) => {
+        expectConfigError(
+            { [key]: type },
+            key,
+            new RegExp(
+                `runs on the Xen hypervisor, not the Nitro System: .*get-console-output --latest.*set ${key} to a Nitro type such as ${nitro.replace(".", "\\.")} \\(https://docs\\.aws\\.amazon\\.com/ec2/latest/instancetypes/ec2-nitro-instances\\.html\\)$`,
+            ),
+        );
+    });
+
+    test.each(["i3.metal", "p3dn.24xlarge", "t3.nano", "m5.large", "a1.medium"])("%s (Nitro) is accepted", (type) => {
+        const architecture = type.startsWith("a1") ? "arm64" : "x86_64";
+        expect(parse0({ dbInstanceType: type, architecture, ...(architecture === "arm64" ? armDefaults : {}) }).dbInstanceType).toBe(type);
     });
 
     test("aws:region is required and checked", () => {
