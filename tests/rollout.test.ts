@@ -67,12 +67,19 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
 
     const grown =
         stack === "dev"
-            ? ["create db-replica-2", "create db-replica-2-data", "create db-replica-2-data-attachment", "update db-db-reader (records)"]
+            ? [
+                  "create db-replica-2",
+                  "create db-replica-2-data",
+                  "create db-replica-2-data-attachment",
+                  "create db-replica-2-running",
+                  "update db-db-reader (records)",
+              ]
             : [
                   ...["db-4", "db-5"].flatMap((n) => [
                       `create ${n}`,
                       `create ${n}-data`,
                       `create ${n}-data-attachment`,
+                      `create ${n}-running`,
                       `create ${n}-status-check`,
                   ]),
                   // The sidecars learn the new nodes: the web servers are replaced one at a time, each behind its gate.
@@ -140,6 +147,20 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
                 ...(stack === "prod" ? ["update web-1-status-check (dimensions)", "update web-2-status-check (dimensions)"] : []),
             ].sort(byName),
         );
+    });
+
+    test("database instance type: each server is updated in place (stop, modify, start), one at a time behind the previous one's gate", async () => {
+        const found = describeChanges(await changes({}, { dbInstanceType: "t3.medium" }));
+        const servers = stack === "dev" ? ["db-primary", "db-replica-1"] : ["db-1", "db-2", "db-3"];
+        expect(found).toEqual(servers.flatMap((n) => [`update ${n} (instanceType)`, `replace ${n}-running (triggers)`]).sort(byName));
+        // Server N+1 is registered only once gate N has seen server N running with its status checks passed.
+        const after = await plan(stack, { dbInstanceType: "t3.medium" });
+        const byNameIn = (name: string) => after.resources.find((r) => r.name === name)!;
+        servers.slice(1).forEach((n, i) => {
+            expect(byNameIn(n).options.dependsOn).toContain(byNameIn(`${servers[i]}-running`).urn);
+            expect(byNameIn(`${n}-running`).inputs.triggers).toEqual([expect.any(String), "t3.medium"]);
+        });
+        expect(byNameIn(servers[0]).options.dependsOn.some((u) => /-running$/.test(u))).toBe(false);
     });
 
     test("load balancer instance type: replaced delete-first; the gates wait for the new ones to run the configuration", async () => {
