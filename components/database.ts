@@ -183,9 +183,12 @@ export class Database extends pulumi.ComponentResource {
             );
             this.readiness.push(instanceStatusGate(`${server.name}-running`, instance, args.region, { parent: this }));
             // Named apart from its volume (names are unique across types); the alias keeps the existing attachment.
+            // Deleted first when the server goes (or moves): detaching a volume a running server has mounted can stay
+            // "busy" indefinitely (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-detaching-volume.html), so the
+            // provider stops the server before it detaches.
             new aws.ec2.VolumeAttachment(
                 `${server.name}-data-attachment`,
-                { instanceId: instance.id, volumeId: volume.id, deviceName: "/dev/sdf" },
+                { instanceId: instance.id, volumeId: volume.id, deviceName: "/dev/sdf", stopInstanceBeforeDetaching: true },
                 { parent: this, aliases: [{ name: `${server.name}-data` }] },
             );
             return instance;

@@ -8,7 +8,7 @@
 import * as files from "../userdata/files";
 import { OfflinePlan, planProgram } from "../tools/preview/plan";
 import { loadStackConfig, StackFile } from "../tools/stackFile";
-import { describeChanges, diffPlans, ResourceChange } from "./planDiff";
+import { deletionWaves, describeChanges, diffPlans, ResourceChange } from "./planDiff";
 
 const stackFile = (stack: string, overrides: Record<string, string> = {}): StackFile => {
     const file = loadStackConfig(stack);
@@ -220,6 +220,28 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
 function byName(a: string, b: string): number {
     return a.split(" ")[1].localeCompare(b.split(" ")[1]);
 }
+
+describe("dev: a replica removed (protection off, replicaCount 2 → 1)", () => {
+    test("its attachment goes first, stopping the server before it detaches the volume; the server and the volume after it", async () => {
+        const before = await plan("dev", { replicaCount: "2", dbDeletionProtection: "false" });
+        const after = await plan("dev", { dbDeletionProtection: "false" });
+        expect(describeChanges(diffPlans(before, after))).toEqual([
+            "update db-db-reader (records)",
+            "delete db-replica-2",
+            "delete db-replica-2-data",
+            "delete db-replica-2-data-attachment",
+            "delete db-replica-2-running",
+        ]);
+        // A volume detached from a running server with its filesystem mounted can stay "busy" indefinitely
+        // (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-detaching-volume.html): the provider stops the server first.
+        const attachment = before.resources.find((r) => r.name === "db-replica-2-data-attachment")!;
+        expect(attachment.inputs.stopInstanceBeforeDetaching).toBe(true);
+        // The attachment holds both ids, so it is deleted (server stopped, volume detached) before either goes.
+        const waves = deletionWaves(before, after);
+        expect(waves[0]).toEqual(["db-replica-2-data-attachment", "db-replica-2-running"]);
+        expect(waves.slice(1).flat().sort()).toEqual(["db-replica-2", "db-replica-2-data"]);
+    });
+});
 
 describe("prod: a Galera stack that kept two zones takes the third (thirdZoneCidr none → the default)", () => {
     test("the block and zone c's subnets are created, the VPC-wide rules widened, and db-3 moves: a replacement its protection stops", async () => {
