@@ -589,7 +589,7 @@ function secondaryBlockProblem(vpcCidr: string, block: string): string | undefin
 
 /**
  * The third zone's block: as set, or half the VPC's size right after vpcCidr (10.0.0.0/16 → 10.1.0.0/17). Each of its
- * halves is a subnet, so it holds at most /25 (subnets of 64 addresses hold the database block at +48).
+ * halves is a subnet, so it holds at most /25 (subnets of 64 addresses hold the Galera block at +56).
  */
 function parseThirdZoneCidr(vpcCidr: string, value: string | undefined): string | undefined {
     if (value === "none") return undefined;
