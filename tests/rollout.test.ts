@@ -221,6 +221,29 @@ function byName(a: string, b: string): number {
     return a.split(" ")[1].localeCompare(b.split(" ")[1]);
 }
 
+describe("dev: monitoring turned on for a running stack (false → true)", () => {
+    test("the database servers keep the user-data they booted with: their exporters are not installed (README: a known gap)", async () => {
+        const before = await plan("dev");
+        const after = await plan("dev", { monitoring: "true" });
+        const found = describeChanges(diffPlans(before, after));
+        expect(found).toEqual(
+            expect.arrayContaining([
+                "create monitoring-1",
+                "replace web-1 (userData; delete first)",
+                "replace lb-1 (userData; delete first)",
+            ]),
+        );
+        // The new user-data would install the exporters and their login, but a database ignores user-data changes.
+        for (const name of ["db-primary", "db-replica-1"]) {
+            const userData = (plan: OfflinePlan) => String(plan.resources.find((r) => r.name === name)!.inputs.userData);
+            expect(userData(before)).not.toContain("path: /etc/default/prometheus-mysqld-exporter");
+            expect(userData(after)).toContain("path: /etc/default/prometheus-mysqld-exporter");
+            // Only detailed monitoring is switched on, in place: the user-data change is ignored.
+            expect(found.filter((c) => c.split(" ")[1] === name)).toEqual([`update ${name} (monitoring)`]);
+        }
+    });
+});
+
 describe("dev: a replica removed (protection off, replicaCount 2 → 1)", () => {
     test("its attachment goes first, stopping the server before it detaches the volume; the server and the volume after it", async () => {
         const before = await plan("dev", { replicaCount: "2", dbDeletionProtection: "false" });
