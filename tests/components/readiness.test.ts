@@ -107,7 +107,16 @@ test("without the aws CLI the gate fails with the reason", () => {
     const r = spawnSync("/bin/sh", ["-c", waitForConsoleMarkerScript], {
         encoding: "utf8",
         timeout: 30000,
-        env: { PATH: pathWithoutAws(), INSTANCE_ID: "i-0abc", MARKER_PATTERN: markers.webReady.pattern, MARKER: markers.webReady.ready },
+        env: {
+            PATH: pathWithoutAws(),
+            INSTANCE_ID: "i-0abc",
+            AWS_REGION: "eu-west-1",
+            MARKER_PATTERN: markers.webReady.pattern,
+            MARKER: markers.webReady.ready,
+            FAILURE_MARKER: "",
+            TIMEOUT_SECONDS: "5",
+            POLL_SECONDS: "0",
+        },
     });
     expect([r.status, r.stderr]).toEqual([1, expect.stringMatching(/the aws CLI is not installed/)]);
 });
