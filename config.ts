@@ -56,7 +56,10 @@ export interface StackConfig {
     /** CIDR allowed to reach SSH on every instance; SSH is closed when unset. */
     adminCidr?: string;
     keyName?: string;
+    /** The AMI every instance runs, pinned by id... */
     amiId?: string;
+    /** ...or by the build of Debian's official Debian 12 AMI (`20250316-2053` in `debian-12-amd64-20250316-2053`). One of the two is set. */
+    amiRelease?: string;
     architecture: Architecture;
     domain?: string;
     hostedZoneId?: string;
@@ -104,6 +107,7 @@ export const configKeys = [
     "allowSshFromAnywhere",
     "keyName",
     "amiId",
+    "amiRelease",
     "architecture",
     "domain",
     "hostedZoneId",
@@ -222,6 +226,19 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
     }
 
     const architecture = oneOf("architecture", architectures, "x86_64");
+    const amiId = optional("amiId", /^ami-[0-9a-f]{8,17}$/, "must be an AMI id such as ami-0123456789abcdef0");
+    // Debian's build names are <date>-<serial> (https://cloud.debian.org/images/cloud/bookworm/), one build for every architecture.
+    const amiRelease = optional("amiRelease", /^\d{8}-\d{1,6}$/, "must be a Debian 12 AMI build such as 20250316-2053");
+    if ((amiId === undefined) === (amiRelease === undefined)) {
+        // A floating lookup would let an ordinary merge replace every instance (the only load balancer too) with a newer image.
+        throw new ConfigError(
+            "amiRelease",
+            amiRelease,
+            amiId === undefined
+                ? "the stack must pin the AMI its instances run: set amiRelease to a Debian 12 AMI build such as 20250316-2053 (README: Moving the AMI), or set amiId"
+                : "amiId and amiRelease both pin the AMI: keep one",
+        );
+    }
     const instanceType = (key: string, fallback: string) => {
         const v = str(key, fallback);
         if (!ec2InstanceTypes.includes(v)) {
@@ -281,7 +298,7 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         ...(thirdZoneCidr ? { thirdZoneCidr } : {}),
         adminCidr,
         keyName: optional("keyName", /^[\x20-\x7e]{1,255}$/, "must be the name of an EC2 key pair"),
-        amiId: optional("amiId", /^ami-[0-9a-f]{8,17}$/, "must be an AMI id such as ami-0123456789abcdef0"),
+        ...(amiId ? { amiId } : { amiRelease }),
         architecture,
         domain,
         hostedZoneId,

@@ -48,7 +48,7 @@ export = async () => {
     const settings = siteSettings(config, plan);
     const names = parameterNames(config.stack);
 
-    const ami = debianAmi(config.architecture, config.amiId);
+    const ami = debianAmi(config.architecture, config);
     const firewall = exposure(config.firewall);
 
     const network = new Network("vpc", {

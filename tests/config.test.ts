@@ -3,7 +3,9 @@ import * as path from "path";
 import { parse } from "yaml";
 import { ConfigError, configKeys, parseConfig, RawConfig } from "../config";
 
-const parse0 = (raw: RawConfig, region: string | undefined = "eu-west-1") => parseConfig("test", region, raw);
+/** Every stack pins its AMI: unless a case pins one itself, by the build of the committed stacks. */
+const parse0 = (raw: RawConfig, region: string | undefined = "eu-west-1") =>
+    parseConfig("test", region, raw.amiId ? raw : { amiRelease: "20250316-2053", ...raw });
 
 function expectConfigError(raw: RawConfig, key: string, allowed: RegExp, region?: string) {
     let error: unknown;
@@ -21,6 +23,19 @@ function expectConfigError(raw: RawConfig, key: string, allowed: RegExp, region?
 }
 
 describe("parseConfig", () => {
+    test("a stack pins its AMI: by amiRelease or amiId, exactly one, or it is refused naming the fix", () => {
+        const at = (raw: RawConfig) => parseConfig("test", "eu-west-1", raw);
+        expect(at({ amiRelease: "20250316-2053" })).toMatchObject({ amiRelease: "20250316-2053" });
+        expect(at({ amiId: "ami-0123456789abcdef0" }).amiRelease).toBeUndefined();
+        expect(() => at({})).toThrow(
+            /^invalid config amiRelease=undefined: the stack must pin the AMI.*set amiRelease to .*20250316-2053.*or set amiId$/,
+        );
+        expect(() => at({ amiRelease: "20250316-2053", amiId: "ami-0123456789abcdef0" })).toThrow(/both pin the AMI: keep one/);
+        expect(() => at({ amiRelease: "debian-12-amd64-20250316-2053" })).toThrow(
+            /amiRelease=.*must be a Debian 12 AMI build such as 20250316-2053/,
+        );
+    });
+
     test("safe defaults", () => {
         const c = parse0({});
         expect(c).toMatchObject({
