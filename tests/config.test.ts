@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { ConfigError, configKeys, parseConfig, RawConfig } from "../config";
+import { ALARM_EMAIL_STAND_IN, ConfigError, configKeys, parseConfig, RawConfig } from "../config";
 
 /** Every stack pins its AMI: unless a case pins one itself, by the build of the committed stacks. */
 const parse0 = (raw: RawConfig, region: string | undefined = "eu-west-1") =>
@@ -23,6 +23,42 @@ function expectConfigError(raw: RawConfig, key: string, allowed: RegExp, region?
 }
 
 describe("parseConfig", () => {
+    test.each([
+        ["ops@example.com", "example.com"],
+        ["ops@mail.Example.ORG", "example.org"],
+        ["alerts@example.net", "example.net"],
+        ["ops@corp.example", ".example"],
+        ["ops@ci.test", ".test"],
+        ["ops@nowhere.invalid", ".invalid"],
+        ["root@host.localhost", ".localhost"],
+    ])("alarmEmail %s, in a domain reserved for examples, is refused naming the fix", (alarmEmail, domain) => {
+        expect(() => parse0({ alarmEmail })).toThrow(
+            `invalid config alarmEmail=${JSON.stringify(alarmEmail)}: ${domain} is reserved for examples (RFC 2606, RFC 6761) and its mail reaches nobody; ` +
+                "set an address your team reads: pulumi config set alarmEmail <address> --stack test",
+        );
+    });
+
+    test("addresses that only look like the reserved ones are real", () => {
+        for (const alarmEmail of ["ops@example.co", "ops@myexample.com", "ops@example.com.au", "ops@testing.io", "ops@foobar.com"]) {
+            expect(parse0({ alarmEmail }).alarmEmail).toBe(alarmEmail);
+        }
+    });
+
+    test("with monitoring, pulumi up needs alarmEmail; a preview plans the alerts to a stand-in that no stack can set", () => {
+        const up = (raw: RawConfig) => parseConfig("prod", "eu-west-1", { amiRelease: "20250316-2053", ...raw }, { deploying: true });
+        expect(() => up({ monitoring: "true" })).toThrow(
+            "invalid config alarmEmail=undefined: monitoring is on, and its alerts need someone to read them: " +
+                "set an address your team reads: pulumi config set alarmEmail <address> --stack prod",
+        );
+        expect(up({ monitoring: "true", alarmEmail: "ops@foobar.com" })).toMatchObject({ alarmEmail: "ops@foobar.com" });
+        expect(up({ monitoring: "true", alarmEmail: "ops@foobar.com" }).alarmEmailStandIn).toBeUndefined();
+        expect(up({ monitoring: "false" }).alarmEmail).toBeUndefined();
+        const preview = parse0({ monitoring: "true" });
+        expect(preview).toMatchObject({ alarmEmail: ALARM_EMAIL_STAND_IN, alarmEmailStandIn: true });
+        expect(() => parse0({ alarmEmail: ALARM_EMAIL_STAND_IN })).toThrow(/\.invalid is reserved/);
+        expect(parse0({ monitoring: "false" }).alarmEmail).toBeUndefined();
+    });
+
     test("a stack pins its AMI: by amiRelease or amiId, exactly one, or it is refused naming the fix", () => {
         const at = (raw: RawConfig) => parseConfig("test", "eu-west-1", raw);
         expect(at({ amiRelease: "20250316-2053" })).toMatchObject({ amiRelease: "20250316-2053" });
