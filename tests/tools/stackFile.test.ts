@@ -295,7 +295,8 @@ describe("finding stack files", () => {
 describe("a Pulumi.<name>.yml stack in a Pulumi.yml project works in every command", () => {
     const dir = scratchProject("Pulumi.yml");
     dirs.push(dir);
-    fs.writeFileSync(path.join(dir, "Pulumi.staging.yml"), `${region}  webCount: 3\n`);
+    // With its alerts' address, so that the preview has nothing to warn about (stderr stays empty).
+    fs.writeFileSync(path.join(dir, "Pulumi.staging.yml"), `${region}  webCount: 3\n  alarmEmail: ops@foobar.com\n`);
     const cli = (tool: string, ...args: string[]) =>
         spawnSync(
             process.execPath,
