@@ -65,7 +65,10 @@ export interface StackConfig {
     /** CIDR allowed to reach SSH on every instance; SSH is closed when unset. */
     adminCidr?: string;
     keyName?: string;
+    /** The AMI every instance runs, pinned by id... */
     amiId?: string;
+    /** ...or by the build of Debian's official Debian 12 AMI (`20250316-2053` in `debian-12-amd64-20250316-2053`). One of the two is set. */
+    amiRelease?: string;
     architecture: Architecture;
     domain?: string;
     hostedZoneId?: string;
@@ -73,7 +76,10 @@ export interface StackConfig {
     https: HttpsMode;
     /** Detailed monitoring, status-check alarms, a monitoring instance (Prometheus, Alertmanager, exporters) and an SNS topic. */
     monitoring: boolean;
+    /** Where the alarm topic mails alerts; with monitoring, set for `pulumi up` and a stand-in in a preview (see alarmEmailStandIn). */
     alarmEmail?: string;
+    /** The stack sets no alarmEmail and this is a preview: alarmEmail is ALARM_EMAIL_STAND_IN, and `pulumi up` refuses the stack. */
+    alarmEmailStandIn?: true;
     /** Termination protection and Pulumi `protect` on database instances and volumes. */
     dbDeletionProtection: boolean;
     dbVolumeSizeGiB: number;
@@ -115,6 +121,7 @@ export const configKeys = [
     "allowSshFromAnywhere",
     "keyName",
     "amiId",
+    "amiRelease",
     "architecture",
     "domain",
     "hostedZoneId",
@@ -191,11 +198,37 @@ export function projectSettings(project: string, all: Record<string, string>): R
 }
 
 /** Parses a whole stack's configuration as the Pulumi runtime holds it. */
-export function parseStackConfig(project: string, stack: string, all: Record<string, string>): StackConfig {
-    return parseConfig(stack, all["aws:region"], projectSettings(project, all));
+export function parseStackConfig(project: string, stack: string, all: Record<string, string>, opts: ParseOptions = {}): StackConfig {
+    return parseConfig(stack, all["aws:region"], projectSettings(project, all), opts);
 }
 
-export function parseConfig(stack: string, region: string | undefined, raw: RawConfig): StackConfig {
+export interface ParseOptions {
+    /** `pulumi up` (not a preview): a stack with monitoring must then name the address its alerts go to. */
+    deploying?: boolean;
+}
+
+/**
+ * The address a preview plans alerts to when a stack with monitoring sets none, so that a stack file without the
+ * deployer's address (prod as committed) still previews and passes the policy check; `.invalid` never receives mail
+ * (RFC 6761 section 6.4), and no stack can set it (reserved domains are refused).
+ */
+export const ALARM_EMAIL_STAND_IN = "alarm-email-not-set@stand-in.invalid";
+
+/**
+ * Domains reserved for documentation and testing, whose mail reaches nobody: example.com, .net, .org
+ * (RFC 2606 section 3) and the TLDs .example, .test, .invalid, .localhost (RFC 2606 section 2, RFC 6761 section 6).
+ */
+export function reservedDomain(domain: string): string | undefined {
+    const d = domain.toLowerCase().replace(/\.$/, "");
+    const labels = d.split(".");
+    const tld = labels[labels.length - 1];
+    if (["example", "test", "invalid", "localhost"].includes(tld)) return `.${tld}`;
+    const second = labels.slice(-2).join(".");
+    if (["example.com", "example.net", "example.org"].includes(second)) return second;
+    return undefined;
+}
+
+export function parseConfig(stack: string, region: string | undefined, raw: RawConfig, opts: ParseOptions = {}): StackConfig {
     for (const key of Object.keys(raw)) {
         if (!(configKeys as readonly string[]).includes(key)) {
             throw new ConfigError(
@@ -298,8 +331,39 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
             "monitoring is false, so there is no alarm topic and this address would get nothing; set monitoring: true or remove alarmEmail",
         );
     }
+    const reserved = alarmEmail && reservedDomain(alarmEmail.slice(alarmEmail.lastIndexOf("@") + 1));
+    if (reserved) {
+        throw new ConfigError(
+            "alarmEmail",
+            alarmEmail,
+            `${reserved} is reserved for examples (RFC 2606, RFC 6761) and its mail reaches nobody; ` +
+                `set an address your team reads: pulumi config set alarmEmail <address> --stack ${stack}`,
+        );
+    }
+    if (monitoring && alarmEmail === undefined && opts.deploying) {
+        throw new ConfigError(
+            "alarmEmail",
+            alarmEmail,
+            "monitoring is on, and its alerts need someone to read them: " +
+                `set an address your team reads: pulumi config set alarmEmail <address> --stack ${stack}`,
+        );
+    }
+    const alarmEmailStandIn = monitoring && alarmEmail === undefined;
 
     const architecture = oneOf("architecture", architectures, "x86_64");
+    const amiId = optional("amiId", /^ami-[0-9a-f]{8,17}$/, "must be an AMI id such as ami-0123456789abcdef0");
+    // Debian's build names are <date>-<serial> (https://cloud.debian.org/images/cloud/bookworm/), one build for every architecture.
+    const amiRelease = optional("amiRelease", /^\d{8}-\d{1,6}$/, "must be a Debian 12 AMI build such as 20250316-2053");
+    if ((amiId === undefined) === (amiRelease === undefined)) {
+        // A floating lookup would let an ordinary merge replace every instance (the only load balancer too) with a newer image.
+        throw new ConfigError(
+            "amiRelease",
+            amiRelease,
+            amiId === undefined
+                ? "the stack must pin the AMI its instances run: set amiRelease to a Debian 12 AMI build such as 20250316-2053 (README: Moving the AMI), or set amiId"
+                : "amiId and amiRelease both pin the AMI: keep one",
+        );
+    }
     const instanceType = (key: string, fallback: string) => {
         const v = str(key, fallback);
         if (!ec2InstanceTypes.includes(v)) {
@@ -382,14 +446,14 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         ...(thirdZoneCidr ? { thirdZoneCidr } : {}),
         adminCidr,
         keyName: optional("keyName", /^[\x20-\x7e]{1,255}$/, "must be the name of an EC2 key pair"),
-        amiId: optional("amiId", /^ami-[0-9a-f]{8,17}$/, "must be an AMI id such as ami-0123456789abcdef0"),
+        ...(amiId ? { amiId } : { amiRelease }),
         architecture,
         domain,
         hostedZoneId,
         firewall: oneOf("firewall", firewallModes, "strict"),
         https: oneOf("https", httpsModes, "self-signed"),
         monitoring,
-        alarmEmail,
+        ...(alarmEmailStandIn ? { alarmEmail: ALARM_EMAIL_STAND_IN, alarmEmailStandIn: true as const } : { alarmEmail }),
         dbDeletionProtection: bool("dbDeletionProtection", true),
         dbVolumeSizeGiB: int("dbVolumeSizeGiB", 8, 16384, 20),
         internalZone:

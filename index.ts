@@ -39,7 +39,15 @@ function exposure(firewall: FirewallMode) {
 }
 
 export = async () => {
-    const config = parseStackConfig(pulumi.getProject(), pulumi.getStack(), pulumi.runtime.allConfig());
+    const config = parseStackConfig(pulumi.getProject(), pulumi.getStack(), pulumi.runtime.allConfig(), {
+        deploying: !pulumi.runtime.isDryRun(),
+    });
+    if (config.alarmEmailStandIn) {
+        pulumi.log.warn(
+            `alarmEmail is not set: this preview mails alerts to ${config.alarmEmail}, and pulumi up refuses the stack until it is set: ` +
+                `pulumi config set alarmEmail <address> --stack ${config.stack}`,
+        );
+    }
     // The layout depends on how many zones the region offers this account, so the plan waits for the answer.
     const zones = (await aws.getAvailabilityZones(regionZoneFilters)).names;
     const plan = planTopology(config, zones.length);
@@ -48,7 +56,7 @@ export = async () => {
     const settings = siteSettings(config, plan);
     const names = parameterNames(config.stack);
 
-    const ami = debianAmi(config.architecture, config.amiId);
+    const ami = debianAmi(config.architecture, config);
     const firewall = exposure(config.firewall);
 
     const network = new Network("vpc", {

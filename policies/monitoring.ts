@@ -64,7 +64,7 @@ export const alarmNotifies = stackPolicy(
         description: "Every alarm notifies someone: it has alarm actions, and the SNS topics it notifies have a subscription.",
         severity: "medium",
         gap: gaps.monitoring,
-        remediationSteps: `${closeWithMonitoring} and \`alarmEmail\` (\`pulumi config set alarmEmail ops@example.com\`): the alarm topic then has an email subscription. A topic whose subscribers live outside this stack can be exempted by name.`,
+        remediationSteps: `${closeWithMonitoring} and \`alarmEmail\` (\`pulumi config set alarmEmail <an address your team reads>\`): the alarm topic then has an email subscription. A topic whose subscribers live outside this stack can be exempted by name.`,
     },
     (stack, ctx) => {
         const topics = stack.ofType(types.topic);
@@ -175,7 +175,7 @@ export const alertReceiver = stackPolicy(
             "Alertmanager's default receiver reaches a person: an SNS topic of the stack that has a subscription, or email, paging or chat.",
         severity: "high",
         gap: gaps.monitoring,
-        remediationSteps: `${closeWithServiceMonitoring} and \`alarmEmail\` (\`pulumi config set alarmEmail ops@example.com\`): Alertmanager then publishes to the alarm topic, which mails that address.`,
+        remediationSteps: `${closeWithServiceMonitoring} and \`alarmEmail\` (\`pulumi config set alarmEmail <an address your team reads>\`): Alertmanager then publishes to the alarm topic, which mails that address.`,
     },
     (stack, ctx) => {
         const found = scrapers(stack, (message) => ctx.report(undefined, message));

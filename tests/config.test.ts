@@ -1,10 +1,12 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { ConfigError, configKeys, parseConfig, RawConfig } from "../config";
+import { ALARM_EMAIL_STAND_IN, ConfigError, configKeys, parseConfig, RawConfig } from "../config";
 
 const armDefaults = { lbInstanceType: "t4g.micro", webInstanceType: "t4g.small", monitoringInstanceType: "t4g.small" };
-const parse0 = (raw: RawConfig, region: string | undefined = "eu-west-1") => parseConfig("test", region, raw);
+/** Every stack pins its AMI: unless a case pins one itself, by the build of the committed stacks. */
+const parse0 = (raw: RawConfig, region: string | undefined = "eu-west-1") =>
+    parseConfig("test", region, raw.amiId ? raw : { amiRelease: "20250316-2053", ...raw });
 
 function expectConfigError(raw: RawConfig, key: string, allowed: RegExp, region?: string) {
     let error: unknown;
@@ -22,6 +24,55 @@ function expectConfigError(raw: RawConfig, key: string, allowed: RegExp, region?
 }
 
 describe("parseConfig", () => {
+    test.each([
+        ["ops@example.com", "example.com"],
+        ["ops@mail.Example.ORG", "example.org"],
+        ["alerts@example.net", "example.net"],
+        ["ops@corp.example", ".example"],
+        ["ops@ci.test", ".test"],
+        ["ops@nowhere.invalid", ".invalid"],
+        ["root@host.localhost", ".localhost"],
+    ])("alarmEmail %s, in a domain reserved for examples, is refused naming the fix", (alarmEmail, domain) => {
+        expect(() => parse0({ alarmEmail })).toThrow(
+            `invalid config alarmEmail=${JSON.stringify(alarmEmail)}: ${domain} is reserved for examples (RFC 2606, RFC 6761) and its mail reaches nobody; ` +
+                "set an address your team reads: pulumi config set alarmEmail <address> --stack test",
+        );
+    });
+
+    test("addresses that only look like the reserved ones are real", () => {
+        for (const alarmEmail of ["ops@example.co", "ops@myexample.com", "ops@example.com.au", "ops@testing.io", "ops@foobar.com"]) {
+            expect(parse0({ alarmEmail }).alarmEmail).toBe(alarmEmail);
+        }
+    });
+
+    test("with monitoring, pulumi up needs alarmEmail; a preview plans the alerts to a stand-in that no stack can set", () => {
+        const up = (raw: RawConfig) => parseConfig("prod", "eu-west-1", { amiRelease: "20250316-2053", ...raw }, { deploying: true });
+        expect(() => up({ monitoring: "true" })).toThrow(
+            "invalid config alarmEmail=undefined: monitoring is on, and its alerts need someone to read them: " +
+                "set an address your team reads: pulumi config set alarmEmail <address> --stack prod",
+        );
+        expect(up({ monitoring: "true", alarmEmail: "ops@foobar.com" })).toMatchObject({ alarmEmail: "ops@foobar.com" });
+        expect(up({ monitoring: "true", alarmEmail: "ops@foobar.com" }).alarmEmailStandIn).toBeUndefined();
+        expect(up({ monitoring: "false" }).alarmEmail).toBeUndefined();
+        const preview = parse0({ monitoring: "true" });
+        expect(preview).toMatchObject({ alarmEmail: ALARM_EMAIL_STAND_IN, alarmEmailStandIn: true });
+        expect(() => parse0({ alarmEmail: ALARM_EMAIL_STAND_IN })).toThrow(/\.invalid is reserved/);
+        expect(parse0({ monitoring: "false" }).alarmEmail).toBeUndefined();
+    });
+
+    test("a stack pins its AMI: by amiRelease or amiId, exactly one, or it is refused naming the fix", () => {
+        const at = (raw: RawConfig) => parseConfig("test", "eu-west-1", raw);
+        expect(at({ amiRelease: "20250316-2053" })).toMatchObject({ amiRelease: "20250316-2053" });
+        expect(at({ amiId: "ami-0123456789abcdef0" }).amiRelease).toBeUndefined();
+        expect(() => at({})).toThrow(
+            /^invalid config amiRelease=undefined: the stack must pin the AMI.*set amiRelease to .*20250316-2053.*or set amiId$/,
+        );
+        expect(() => at({ amiRelease: "20250316-2053", amiId: "ami-0123456789abcdef0" })).toThrow(/both pin the AMI: keep one/);
+        expect(() => at({ amiRelease: "debian-12-amd64-20250316-2053" })).toThrow(
+            /amiRelease=.*must be a Debian 12 AMI build such as 20250316-2053/,
+        );
+    });
+
     test("safe defaults", () => {
         const c = parse0({});
         expect(c).toMatchObject({

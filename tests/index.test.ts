@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { OfflinePlan, planProgram, PlannedResource, planStack } from "../tools/preview/plan";
 import { CloudConfig } from "../userdata/cloudConfig";
-import { ipToInt } from "../config";
+import { ALARM_EMAIL_STAND_IN, ipToInt } from "../config";
+import { loadStackConfig } from "../tools/stackFile";
 import { byName, devStackFile, ingress, ofType, Rule } from "./helpers";
 
 const plans: Record<string, OfflinePlan> = {};
@@ -334,8 +335,26 @@ describe("outputs", () => {
     });
 });
 
+describe("alarmEmail", () => {
+    test("prod as committed names no address: the preview plans its alerts to the stand-in and warns that pulumi up refuses it", async () => {
+        const warn = jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
+        try {
+            const plan = await planProgram(loadStackConfig("prod"));
+            expect(ofType(plan, "aws:sns/topicSubscription:TopicSubscription").map((r) => r.inputs.endpoint)).toEqual([
+                ALARM_EMAIL_STAND_IN,
+            ]);
+            expect(warn.mock.calls.map((c) => c[0])).toEqual([
+                `alarmEmail is not set: this preview mails alerts to ${ALARM_EMAIL_STAND_IN}, and pulumi up refuses the stack until it is set: ` +
+                    "pulumi config set alarmEmail <address> --stack prod",
+            ]);
+        } finally {
+            warn.mockRestore();
+        }
+    });
+});
+
 describe("a Galera cluster's third zone", () => {
-    const galera = { database: "galera", replicaCount: "", firewall: "strict", monitoring: "true" };
+    const galera = { database: "galera", replicaCount: "", firewall: "strict", monitoring: "true", alarmEmail: "ops@foobar.com" };
 
     test("prod: a secondary VPC block for zone c holds db-3; every rule that says 'the VPC' names both blocks", () => {
         const plan = stacks.prod;

@@ -18,8 +18,6 @@ import { didYouMean, nearestName } from "../config";
 /** A mistake in how a tool was called or in a file it reads: one line, exit 2. */
 export class UsageError extends Error {}
 
-export const projectRoot = path.resolve(__dirname, "..");
-
 export interface StackFile {
     project: string;
     stack: string;
@@ -99,6 +97,9 @@ export function findProjectRoot(dir = process.cwd()): string {
         if (path.dirname(d) === d) throw new UsageError(`no Pulumi.yaml in ${dir} or any directory above it: run this inside the project`);
     }
 }
+
+/** This project: the directory of Pulumi.yaml above this module (tools/, or its compiled copy under bin/). */
+export const projectRoot = findProjectRoot(path.join(__dirname, ".."));
 
 function readProject(root: string): ProjectFile {
     const file = projectFileIn(root);

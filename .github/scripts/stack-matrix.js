@@ -17,6 +17,12 @@
 //   node .github/scripts/stack-matrix.js --stack NAME [--root DIR]
 //       one stack (fails when it has no stack file); writes `stack`,
 //       `policy-config` and `region` to $GITHUB_OUTPUT
+//   node .github/scripts/stack-matrix.js --deployable [--stack NAME] [--root DIR]
+//       the stacks the deploy workflow may deploy: those whose policy config
+//       makes every policy of the pack mandatory (so a stack that passes only
+//       with advisory findings, like the whiteboard `dev`, is never deployed
+//       by a merge). With --stack, that one stack, or a failure saying why
+//       not. Writes `matrix`, `stacks` and `count` (possibly 0).
 //
 // Without GITHUB_OUTPUT the same key=value lines go to standard output.
 "use strict";
@@ -29,6 +35,8 @@ if (require.main === module) {
 }
 const { ignoredStackFiles, loadStackConfig, stackFilePath, stackFiles } = require("../../tools/stackFile");
 const { parseCommandLine, runTool } = require("../../tools/cliArgs");
+const { loadPolicyConfig } = require("../../tools/policy-check/config");
+const { policies } = require("../../policies/pack");
 
 /** Policy configuration used when a stack has no `policies/config/<stack>.json`. */
 const DEFAULT_POLICY_CONFIG = "policies/config/dev.json";
@@ -69,6 +77,27 @@ function stackEntries(root) {
     return stackFiles(root).map((f) => stackEntry(root, f));
 }
 
+/**
+ * Why the deploy workflow must not deploy `entry`'s stack, or undefined when its policy config makes every
+ * policy of the pack mandatory (an advisory or disabled policy would let `pulumi up` pass with a finding).
+ */
+function notDeployable(root, entry) {
+    const resolved = loadPolicyConfig(path.join(root, entry.policyConfig), policies);
+    const lax = Object.entries(resolved).filter(([, s]) => s.enforcementLevel !== "mandatory");
+    if (lax.length === 0) return undefined;
+    const [name, settings] = lax[0];
+    const others = lax.length > 1 ? ` and ${lax.length - 1} more of the pack's ${Object.keys(resolved).length}` : "";
+    return (
+        `stack ${entry.stack} is not deployed by this workflow: its policy config ${entry.policyConfig} leaves ${name} ${settings.enforcementLevel}${others}; ` +
+        `once the stack passes every policy, make policies/config/${entry.stack}.json {"all": "mandatory"}, or deploy it by hand with pulumi up`
+    );
+}
+
+/** The stacks the deploy workflow deploys: those held to every policy as mandatory. */
+function deployableEntries(root) {
+    return stackEntries(root).filter((e) => notDeployable(root, e) === undefined);
+}
+
 /** The value given to `strategy.matrix` through `fromJSON`. */
 function stackMatrix(root) {
     return { include: stackEntries(root) };
@@ -89,12 +118,35 @@ function annotate(file, message) {
 }
 
 async function main(argv) {
-    const { values } = parseCommandLine(argv, "node .github/scripts/stack-matrix.js [--root DIR] [--stack NAME]", {
+    const { values } = parseCommandLine(argv, "node .github/scripts/stack-matrix.js [--root DIR] [--stack NAME] [--deployable]", {
         root: { type: "string" },
         stack: { type: "string" },
+        deployable: { type: "boolean" },
     });
     const root = values.root ?? process.cwd();
+    const matrixOutputs = (entries) => ({
+        matrix: JSON.stringify({ include: entries }),
+        stacks: JSON.stringify(entries.map((e) => e.stack)),
+        count: String(entries.length),
+    });
     try {
+        if (values.deployable) {
+            if (values.stack === undefined) {
+                emit(matrixOutputs(deployableEntries(root)));
+                return 0;
+            }
+            let file;
+            try {
+                file = stackFilePath(values.stack, root);
+            } catch (e) {
+                return annotate(undefined, e.message);
+            }
+            const entry = stackEntry(root, { stack: values.stack, file });
+            const problem = notDeployable(root, entry);
+            if (problem) return annotate(file, problem);
+            emit(matrixOutputs([entry]));
+            return 0;
+        }
         if (values.stack !== undefined) {
             let file;
             try {
@@ -108,11 +160,7 @@ async function main(argv) {
         }
         const entries = stackEntries(root);
         if (entries.length === 0) return annotate(undefined, "no Pulumi.<stack>.yaml stack file in the repository");
-        emit({
-            matrix: JSON.stringify({ include: entries }),
-            stacks: JSON.stringify(entries.map((e) => e.stack)),
-            count: String(entries.length),
-        });
+        emit(matrixOutputs(entries));
         return 0;
     } catch (e) {
         if (e instanceof StackFileProblem) return annotate(e.file, e.message);
@@ -120,6 +168,6 @@ async function main(argv) {
     }
 }
 
-module.exports = { DEFAULT_POLICY_CONFIG, policyConfigFor, stackEntries, stackMatrix };
+module.exports = { DEFAULT_POLICY_CONFIG, deployableEntries, notDeployable, policyConfigFor, stackEntries, stackMatrix };
 
 if (require.main === module) runTool(() => main(process.argv.slice(2)));

@@ -26,7 +26,7 @@ function scratchProject(projectFile = "Pulumi.yaml"): string {
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-const region = "config:\n  aws:region: eu-west-1\n";
+const region = "config:\n  aws:region: eu-west-1\n  foobar:amiRelease: 20250316-2053\n";
 const instances = (plan: OfflinePlan) => ofType(plan, "aws:ec2/instance:Instance");
 const named = byName;
 const roles = (plan: OfflinePlan) => instances(plan).map((r) => (r.inputs.tags as { Role: string }).Role);
@@ -53,7 +53,7 @@ const cases: Case[] = [
     ],
     [
         "quoted values and integers with a sign, as Go's strconv.Atoi reads them",
-        'config:\n  "aws:region": "eu-west-1"\n  foobar:webCount: "+3"\n  foobar:monitoring: "false"\n  foobar:replicaCount: 0\n',
+        'config:\n  "aws:region": "eu-west-1"\n  foobar:amiRelease: "20250316-2053"\n  foobar:webCount: "+3"\n  foobar:monitoring: "false"\n  foobar:replicaCount: 0\n',
         (p) => {
             expect(roles(p).sort()).toEqual(["db", "lb", "web", "web", "web"]);
             expect(p.resources.some((r) => r.type === "aws:sns/topic:Topic")).toBe(false);
@@ -394,7 +394,8 @@ describe("finding stack files", () => {
 describe("a Pulumi.<name>.yml stack in a Pulumi.yml project works in every command", () => {
     const dir = scratchProject("Pulumi.yml");
     dirs.push(dir);
-    fs.writeFileSync(path.join(dir, "Pulumi.staging.yml"), `${region}  webCount: 3\n`);
+    // With its alerts' address, so that the preview has nothing to warn about (stderr stays empty).
+    fs.writeFileSync(path.join(dir, "Pulumi.staging.yml"), `${region}  webCount: 3\n  alarmEmail: ops@foobar.com\n`);
     const cli = (tool: string, ...args: string[]) =>
         spawnSync(
             process.execPath,

@@ -46,11 +46,30 @@ export function summarize(boots: BootReport[]) {
 }
 
 runTool(async () => {
-    const { values, fail } = parseCommandLine(process.argv.slice(2), usage, {
-        stack: { type: "string", short: "s" },
-        runs: { type: "string", default: "5" },
-        load: { type: "string", default: "0" },
-    });
+    const { values, fail } = parseCommandLine(
+        process.argv.slice(2),
+        {
+            usage,
+            description:
+                "Boots the stack from nothing in a local cloud of its own (fbboot) --runs times in a row and reports each boot's " +
+                "phases (until cloud-init, packages, setup scripts) and the peak CPU pressure. Writes reports/bench-boot.json and .md. Needs root.",
+            options: {
+                stack: "the stack: the name of a Pulumi.<name>.yaml stack file (required)",
+                runs: "boots in a row, 1-20",
+                load: "busy processes beside each boot (0-8), as another user of the machine",
+            },
+            exit: { 0: "the report is written" },
+            env: {
+                LOCAL_CLOUD_CACHE: "where the Debian 12 root file system is cached (default /var/cache/foobar-local-cloud)",
+                LOCAL_CLOUD_STATE: "where the cloud keeps its seeds, pid files and console logs (default /run/foobar-local-cloud/fbboot)",
+            },
+        },
+        {
+            stack: { type: "string", short: "s" },
+            runs: { type: "string", default: "5" },
+            load: { type: "string", default: "0" },
+        },
+    );
     if (typeof values.stack !== "string") throw fail("--stack is required");
     const runs = Number(values.runs);
     const load = Number(values.load);

@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { runTool } from "../cliArgs";
+import { parseCommandLine, runTool } from "../cliArgs";
 import * as container from "../local-cloud/container";
 import { down, LocalSite, up, upFromNothing } from "../local-cloud/site";
 import { log } from "../local-cloud/util";
@@ -45,8 +45,30 @@ function summary(w: { commitsMs: number[]; lagsMs: number[] }) {
     };
 }
 
+const options = { seconds: { type: "string", default: "10" } } as const;
+
 runTool(async () => {
-    const loadSeconds = Number(process.env.BENCH_SECONDS ?? 10);
+    const { values, fail } = parseCommandLine(
+        process.argv.slice(2),
+        {
+            usage: "npm run bench:local [-- --seconds <n, default 10>]",
+            description:
+                "Boots dev, then prod, in a local cloud of its own (fbbench) and measures throughput, the load balancer's hop, " +
+                "web and database faults, replication lag and Galera's commit latency and write failover. " +
+                "Writes reports/bench-local.json and .md. Needs root; takes tens of minutes.",
+            options: { seconds: "seconds of each load run (1-600); the hop runs take half, at least 3" },
+            exit: { 0: "the report is written" },
+            env: {
+                LOCAL_CLOUD_CACHE: "where the Debian 12 root file system is cached (default /var/cache/foobar-local-cloud)",
+                LOCAL_CLOUD_STATE: "where the cloud keeps its seeds, pid files and console logs (default /run/foobar-local-cloud/fbbench)",
+            },
+        },
+        options,
+    );
+    const loadSeconds = Number(values.seconds);
+    if (!Number.isInteger(loadSeconds) || loadSeconds < 1 || loadSeconds > 600) {
+        throw fail(`--seconds ${values.seconds}: give a whole number from 1 to 600`);
+    }
     const started = Date.now();
     const site = await upFromNothing("dev");
     const upSeconds = (Date.now() - started) / 1000;

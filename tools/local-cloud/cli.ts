@@ -3,7 +3,7 @@
  * and the faults on demand: `npm run local:stop|local:start|local:crash|local:cut|local:heal -- <instance>`.
  */
 import { ParseArgsConfig } from "util";
-import { parseCommandLine, runTool } from "../cliArgs";
+import { Help, helpText, parseCommandLine, runTool } from "../cliArgs";
 import { UsageError } from "../stackFile";
 import { internetCommand, vpcCommand } from "./network";
 import { down, Fault, injectFault, status, up } from "./site";
@@ -23,9 +23,61 @@ const usage = [
     `npm run local:${Object.keys(faults).join("|local:")} -- <instance>`,
 ].join("\n       ");
 
+/** The environment every local-cloud command reads (tools/local-cloud/util.ts). */
+const environment = {
+    LOCAL_CLOUD_NAME: "which local cloud (default foobar): its containers, namespaces and state; two names run side by side",
+    LOCAL_CLOUD_CACHE: "where the Debian 12 root file system is cached (default /var/cache/foobar-local-cloud)",
+    LOCAL_CLOUD_STATE: "where the cloud keeps its seeds, pid files and console logs (default /run/foobar-local-cloud/<name>)",
+};
+
+const rootOnly = "Needs root (systemd-nspawn, network namespaces, nftables, loop devices).";
+
+/** The help of each command (`npm run local:<command> -- --help`). */
+const helps: Record<string, (O: Record<string, string>) => Help> = {
+    up: (options) => ({
+        usage: "npm run local:up -- --stack <name>",
+        description: `Boots the stack's instances from the same user-data as AWS in systemd-nspawn containers, waits for cloud-init everywhere and prints the URL. ${rootOnly}`,
+        options,
+        exit: { 0: "the site is up" },
+        env: environment,
+    }),
+    status: (options) => ({
+        usage: "npm run local:status [-- --json]",
+        description: "Lists the local instances: role, addresses, whether running, network, cloud-init status and service health.",
+        options,
+        exit: { 0: "the list is printed (empty when nothing is up)" },
+        env: environment,
+    }),
+    down: (options) => ({
+        usage: "npm run local:down",
+        description: `Removes the local cloud: containers, namespaces, firewall tables, loop devices and volumes. ${rootOnly}`,
+        options,
+        exit: { 0: "nothing of the cloud remains" },
+        env: environment,
+    }),
+    ...Object.fromEntries(
+        Object.entries(faults).map(([fault, what]) => [
+            fault,
+            (options: Record<string, string>) => ({
+                usage: `npm run local:${fault} -- <instance>`,
+                description: `The instance (e.g. web-1, as local:status names it) is ${what}. ${rootOnly}`,
+                options,
+                exit: { 0: "done" },
+                env: environment,
+            }),
+        ]),
+    ),
+};
+
 /** The shared parser (a flag given twice is an error), plus the number of positionals a command takes. */
-function parse<O extends NonNullable<ParseArgsConfig["options"]>>(args: string[], options: O, positionals: number) {
-    const parsed = parseCommandLine(args, usage, options, positionals > 0);
+function parse<O extends NonNullable<ParseArgsConfig["options"]>>(
+    command: string,
+    args: string[],
+    options: O,
+    descriptions: { [K in keyof O]: string },
+    positionals: number,
+) {
+    const parsed = parseCommandLine(args, helps[command](descriptions as Record<string, string>), options, positionals > 0);
     if (parsed.positionals.length !== positionals) {
         throw parsed.fail(positionals === 1 ? "give exactly one instance name" : `unexpected argument ${parsed.positionals[0]}`);
     }
@@ -36,7 +88,13 @@ runTool(async () => {
     const [command, ...rest] = process.argv.slice(2);
     switch (command) {
         case "up": {
-            const { values, fail } = parse(rest, { stack: { type: "string", short: "s" } }, 0);
+            const { values, fail } = parse(
+                command,
+                rest,
+                { stack: { type: "string", short: "s" } },
+                { stack: "the stack: the name of a Pulumi.<name>.yaml stack file (required)" },
+                0,
+            );
             if (typeof values.stack !== "string") throw fail("--stack is required");
             const site = await up(values.stack);
             const curl = (args: string) => `  ${internetCommand(["curl", ...args.split(" ")]).join(" ")}`;
@@ -56,7 +114,13 @@ runTool(async () => {
             return 0;
         }
         case "status": {
-            const { values } = parse(rest, { json: { type: "boolean", default: false } }, 0);
+            const { values } = parse(
+                command,
+                rest,
+                { json: { type: "boolean", default: false } },
+                { json: "print the list as JSON instead of a table" },
+                0,
+            );
             const rows = await status();
             if (values.json) {
                 console.log(JSON.stringify(rows, null, 2));
@@ -85,7 +149,7 @@ runTool(async () => {
             return 0;
         }
         case "down":
-            parse(rest, {}, 0);
+            parse(command, rest, {}, {}, 0);
             await down();
             console.log("local cloud removed: no containers, namespaces, firewall tables, loop devices or volumes remain");
             return 0;
@@ -94,11 +158,26 @@ runTool(async () => {
         case "crash":
         case "cut":
         case "heal": {
-            const { positionals } = parse(rest, {}, 1);
+            const { positionals } = parse(command, rest, {}, {}, 1);
             await injectFault(command, positionals[0]);
             console.log(`${positionals[0]}: ${faults[command]}`);
             return 0;
         }
+        case "--help":
+        case "-h":
+            console.log(
+                helpText(
+                    {
+                        usage,
+                        description: "The local cloud. Each command's own help: npm run local:<command> -- --help",
+                        options: {},
+                        exit: { 0: "the command did what it says" },
+                        env: environment,
+                    },
+                    {},
+                ),
+            );
+            return 0;
         default:
             throw new UsageError(`unknown command ${JSON.stringify(command ?? "")}\nusage: ${usage}`);
     }

@@ -12,7 +12,15 @@ import { renderReport, reportJson } from "./report";
 runTool(async () => {
     const opts = parseToolArgs(
         process.argv.slice(2),
-        "npm run policy:check -- --stack <name> [--json] [--config <policy-config.json>]",
+        {
+            usage: "npm run -s policy:check -- --stack <name> [--json] [--config <policy-config.json>]",
+            description:
+                "Plans the stack offline (as preview:offline does) and evaluates the policy pack in policies/ over the plan, " +
+                "as pulumi preview --policy-pack policies would.",
+            json: 'print the report as JSON ({"violations":[...],"exempted":[...]}) instead of text',
+            config: "a policy config file, as pulumi preview --policy-pack-config takes (default: every policy at its own level)",
+            exit: { 0: "no mandatory violation (advisory ones are listed)", 1: "at least one mandatory violation" },
+        },
         true,
     );
     // Both are checked before the (slower) plan, so a typo fails at once.

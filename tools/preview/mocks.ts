@@ -100,8 +100,19 @@ export class AwsMocks implements pulumi.runtime.Mocks {
                     names: Array.from({ length: this.zoneCount }, (_, i) => `${this.region}${String.fromCharCode(97 + i)}`),
                     zoneIds: [],
                 };
-            case "aws:ec2/getAmi:getAmi":
-                return { id: "ami-0123456789abcdef0", name: "debian-12-amd64-mock", architecture: "x86_64" };
+            case "aws:ec2/getAmi:getAmi": {
+                // As EC2 answers an exact name: that one image. A pattern with mostRecent would float to newer builds.
+                const filters = (args.inputs.filters ?? []) as { name: string; values: string[] }[];
+                const name = filters.find((f) => f.name === "name")?.values;
+                if (args.inputs.mostRecent || name?.length !== 1 || /[*?]/.test(name[0])) {
+                    throw new Error(
+                        `getAmi must ask for one exact AMI name, not ${JSON.stringify(name)} (a floating AMI replaces instances)`,
+                    );
+                }
+                const architecture = filters.find((f) => f.name === "architecture")?.values[0] ?? "x86_64";
+                // One id per name, so moving amiRelease shows in the plan as a new image.
+                return { id: `ami-${hash(`ami:${name[0]}`)}`, name: name[0], architecture };
+            }
             case "aws:index/getCallerIdentity:getCallerIdentity":
                 return { accountId: this.account, arn: `arn:aws:iam::${this.account}:user/mock`, userId: "mock" };
             default:

@@ -89,9 +89,11 @@ export async function planStack(stack: string, root = projectRoot): Promise<Offl
 export async function planProgram(file: StackFile, root = projectRoot, opts: PlanOptions = {}): Promise<OfflinePlan> {
     // Fail on a bad value before the Pulumi runtime starts, as `pulumi up` fails before registering anything.
     parseStackConfig(file.project, file.stack, file.config);
-    // The program exports a function, as Pulumi's own runtime allows: call it again for each plan.
+    // The program exports a function, as Pulumi's own runtime allows: call it again for each plan. This project's is the one
+    // beside this module (compiled with it under bin/, or TypeScript under ts-node and jest); another project's, by its path.
+    const programPath = path.resolve(root) === projectRoot ? path.join(__dirname, "..", "..", "index") : path.join(root, "index.ts");
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- the program's path is only known at run time
-    const program = require(path.join(root, "index.ts")) as () => Promise<Record<string, unknown>>;
+    const program = require(programPath) as () => Promise<Record<string, unknown>>;
     return recordPlan(file, program, opts);
 }
 

@@ -13,7 +13,10 @@ const deployWorkflow = loadWorkflow("deploy.yml");
 /** The `run:` of the matrix step of the pull-request workflow. */
 const matrixStep = must(stepById(jobOf(prWorkflow, "stacks"), "matrix").run, "matrix step run");
 /** The `run:` of the deploy workflow's stack resolution. */
-const resolveStep = must(stepById(jobOf(deployWorkflow, "up"), "stack").run, "resolve step run");
+const resolveStep = must(stepById(jobOf(deployWorkflow, "stacks"), "stacks").run, "resolve step run");
+/** Runs the deploy workflow's resolution as the event `event` would (a dispatch names STACK). */
+const resolveFor = (cwd: string, event: "push" | "workflow_dispatch", stack = "") =>
+    runStep(resolveStep, { cwd, env: { GITHUB_EVENT_NAME: event, STACK: stack } });
 
 function matrixOf(outputs: Record<string, string>): StackEntry[] {
     const m = JSON.parse(must(outputs.matrix, "matrix output")) as { include: StackEntry[] };
@@ -54,6 +57,31 @@ describe("stack matrix of this repository", () => {
         const levels = Object.values(loadPolicyConfig(path.join(REPO_ROOT, prod.policyConfig), policies)).map((p) => p.enforcementLevel);
         expect(levels).toHaveLength(policies.length);
         expect(new Set(levels)).toEqual(new Set(["mandatory"]));
+    });
+
+    test("a merge deploys only the stacks whose policy config is mandatory: prod, never the whiteboard dev", () => {
+        const r = resolveFor(REPO_ROOT, "push");
+        expect(r.stdout).not.toContain("::error");
+        expect(r.status).toBe(0);
+        expect(JSON.parse(must(r.outputs.stacks, "stacks output"))).toEqual(["prod"]);
+        expect(matrixOf(r.outputs)).toEqual(
+            stackMatrixModule()
+                .stackEntries(REPO_ROOT)
+                .filter((e) => e.stack === "prod"),
+        );
+        expect(r.outputs.count).toBe("1");
+    });
+
+    test("a dispatch of dev is refused, naming its policy config and the fix", () => {
+        const r = resolveFor(REPO_ROOT, "workflow_dispatch", "dev");
+        expect(r.status).toBe(1);
+        expect(r.stdout).toMatch(
+            /^::error file=Pulumi\.dev\.yaml::stack dev is not deployed by this workflow: its policy config policies\/config\/dev\.json leaves \S+ advisory.*make policies\/config\/dev\.json \{"all": "mandatory"\}/m,
+        );
+        expect(r.outputs).toEqual({});
+        const prod = resolveFor(REPO_ROOT, "workflow_dispatch", "prod");
+        expect(prod.status).toBe(0);
+        expect(JSON.parse(must(prod.outputs.stacks, "stacks output"))).toEqual(["prod"]);
     });
 
     test("the matrix output is one line (a valid $GITHUB_OUTPUT value)", () => {
@@ -143,15 +171,13 @@ describe("stack matrix in a scratch repository", () => {
 
     test("the deploy job resolves a dispatched stack only when its stack file exists", () => {
         write("Pulumi.prod.yaml", "config:\n  aws:region: us-west-2\n");
-        write("policies/config/prod.json", "{}\n");
+        write("policies/config/prod.json", '{"all": "mandatory"}\n');
 
-        const prod = runStep(resolveStep, { cwd: dir, env: { STACK: "prod" } });
+        const prod = resolveFor(dir, "workflow_dispatch", "prod");
         expect(prod.status).toBe(0);
-        expect(prod.outputs).toEqual({
-            stack: "prod",
-            "policy-config": "policies/config/prod.json",
-            region: "us-west-2",
-        });
+        expect(matrixOf(prod.outputs)).toEqual([
+            { stack: "prod", file: "Pulumi.prod.yaml", policyConfig: "policies/config/prod.json", region: "us-west-2" },
+        ]);
 
         for (const [bad, message] of [
             ["qa", "::error::no stack file Pulumi.qa.yaml; stacks in this project: dev, prod"],
@@ -159,10 +185,25 @@ describe("stack matrix in a scratch repository", () => {
             ["../prod", '::error::invalid stack name "../prod": "/" at position 2 is not allowed'],
             ["", '::error::invalid stack name "": it is empty'],
         ]) {
-            const r = runStep(resolveStep, { cwd: dir, env: { STACK: bad } });
+            const r = resolveFor(dir, "workflow_dispatch", bad);
             expect([bad, r.status]).toEqual([bad, 1]);
             expect(r.stdout).toContain(message);
             expect(r.outputs).toEqual({});
         }
+    });
+
+    test("one policy left advisory (or disabled) keeps a stack from being deployed; none deployable is an empty matrix", () => {
+        write("Pulumi.prod.yaml", "config:\n  aws:region: us-west-2\n");
+        write("policies/config/prod.json", '{"all": "mandatory", "hygiene-imdsv2": "disabled"}\n');
+        const push = resolveFor(dir, "push");
+        expect(push.status).toBe(0);
+        expect(push.outputs).toEqual({ matrix: '{"include":[]}', stacks: "[]", count: "0" });
+        const dispatched = resolveFor(dir, "workflow_dispatch", "prod");
+        expect(dispatched.status).toBe(1);
+        expect(dispatched.stdout).toContain("policies/config/prod.json leaves hygiene-imdsv2 disabled;");
+
+        write("policies/config/prod.json", '{"all": "mandatory"}\n');
+        const after = resolveFor(dir, "push");
+        expect(JSON.parse(must(after.outputs.stacks, "stacks output"))).toEqual(["prod"]);
     });
 });

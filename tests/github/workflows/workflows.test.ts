@@ -434,38 +434,43 @@ describe("pull-request workflow", () => {
 
 describe("deploy workflow", () => {
     const w = loadWorkflow("deploy.yml");
+    const stacks = jobOf(w, "stacks");
     const job = jobOf(w, "up");
     const on = w.workflow.on as Record<string, { branches?: string[]; inputs?: Record<string, { default?: string }> }>;
 
-    test("a push to main deploys; other stacks only by a manual trigger", () => {
+    test("a push to main deploys; a manual trigger names one stack, with no default", () => {
         expect(triggers(w.workflow).sort()).toEqual(["push", "workflow_dispatch"]);
         expect(on.push?.branches).toEqual(["main"]);
-        expect(on.workflow_dispatch?.inputs?.stack?.default).toBe("dev");
-        // push has no inputs, so it can only ever deploy dev
-        expect(job.env?.STACK).toBe("${{ inputs.stack || 'dev' }}");
+        // A default of dev would put the whiteboard stack one click away.
+        expect(on.workflow_dispatch?.inputs?.stack?.default).toBeUndefined();
     });
 
-    test("the default stack has a stack file", () => {
-        expect(fs.existsSync(path.join(REPO_ROOT, "Pulumi.dev.yaml"))).toBe(true);
-    });
-
-    test("the job runs in the environment named after the stack (its protection rules apply), from main only", () => {
-        expect(job.environment).toEqual({ name: "${{ inputs.stack || 'dev' }}" });
-        expect(job.if).toContain("github.ref == 'refs/heads/main'");
-        expect(job.if).toContain("vars.AWS_ROLE_ARN != ''");
+    test("only the stacks the mandatory-policy step resolves are deployed, each in its own environment, from main only", () => {
+        expect(stacks.if).toContain("github.ref == 'refs/heads/main'");
+        expect(stacks.if).toContain("vars.AWS_ROLE_ARN != ''");
+        expect(stacks.outputs?.matrix).toBe("${{ steps.stacks.outputs.matrix }}");
+        expect(stacks.outputs?.count).toBe("${{ steps.stacks.outputs.count }}");
+        expect(job.needs).toBe("stacks");
+        expect(job.if).toBe("needs.stacks.outputs.count != '0'"); // fromJSON of an empty matrix fails the run
+        expect(job.strategy?.matrix).toBe("${{ fromJSON(needs.stacks.outputs.matrix) }}");
+        expect(job.environment).toEqual({ name: "${{ matrix.stack }}" });
+        expect(job.env?.STACK).toBe("${{ matrix.stack }}");
+        // No other way to name a stack in the deploying job.
+        expect(JSON.stringify(job)).not.toContain("inputs.");
     });
 
     test("two deployments of one stack never race", () => {
         expect(job.concurrency).toEqual({
-            group: "pulumi-up-${{ inputs.stack || 'dev' }}",
+            group: "pulumi-up-${{ matrix.stack }}",
             "cancel-in-progress": false,
         });
     });
 
-    test("the stack is resolved after `npm ci`, with the module every tool reads stacks with", () => {
-        const runs = (job.steps ?? []).map((s) => s.run ?? "");
-        expect(runs.findIndex((r) => r.includes("stack-matrix.js --stack"))).toBeGreaterThan(runs.findIndex((r) => /^npm ci$/m.test(r)));
-        expect(runs.findIndex((r) => /^npm ci$/m.test(r))).toBeGreaterThanOrEqual(0);
+    test("the stacks are resolved after `npm ci`, with the module every tool reads stacks with", () => {
+        const runs = (stacks.steps ?? []).map((s) => s.run ?? "");
+        const ci = runs.findIndex((r) => /^npm ci$/m.test(r));
+        expect(ci).toBeGreaterThanOrEqual(0);
+        expect(runs.findIndex((r) => r.includes("stack-matrix.js --deployable"))).toBeGreaterThan(ci);
     });
 
     test("pulumi up runs with the policy pack, after an offline compliance gate", () => {
@@ -474,11 +479,50 @@ describe("deploy workflow", () => {
         expect(pulumi.with).toMatchObject({
             command: "up",
             policyPacks: "policies",
-            policyPackConfigs: "${{ steps.stack.outputs.policy-config }}",
+            policyPackConfigs: "${{ matrix.policyConfig }}",
         });
         const gate = runStepContaining(job, "policy:check");
+        expect(gate.run).toBe('npm run --silent policy:check -- --stack "$STACK" --config "$POLICY_CONFIG"');
+        expect(job.env?.POLICY_CONFIG).toBe("${{ matrix.policyConfig }}");
         expect(steps.indexOf(gate)).toBeLessThan(steps.indexOf(pulumi));
         expect(job.permissions).toEqual({ contents: "read", "id-token": "write" });
+    });
+});
+
+describe("the Pulumi CLI version", () => {
+    const lock = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package-lock.json"), "utf8")) as {
+        packages: Record<string, { version?: string }>;
+    };
+    const sdk = must(lock.packages["node_modules/@pulumi/pulumi"]?.version, "@pulumi/pulumi in package-lock.json");
+
+    test.each(workflows.map((w) => [w.file, w] as const))(
+        "%s: every pulumi/actions step pins the CLI to the SDK's release in the lockfile",
+        (_file, w) => {
+            for (const { job, step } of allSteps(w)) {
+                if (!step.uses?.startsWith("pulumi/actions@")) continue;
+                // The CLI and the Node.js SDK are released together from pulumi/pulumi, under one version number.
+                const pinned = String(step.with?.["pulumi-version"] ?? "").replace(
+                    "${{ env.PULUMI_VERSION }}",
+                    String(w.workflow.env?.PULUMI_VERSION),
+                );
+                expect([w.file, job, pinned]).toEqual([w.file, job, sdk]);
+            }
+        },
+    );
+});
+
+describe("lint in the pull-request workflow", () => {
+    test("a job installs from the lockfile, then runs `npm run lint` (eslint and prettier --check)", () => {
+        const w = loadWorkflow("pull-request.yml");
+        const jobs = Object.values(w.workflow.jobs).filter((j) =>
+            (j.steps ?? []).some((s) => /^npm run (-s |--silent )?lint$/m.test(s.run ?? "")),
+        );
+        expect(jobs.length).toBe(1);
+        const runs = (jobs[0]?.steps ?? []).map((s) => s.run ?? "");
+        const ci = runs.findIndex((r) => /^npm ci$/m.test(r));
+        expect(ci).toBeGreaterThanOrEqual(0);
+        expect(runs.findIndex((r) => /lint$/m.test(r))).toBeGreaterThan(ci);
+        expect(scripts.lint).toMatch(/eslint .*prettier --check/);
     });
 });
 

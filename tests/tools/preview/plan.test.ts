@@ -65,7 +65,12 @@ describe("any stack file a user adds", () => {
         );
 
     test("plans with its own counts", async () => {
-        stack("staging", { "aws:region": "us-east-2", "foobar:webCount": 4, "foobar:replicaCount": 2 });
+        stack("staging", {
+            "aws:region": "us-east-2",
+            "foobar:amiRelease": "20250316-2053",
+            "foobar:webCount": 4,
+            "foobar:replicaCount": 2,
+        });
         const plan = await planStack("staging", dir);
         const roles = plan.resources
             .filter((r) => r.type === "aws:ec2/instance:Instance")
@@ -76,7 +81,7 @@ describe("any stack file a user adds", () => {
     });
 
     test("a bad value fails before any resource is registered, naming the key", async () => {
-        stack("broken", { "aws:region": "us-east-2", "foobar:replicaCount": 9 });
+        stack("broken", { "aws:region": "us-east-2", "foobar:amiRelease": "20250316-2053", "foobar:replicaCount": 9 });
         await expect(planStack("broken", dir)).rejects.toThrow(/replicaCount="9": must be a whole number from 0 to 5/);
     });
 });
