@@ -13,24 +13,21 @@ import { promisify } from "util";
 import { projectRoot } from "../stackFile";
 import { inInternet } from "./network";
 
-/** What the project needs to plan a stack and run the local cloud: the program, its tools and their settings. */
-const projectEntries = [
+/** What the program needs to run from a scratch copy: its settings, its top-level modules (whatever they are) and folders. */
+const projectEntries = () => [
     "Pulumi.yaml",
     "package.json",
     "tsconfig.json",
-    "index.ts",
-    "config.ts",
-    "roles.ts",
-    "topology.ts",
     "components",
     "userdata",
     "tools",
+    ...fs.readdirSync(projectRoot).filter((f) => f.endsWith(".ts")),
 ];
 
 /** A scratch copy of the project (its node_modules linked), for changing files as a user would. */
 export function scratchProject(stack: string): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "foobar-rollout-"));
-    for (const entry of [...projectEntries, `Pulumi.${stack}.yaml`]) {
+    for (const entry of [...projectEntries(), `Pulumi.${stack}.yaml`]) {
         fs.cpSync(path.join(projectRoot, entry), path.join(dir, entry), { recursive: true });
     }
     fs.symlinkSync(path.join(projectRoot, "node_modules"), path.join(dir, "node_modules"));

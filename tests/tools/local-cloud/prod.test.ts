@@ -18,8 +18,9 @@ import { planProgram, planStack } from "../../../tools/preview/plan";
 import { loadStackConfig, projectRoot } from "../../../tools/stackFile";
 import { statsPort } from "../../../userdata/loadBalancer";
 import { galeraPorts, mysqlPort } from "../../../userdata/database";
-import { run, tempDir } from "../../helpers";
+import { run } from "../../helpers";
 import { describeLocalSite } from "./describeLocalCloud";
+import { scratchProject } from "../../../tools/local-cloud/rolloutUnderLoad";
 import { loadBalancerPairTests } from "./loadBalancerPair";
 
 const MINUTE = 60_000;
@@ -147,21 +148,8 @@ except OSError as e:
     test(
         "one rule removed from a component in a scratch copy (MySQL from the web tier): the local site breaks as AWS would, and heals with the rule back",
         async () => {
-            const scratch = tempDir("scratch-project");
+            const scratch = scratchProject("prod");
             try {
-                for (const entry of [
-                    "Pulumi.yaml",
-                    "Pulumi.prod.yaml",
-                    "index.ts",
-                    "config.ts",
-                    "topology.ts",
-                    "components",
-                    "userdata",
-                    "tsconfig.json",
-                ]) {
-                    fs.cpSync(path.join(projectRoot, entry), path.join(scratch, entry), { recursive: true });
-                }
-                fs.symlinkSync(path.join(projectRoot, "node_modules"), path.join(scratch, "node_modules"));
                 const file = path.join(scratch, "components", "database.ts");
                 const original = fs.readFileSync(file, "utf8");
                 const edited = original.replace("[clients, peers,", "[peers,");

@@ -202,7 +202,7 @@ describe("the stacks' own security groups", () => {
         });
         // The Galera cluster: MySQL and the health check from the web tier; Galera's ports and the check between the nodes.
         const web = "10.0.128.10 10.0.192.10";
-        const nodes = "10.0.128.11 10.0.192.11 10.1.64.11";
+        const nodes = "10.0.128.56 10.0.192.56 10.1.64.56";
         expect(ingress("db-1")).toEqual([
             `{"kind":"tcp","fromPort":3306,"toPort":3306} from ${web}`,
             `{"kind":"tcp","fromPort":3306,"toPort":3306} from ${nodes}`,
