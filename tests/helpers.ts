@@ -55,6 +55,7 @@ export const pairVirtualAddress = "10.0.0.8";
 export const pairAllocationId = "eipalloc-0123456789abcdef0";
 export const localTarget = (plan: TopologyPlan, instance?: InstancePlan): Target => ({
     kind: "local",
+    region: "eu-west-1",
     hosts: endpointAddresses(plan),
     alertWebhookUrl: "http://10.0.0.1:9095/alerts",
     ...(ofPair(plan, instance) ? { virtualAddress: pairVirtualAddress } : {}),

@@ -7,8 +7,8 @@
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
+import { InstanceIdentity } from "../../../tools/local-cloud/aws";
 import { CloudInitStatus, CloudInitWaitOptions, downAll, exec, list, start, waitForCloudInit } from "../../../tools/local-cloud/container";
 import { ensureImage, imageIsCurrent, LOCAL_APT_DIR } from "../../../tools/local-cloud/image";
 import { createVpc, ourNetns, vpcCommand, Vpc } from "../../../tools/local-cloud/network";
@@ -41,6 +41,33 @@ function userData(name: string): string {
     ].join("\n");
 }
 
+const identityA: InstanceIdentity = {
+    instanceId: "i-0123456789abcdef0",
+    region: "eu-west-1",
+    availabilityZone: "eu-west-1a",
+    roleName: "foobar-test-web",
+};
+
+/** Asks the metadata service for the instance id and zone, IMDSv2 (a session token first) or without a token. */
+function imdsProbe(withToken: boolean): string {
+    return [
+        "import urllib.request, urllib.error",
+        "base = 'http://169.254.169.254/latest/'",
+        "headers = {}",
+        ...(withToken
+            ? [
+                  "req = urllib.request.Request(base + 'api/token', method='PUT', headers={'X-aws-ec2-metadata-token-ttl-seconds': '60'})",
+                  "headers['X-aws-ec2-metadata-token'] = urllib.request.urlopen(req, timeout=5).read().decode()",
+              ]
+            : []),
+        "get = lambda p: urllib.request.urlopen(urllib.request.Request(base + p, headers=headers), timeout=5).read().decode()",
+        "try:",
+        "    print(200, get('meta-data/instance-id'), get('meta-data/placement/availability-zone'))",
+        "except urllib.error.HTTPError as e:",
+        "    print(e.code)",
+    ].join("\n");
+}
+
 /** Fetches a URL with the image's (or host's) python3, printing the body. */
 function fetchCommand(url: string): string[] {
     return [
@@ -58,18 +85,14 @@ function liveNspawns(): number[] {
 
 describeLocalCloud("local cloud: image, network, two containers", () => {
     let vpc: Vpc;
-    let secrets: string;
 
     beforeAll(async () => {
         // Whatever a crashed earlier run of this suite left in its cloud.
         await downAll();
-        secrets = fs.mkdtempSync(path.join(os.tmpdir(), "lctest-secrets-"));
-        fs.writeFileSync(path.join(secrets, "db-password"), "not-a-real-secret\n");
     }, 2 * MINUTE);
 
     afterAll(async () => {
         await downAll();
-        fs.rmSync(secrets, { recursive: true, force: true });
     }, 2 * MINUTE);
 
     test(
@@ -95,9 +118,9 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
         async () => {
             [vpc] = createVpc([VPC_CIDR]);
             expect(createVpc([VPC_CIDR])).toEqual([vpc]); // idempotent
-            const boot = async (c: typeof A, secretsDir?: string, opts?: CloudInitWaitOptions): Promise<CloudInitStatus> => {
+            const boot = async (c: typeof A, identity?: InstanceIdentity, opts?: CloudInitWaitOptions): Promise<CloudInitStatus> => {
                 const t = Date.now();
-                await start({ ...c, vpc, userData: userData(c.name), secretsDir });
+                await start({ ...c, vpc, userData: userData(c.name), identity });
                 const status = await waitForCloudInit(c.name, 2 * MINUTE, opts);
                 console.log(`${c.name}: boot to cloud-init ${status.status} in ${Date.now() - t} ms`);
                 return status;
@@ -107,7 +130,7 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
             const slowOnce =
                 "if [ ! -e /run/slow-probe-done ]; then touch /run/slow-probe-done; sleep 5; fi; exec cloud-init status --long --format json";
             const [a, b] = await Promise.all([
-                boot(A, secrets),
+                boot(A, identityA),
                 boot(B, undefined, { probeTimeoutMs: 2_000, statusCommand: ["sh", "-c", slowOnce] }),
             ]);
             expect((await exec(B.name, ["test", "-e", "/run/slow-probe-done"], { check: false })).code).toBe(0);
@@ -124,10 +147,13 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
                 expect(sources.stdout).toBe(`deb [trusted=yes] file:${LOCAL_APT_DIR} ./\n`);
                 expect((await exec(c.name, ["hostname"])).stdout.trim()).toBe(c.name);
             }
-            const secret = await exec(A.name, ["cat", "/run/foobar-secrets/db-password"]);
-            expect(secret.stdout).toBe("not-a-real-secret\n");
-            const write = await exec(A.name, ["touch", "/run/foobar-secrets/x"], { check: false });
-            expect(write.code).not.toBe(0);
+            // A's metadata service (AWS's ec2-metadata-mock in its namespace): IMDSv2 only, with A's identity.
+            const imds = (token: boolean) =>
+                exec(A.name, ["python3", "-c", imdsProbe(token)], { check: false }).then((r) => r.stdout.trim());
+            expect(await imds(true)).toBe(`200 ${identityA.instanceId} ${identityA.availabilityZone}`);
+            expect(await imds(false)).toBe("401");
+            // B has no identity: no metadata service answers it.
+            expect((await exec(B.name, ["python3", "-c", imdsProbe(true)], { check: false })).code).not.toBe(0);
             const warnings = await exec(A.name, ["grep", "WARNING", "/var/log/cloud-init.log"], { check: false });
             if (warnings.stdout) console.log(`cloud-init warnings in ${A.name} (not errors):\n${warnings.stdout}`);
         },
