@@ -22,12 +22,13 @@ export interface Grant {
 
 /**
  * An instance profile whose role may do what `grants` say and nothing else: one inline policy,
- * named `${name}-${policyName}`.
+ * named `${name}-${policyName}`. `grants` may name the profile's own ARN (the `ec2:InstanceProfile`
+ * condition key is how a policy singles out the instances that run with it).
  */
 export function createScopedInstanceProfile(
     name: string,
     policyName: string,
-    grants: Grant[],
+    grants: Grant[] | ((profileArn: pulumi.Output<string>) => Grant[]),
     tags: Record<string, string>,
     opts: pulumi.CustomResourceOptions,
 ): aws.iam.InstanceProfile {
@@ -42,16 +43,18 @@ export function createScopedInstanceProfile(
         },
         opts,
     );
+    const profile = new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags }, opts);
+    const granted = typeof grants === "function" ? grants(profile.arn) : grants;
     new aws.iam.RolePolicy(
         `${name}-${policyName}`,
         {
             role: role.id,
             policy: pulumi
-                .all(grants.map((g) => pulumi.all([pulumi.output(g.resources), pulumi.output(g.condition ?? {})])))
+                .all(granted.map((g) => pulumi.all([pulumi.output(g.resources), pulumi.output(g.condition ?? {})])))
                 .apply((resolved) =>
                     JSON.stringify({
                         Version: "2012-10-17",
-                        Statement: grants.map((g, i) => ({
+                        Statement: granted.map((g, i) => ({
                             Effect: "Allow",
                             Action: g.actions,
                             Resource: resolved[i][0],
@@ -62,7 +65,7 @@ export function createScopedInstanceProfile(
         },
         opts,
     );
-    return new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags }, opts);
+    return profile;
 }
 
 /** A SecureString parameter holding a generated secret. */

@@ -145,23 +145,28 @@ export class LoadBalancer extends pulumi.ComponentResource {
                       eip: new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags }, { ...parent, ignoreChanges: ["instance"] }),
                   }
                 : args.servers;
-        const moveAddress: Grant[] =
+        const moveAddress = (profileArn: pulumi.Output<string>): Grant[] =>
             servers.kind === "pair"
                 ? [
                       // AssociateAddress authorizes the address and what it is associated with (the instance, its network
-                      // interface): this one allocation, with instances and interfaces of this stack's VPC only (the pair's ids
-                      // are not known before their role exists, and interfaces carry no tags of ours). Describe calls take no
-                      // resource-level permission (Service Authorization Reference, Amazon EC2).
+                      // interface), each with its own condition keys (Service Authorization Reference, Amazon EC2:
+                      // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html): this one
+                      // allocation; the instances that run with this profile (ec2:InstanceProfile; the instance resource
+                      // has no ec2:Vpc key, so a condition on it never matches); interfaces of this stack's VPC (the
+                      // pair's are not known before their role exists, and carry no tags of ours). Describe calls take no
+                      // resource-level permission. tests/iam/simulate.test.ts simulates each call.
                       {
                           actions: ["ec2:AssociateAddress"],
                           resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:elastic-ip/${servers.eip.id}`],
                       },
                       {
                           actions: ["ec2:AssociateAddress"],
-                          resources: [
-                              pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:instance/*`,
-                              pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:network-interface/*`,
-                          ],
+                          resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:instance/*`],
+                          condition: { StringEquals: { "ec2:InstanceProfile": profileArn } },
+                      },
+                      {
+                          actions: ["ec2:AssociateAddress"],
+                          resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:network-interface/*`],
                           condition: {
                               StringEquals: { "ec2:Vpc": pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:vpc/${args.vpcId}` },
                           },
@@ -172,7 +177,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
         const profile = createScopedInstanceProfile(
             name,
             pair ? "read-parameters-and-move-address" : "read-parameters",
-            [{ actions: ["ssm:GetParameter"], resources: readable }, ...moveAddress],
+            (profileArn) => [{ actions: ["ssm:GetParameter"], resources: readable }, ...moveAddress(profileArn)],
             tags,
             parent,
         );

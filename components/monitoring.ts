@@ -29,7 +29,8 @@ export function alarmTopicKeyPolicy(accountId: string) {
                 Sid: "CloudWatchAlarmsPublishToTheTopic",
                 Effect: "Allow",
                 Principal: { Service: "cloudwatch.amazonaws.com" },
-                Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+                // Named, not kms:GenerateDataKey*, which would also grant the key-pair actions (tests/iam/simulate.test.ts).
+                Action: ["kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"],
                 Resource: "*",
             },
         ],
@@ -38,7 +39,7 @@ export function alarmTopicKeyPolicy(accountId: string) {
 
 export class Monitoring extends pulumi.ComponentResource {
     public readonly alarmTopicArn: pulumi.Output<string>;
-    /** The topic's key: a publisher other than CloudWatch (Alertmanager) needs kms:GenerateDataKey* and kms:Decrypt on it. */
+    /** The topic's key: a publisher other than CloudWatch (Alertmanager) needs kms:GenerateDataKey and kms:Decrypt on it. */
     public readonly alarmTopicKeyArn: pulumi.Output<string>;
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {

@@ -18,7 +18,7 @@ export interface MonitoringServerArgs extends TierArgs {
     publicUrl: pulumi.Input<string>;
     /** The topic Alertmanager publishes to; the instance role may publish there and nowhere else. */
     alarmTopicArn: pulumi.Input<string>;
-    /** The topic's KMS key: publishing to an encrypted topic needs kms:GenerateDataKey* and kms:Decrypt on it. */
+    /** The topic's KMS key: publishing to an encrypted topic needs kms:GenerateDataKey and kms:Decrypt on it. */
     alarmTopicKeyArn: pulumi.Input<string>;
     /** Whiteboard mode (no NAT gateway): the instance needs a public address to reach Debian's archive and SNS. */
     publicAddress: boolean;
@@ -56,8 +56,9 @@ export class MonitoringServer extends pulumi.ComponentResource {
             "publish-alerts",
             [
                 { actions: ["sns:Publish"], resources: [args.alarmTopicArn] },
-                // SNS encrypts with the topic's key on the publisher's behalf (AWS docs: "sns-key-management").
-                { actions: ["kms:GenerateDataKey*", "kms:Decrypt"], resources: [args.alarmTopicKeyArn] },
+                // SNS encrypts with the topic's key on the publisher's behalf: GenerateDataKey and Decrypt, no other
+                // GenerateDataKey* (https://docs.aws.amazon.com/sms-voice/latest/userguide/configuration-sets-sns-creating-role.html).
+                { actions: ["kms:GenerateDataKey", "kms:Decrypt"], resources: [args.alarmTopicKeyArn] },
             ],
             tags,
             parent,

@@ -274,7 +274,7 @@ describe("security", () => {
             { Effect: "Allow", Action: ["sns:Publish"], Resource: [byName(plan, "monitoring-alarms").outputs.arn] },
             {
                 Effect: "Allow",
-                Action: ["kms:GenerateDataKey*", "kms:Decrypt"],
+                Action: ["kms:GenerateDataKey", "kms:Decrypt"],
                 Resource: [byName(plan, "monitoring-alarms-key").outputs.arn],
             },
         ]);

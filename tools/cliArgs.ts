@@ -53,6 +53,12 @@ export function parseToolArgs(argv: string[], usage: string, allowConfig = false
     } as const);
     if (values.stack === undefined) throw fail("--stack is required");
     const config = (values as { config?: string }).config;
+    // An empty --config (an unset variable in CI) would otherwise read as "no config": every policy advisory.
+    if (config !== undefined && config.trim() === "") {
+        throw fail(
+            '--config "" names no file: give a policy config (e.g. policies/config/mandatory.json), or leave --config out for all-advisory',
+        );
+    }
     return { stack: values.stack as string, json: values.json === true, config };
 }
 

@@ -166,6 +166,7 @@ export function renderDatabaseUserData(args: DatabaseUserDataArgs): string {
             ...(galera ? galeraEnvironment(args.privateIp, galera) : {}),
         },
         files: [
+            dataVolumeDropIn,
             {
                 path: serverConfigPath,
                 content: renderMariadbConfig(args),
@@ -190,6 +191,27 @@ export function renderDatabaseUserData(args: DatabaseUserDataArgs): string {
         monitoring: args.exporter !== undefined,
     });
 }
+
+/** Where MariaDB keeps its data: the EBS data volume is mounted here (setup-db.sh writes its fstab line). */
+export const dataDirectory = "/var/lib/mysql";
+
+/**
+ * MariaDB never starts on the package's copy of the data directory left on the root disk: the fstab line is
+ * `nofail` (a lost volume must not stop the boot, or SSH), which drops the mount's ordering before
+ * local-fs.target, so the units that read the data directory require its mount themselves. Before setup-db.sh
+ * writes the fstab line there is no mount unit, and the dependency is void (systemd.unit: RequiresMountsFor=).
+ */
+export const dataVolumeDropIn: WriteFile = {
+    path: "/etc/systemd/system/mariadb.service.d/50-foobar-data-volume.conf",
+    content: [
+        "# Rendered by the foobar Pulumi program: start only on the mounted data volume.",
+        "[Unit]",
+        `RequiresMountsFor=${dataDirectory}`,
+        "",
+    ].join("\n"),
+    permissions: "0644",
+    defer: true,
+};
 
 /** What the Galera scripts read from /etc/foobar/foobar.env. */
 function galeraEnvironment(privateIp: string, galera: GaleraSettings): Record<string, string> {
@@ -217,6 +239,8 @@ export function renderGaleraStartUnit(): string {
         "Description=foobar: start MariaDB into its Galera cluster (join a synced node, or bootstrap where that is safe)",
         "After=network-online.target local-fs.target",
         "Wants=network-online.target",
+        // It reads the data directory (grastate.dat) to decide whether to bootstrap: never the root disk's copy.
+        `RequiresMountsFor=${dataDirectory}`,
         "",
         "[Service]",
         "Type=oneshot",

@@ -214,9 +214,16 @@ describe("a load-balancer pair", () => {
                 Resource: [`arn:aws:ec2:eu-west-1:123456789012:elastic-ip/${byName(plan, "lb-eip").outputs.id}`],
             },
             {
+                // The instance resource has no ec2:Vpc key: its instances are those that run with the pair's profile.
                 Effect: "Allow",
                 Action: ["ec2:AssociateAddress"],
-                Resource: ["arn:aws:ec2:eu-west-1:123456789012:instance/*", "arn:aws:ec2:eu-west-1:123456789012:network-interface/*"],
+                Resource: ["arn:aws:ec2:eu-west-1:123456789012:instance/*"],
+                Condition: { StringEquals: { "ec2:InstanceProfile": byName(plan, "lb-profile").outputs.arn } },
+            },
+            {
+                Effect: "Allow",
+                Action: ["ec2:AssociateAddress"],
+                Resource: ["arn:aws:ec2:eu-west-1:123456789012:network-interface/*"],
                 Condition: { StringEquals: { "ec2:Vpc": `arn:aws:ec2:eu-west-1:123456789012:vpc/${tier.vpcId}` } },
             },
             { Effect: "Allow", Action: ["ec2:DescribeAddresses"], Resource: ["*"] },

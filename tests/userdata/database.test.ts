@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as net from "net";
-import { galeraProvider, galeraProviderOptions, galeraSstConfigPath } from "../../userdata/database";
+import { dataDirectory, dataVolumeDropIn, galeraProvider, galeraProviderOptions, galeraSstConfigPath } from "../../userdata/database";
 import { run, tempDir } from "../helpers";
 import { Daemon, freePort, ScratchMariadb, waitFor } from "./daemons";
 import { cases, doc, envSettings, file } from "./helpers";
@@ -36,6 +36,49 @@ test("mariadbd rejects an unknown option (the check can fail)", () => {
     const dir = tempDir("mariadb");
     fs.writeFileSync(path.join(dir, "bad.cnf"), "[mysqld]\nlog_bin_typo = 1\n");
     expect(run("mariadbd", [`--defaults-file=${path.join(dir, "bad.cnf")}`, "--help", "--verbose"]).status).not.toBe(0);
+});
+
+describe("the data volume", () => {
+    // The fstab line setup-db.sh writes, for a volume of this UUID.
+    const setupDb = fs.readFileSync(path.join(__dirname, "../../userdata/files/scripts/setup-db.sh"), "utf8");
+    const fstabLine = /echo "(UUID=\$uuid \/var\/lib\/mysql [^"]+)" >> \/etc\/fstab/
+        .exec(setupDb)![1]
+        .replace("$uuid", "0b6f2a3c-1111-2222-3333-444455556666");
+
+    /** The mount unit systemd makes of that line at boot (its real fstab generator), in a unit directory. */
+    function unitsWithMount(): string {
+        const dir = tempDir("data-volume");
+        fs.writeFileSync(path.join(dir, "fstab"), `${fstabLine}\n`);
+        const generated = path.join(dir, "generated");
+        fs.mkdirSync(generated);
+        const gen = run("/lib/systemd/system-generators/systemd-fstab-generator", [generated, generated, generated], {
+            env: { ...process.env, SYSTEMD_FSTAB: path.join(dir, "fstab") },
+        });
+        expect(gen.status).toBe(0);
+        return generated;
+    }
+
+    test("the fstab line alone does not order the mount before anything (nofail): the units must ask for it", () => {
+        const mount = fs.readFileSync(path.join(unitsWithMount(), "var-lib-mysql.mount"), "utf8");
+        expect(mount).toMatch(/^Where=\/var\/lib\/mysql$/m);
+        expect(mount).toMatch(/^Options=.*\bnofail\b/m);
+        expect(mount).not.toMatch(/^Before=/m);
+    });
+
+    test.each(cases(/^db/))("%s: mariadb.service requires the data volume's mount; systemd-analyze accepts it with the mount", (_, r) => {
+        expect(file(r.text, dataVolumeDropIn.path)).toMatch(new RegExp(`^\\[Unit\\]\nRequiresMountsFor=${dataDirectory}$`, "m"));
+        const dir = unitsWithMount();
+        fs.copyFileSync("/lib/systemd/system/mariadb.service", path.join(dir, "mariadb.service"));
+        fs.mkdirSync(path.join(dir, "mariadb.service.d"));
+        fs.writeFileSync(path.join(dir, "mariadb.service.d", path.basename(dataVolumeDropIn.path)), file(r.text, dataVolumeDropIn.path));
+        const verify = run("systemd-analyze", ["verify", "--man=no", path.join(dir, "mariadb.service")], {
+            env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` },
+        });
+        expect(verify.output.split("\n").filter((l) => l.trim())).toEqual([]);
+        expect(verify.status).toBe(0);
+        if (r.role === "db-node")
+            expect(file(r.text, "/etc/systemd/system/foobar-galera.service")).toMatch(/^RequiresMountsFor=\/var\/lib\/mysql$/m);
+    });
 });
 
 describe("Galera nodes", () => {

@@ -48,7 +48,7 @@ test.each(cases())("%s: a restart drop-in for each daemon of the role, accepted 
     const sidecar = r.variant === "galera" && r.role === "web" ? ["haproxy.service"] : [];
     const daemons = [...roleDaemons[r.role], ...paired, ...sidecar, ...(monitored ? exporterDaemons[r.role] : [])];
     expect(roleDaemons[r.role]).toBeDefined();
-    const dropIns = doc(r.text).write_files.filter((f) => f.path.includes(".service.d/"));
+    const dropIns = doc(r.text).write_files.filter((f) => f.path.endsWith("/50-foobar-restart.conf"));
     expect(dropIns.map((f) => f.path)).toEqual(daemons.map(restartDropInPath));
     for (const unit of daemons) {
         const dropIn = file(r.text, restartDropInPath(unit));

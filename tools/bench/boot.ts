@@ -59,10 +59,13 @@ runTool(async () => {
     // Warm cache: the image is built (if it must be) before the first timed boot.
     await ensureImage();
     const boots: BootReport[] = [];
+    // The host's load (1-minute average) as each boot starts: what else was running on the machine.
+    const loadAtStart: number[] = [];
     const stopLoad = busyLoad(load);
     try {
         for (let i = 1; i <= runs; i++) {
             log(`boot ${i} of ${runs}: ${values.stack}${load ? ` beside ${load} busy processes` : ""}`);
+            loadAtStart.push(Math.round(os.loadavg()[0] * 10) / 10);
             const site = await upFromNothing(values.stack);
             if (!site.boot) throw new Error(`boot ${i}: up returned no boot figures`);
             boots.push(site.boot);
@@ -77,6 +80,7 @@ runTool(async () => {
         machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
         stack: values.stack,
         busyProcesses: load,
+        loadAtStart,
         summary: summarize(boots),
         boots,
     };
@@ -98,7 +102,7 @@ runTool(async () => {
         `| setup scripts (slowest instance, median) | ${s.slowestInstanceMedian.setupScripts} s |`,
         `| peak CPU pressure (PSI some avg10) | ${s.peakCpuPressure} % |`,
         "",
-        "Each boot: " + boots.map((b) => `${b.seconds} s`).join(", "),
+        "Each boot: " + boots.map((b, i) => `${b.seconds} s (host load ${loadAtStart[i]} as it started)`).join(", "),
         "",
     ].join("\n");
     fs.writeFileSync(path.join(reportDir, `${base}.md`), md);

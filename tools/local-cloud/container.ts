@@ -248,6 +248,16 @@ export interface CloudInitWaitOptions {
 }
 
 /**
+ * Whether cloud-init has finished one of its modules in this boot (an event such as
+ * `modules-final/config-package-update-upgrade-install`, as `cloud-init analyze` reads it from its log), or the boot.
+ */
+export function cloudInitPassed(name: string, event: string): boolean {
+    const progress = cloudInitProgress(name);
+    if (progress === "done" || progress === "error") return true;
+    return readInContainer(name, "/var/log/cloud-init.log")?.includes(`finish: ${event}:`) ?? false;
+}
+
+/**
  * Waits until cloud-init has finished (or is disabled) and returns its status. Only `timeoutMs`
  * fails the wait: a probe that takes longer than its own limit to answer counts as "not yet".
  * The error names the instance, cloud-init's last known state and the console log.

@@ -39,6 +39,7 @@ import {
     log,
     mountsUnder,
     nspawnMarker,
+    pollUntilReady,
     processes,
     run,
     sampleCpuPressure,
@@ -143,6 +144,9 @@ async function startAws(config: StackConfig): Promise<void> {
     await startAwsApis(config.region);
     await startResolver(config.vpcCidr);
 }
+
+/** cloud-init's event for the role's packages (package_update and packages:). */
+const PACKAGES_EVENT = "modules-final/config-package-update-upgrade-install";
 
 const elapsed = (start: number) => `${((Date.now() - start) / 1000).toFixed(1)} s`;
 
@@ -254,7 +258,21 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
         const bootStart = Date.now();
         const pressure = sampleCpuPressure();
         try {
-            for (const instance of instances) await startInstance(site, instance.name);
+            // In two waves: the database servers first. Their setup (a Galera node's join, a replica's copy) is the boot's
+            // longest chain, so on a small host the CPU goes to their packages first; the rest start once those are in.
+            const databases = instances.filter((i) => i.role.startsWith("db"));
+            for (const instance of databases) await startInstance(site, instance.name);
+            await pollUntilReady({
+                what: "the database servers' packages",
+                timeoutMs: opts.cloudInitTimeoutMs ?? 600_000,
+                intervalMs: 1000,
+                probe: async () => {
+                    const waiting = databases.filter((i) => !container.cloudInitPassed(i.name, PACKAGES_EVENT)).map((i) => i.name);
+                    return waiting.length === 0 ? { ready: true } : { notYet: `installing on ${waiting.join(", ")}` };
+                },
+            });
+            log(`the database servers have their packages after ${elapsed(start)}: starting the others`);
+            for (const instance of instances.filter((i) => !databases.includes(i))) await startInstance(site, instance.name);
             await Promise.all(instances.map((i) => waitUntilProvisioned(i.name, opts.cloudInitTimeoutMs ?? 600_000, start)));
             await waitForLoadBalancer(site, 60_000);
         } finally {

@@ -67,9 +67,17 @@ export class AwsMocks implements pulumi.runtime.Mocks {
                     id,
                     state: { ...state, certPem: `-----BEGIN CERTIFICATE-----\n${hash(args.name, 40)}\n-----END CERTIFICATE-----\n` },
                 };
+            // IAM and KMS ARNs as AWS forms them: the IAM simulation (tests/iam) matches policies against them.
             case "aws:iam/role:Role":
-            case "aws:iam/instanceProfile:InstanceProfile":
-                return { id: args.name, state: { ...state, name: inputs.name ?? args.name } };
+            case "aws:iam/instanceProfile:InstanceProfile": {
+                const kind = args.type.endsWith("Role") ? "role" : "instance-profile";
+                const name = inputs.name ?? args.name;
+                return { id: args.name, state: { ...state, name, arn: `arn:aws:iam::${this.account}:${kind}/${String(name)}` } };
+            }
+            case "aws:kms/key:Key": {
+                const keyId = [8, 4, 4, 4, 12].map((n, i) => hash(`${args.name}:${i}`, n)).join("-");
+                return { id: keyId, state: { ...state, keyId, arn: `arn:aws:kms:${this.region}:${this.account}:key/${keyId}` } };
+            }
             default:
                 return { id: args.custom === false ? undefined : id, state };
         }

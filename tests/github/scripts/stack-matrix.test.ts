@@ -4,6 +4,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { policies } from "../../../policies/pack";
+import { loadPolicyConfig } from "../../../tools/policy-check/config";
 import { REPO_ROOT, StackEntry, jobOf, loadWorkflow, must, runStep, stackFilesIn, stackMatrixModule, stepById } from "../helpers";
 
 const prWorkflow = loadWorkflow("pull-request.yml");
@@ -39,6 +41,19 @@ describe("stack matrix of this repository", () => {
             const own = `policies/config/${e.stack}.json`;
             expect(e.policyConfig).toBe(fs.existsSync(path.join(REPO_ROOT, own)) ? own : "policies/config/dev.json");
         }
+    });
+
+    test("prod's PR check and deploy gate are mandatory: every policy of the pack, from prod's own config", () => {
+        const prod = must(
+            stackMatrixModule()
+                .stackEntries(REPO_ROOT)
+                .find((e) => e.stack === "prod"),
+            "prod entry",
+        );
+        expect(prod.policyConfig).toBe("policies/config/prod.json");
+        const levels = Object.values(loadPolicyConfig(path.join(REPO_ROOT, prod.policyConfig), policies)).map((p) => p.enforcementLevel);
+        expect(levels).toHaveLength(policies.length);
+        expect(new Set(levels)).toEqual(new Set(["mandatory"]));
     });
 
     test("the matrix output is one line (a valid $GITHUB_OUTPUT value)", () => {

@@ -99,6 +99,8 @@ describe("npm run policy:check", () => {
         [["--json"], "--stack is required"],
         [["--stack", "nosuch"], "no stack file Pulumi.nosuch.yaml"],
         [["--stack", "dev", "--config", "a.json", "--config", "b.json"], "--config is given more than once; give it once"],
+        // An unset variable in CI must not turn a mandatory gate advisory.
+        [["--stack", "dev", "--config", ""], '--config "" names no file: give a policy config (e.g. policies/config/mandatory.json)'],
         [["--stack", "dev/x"], 'invalid stack name "dev/x": "/" at position 3 is not allowed; a stack name is 1 to 100 letters, digits'],
     ])("usage errors exit 2 with the message: %j", (args, message) => {
         const r = policyCheck(...args);

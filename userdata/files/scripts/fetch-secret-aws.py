@@ -4,6 +4,10 @@
 Usage: foobar-fetch-secret PARAMETER_NAME
 The instance role allows GetParameter on this tier's own parameters only.
 Retries for a while: the role's credentials can lag the first boot by seconds.
+The region is the instance's own, from IMDSv2, unless AWS_DEFAULT_REGION is set:
+no caller has to export it (Debian 12's botocore 1.29 never asks IMDS for a
+client's region and raises NoRegionError instead).
+Environment (tests only): SSM_ENDPOINT_URL.
 """
 import os
 import sys
@@ -11,6 +15,12 @@ import time
 
 import boto3
 import botocore.exceptions
+import botocore.utils
+
+
+def region(session: boto3.Session) -> str:
+    """AWS_DEFAULT_REGION, else the instance's region from IMDSv2 (botocore's own fetcher; None if unreachable)."""
+    return session.region_name or botocore.utils.IMDSRegionProvider(session._session).provide()
 
 
 def main() -> int:
@@ -18,9 +28,10 @@ def main() -> int:
         print("usage: foobar-fetch-secret PARAMETER_NAME", file=sys.stderr)
         return 2
     name = sys.argv[1]
-    ssm = boto3.client("ssm", region_name=os.environ.get("AWS_DEFAULT_REGION"))
+    session = boto3.Session()
     for attempt in range(1, 31):
         try:
+            ssm = session.client("ssm", region_name=region(session), endpoint_url=os.environ.get("SSM_ENDPOINT_URL"))
             value = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
             sys.stdout.write(value)
             return 0
