@@ -8,10 +8,11 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { InstanceIdentity } from "../../../tools/local-cloud/aws";
+import { InstanceIdentity, putParameters, resolvConfFile, startAwsApis, startResolver } from "../../../tools/local-cloud/aws";
+import { bundledFile } from "../../../userdata/files";
 import { CloudInitStatus, CloudInitWaitOptions, downAll, exec, list, start, waitForCloudInit } from "../../../tools/local-cloud/container";
 import { ensureImage, imageIsCurrent, LOCAL_APT_DIR } from "../../../tools/local-cloud/image";
-import { createVpc, ourNetns, vpcCommand, Vpc } from "../../../tools/local-cloud/network";
+import { createInternet, createVpc, enableForwarding, ourNetns, vpcCommand, Vpc } from "../../../tools/local-cloud/network";
 import { isAlive, mountsUnder, nspawnMarker, processes, run, sleep, stateDir } from "../../../tools/local-cloud/util";
 import { attachedDisks } from "../../../tools/local-cloud/disks";
 import { currentSite, down, leftovers, removeLeftovers } from "../../../tools/local-cloud/site";
@@ -33,8 +34,12 @@ function userData(name: string): string {
         "write_files:",
         "  - path: /srv/probe/greeting",
         `    content: "hello from ${name}\\n"`,
+        // The aws target's secret fetcher, byte for byte.
+        "  - path: /usr/local/sbin/foobar-fetch-secret",
+        "    permissions: '0755'",
+        `    content: ${JSON.stringify(bundledFile("scripts/fetch-secret-aws.py"))}`,
         "package_update: true",
-        "packages: [haproxy]",
+        "packages: [haproxy, python3-boto3]",
         "runcmd:",
         "  - [sh, -c, 'cat /srv/probe/greeting > /run/foobar-test-marker']",
         "",
@@ -118,9 +123,17 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
         async () => {
             [vpc] = createVpc([VPC_CIDR]);
             expect(createVpc([VPC_CIDR])).toEqual([vpc]); // idempotent
+            // The emulated AWS, with no security groups loaded (everything passes): the APIs, the resolver, one secret.
+            createInternet();
+            await startAwsApis(identityA.region);
+            await startResolver(VPC_CIDR);
+            await putParameters(identityA.region, [
+                { name: "/foobar/test/db/app-password", value: "not-a-real-secret", type: "SecureString" },
+            ]);
+            enableForwarding();
             const boot = async (c: typeof A, identity?: InstanceIdentity, opts?: CloudInitWaitOptions): Promise<CloudInitStatus> => {
                 const t = Date.now();
-                await start({ ...c, vpc, userData: userData(c.name), identity });
+                await start({ ...c, vpc, userData: userData(c.name), identity, resolvConf: resolvConfFile() });
                 const status = await waitForCloudInit(c.name, 2 * MINUTE, opts);
                 console.log(`${c.name}: boot to cloud-init ${status.status} in ${Date.now() - t} ms`);
                 return status;
@@ -152,6 +165,15 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
                 exec(A.name, ["python3", "-c", imdsProbe(token)], { check: false }).then((r) => r.stdout.trim());
             expect(await imds(true)).toBe(`200 ${identityA.instanceId} ${identityA.availabilityZone}`);
             expect(await imds(false)).toBe("401");
+            // A's fetcher, with nothing in its environment, takes region and credentials from the metadata service and
+            // reads the parameter from the emulated SSM at ssm.eu-west-1.amazonaws.com over TLS (the image trusts the local CA).
+            const bare = ["env", "-i", "PATH=/usr/bin:/bin", "/usr/local/sbin/foobar-fetch-secret", "/foobar/test/db/app-password"];
+            expect((await exec(A.name, bare)).stdout).toBe("not-a-real-secret");
+            // B has no metadata service: its fetcher finds no region and says so (what every stack's first boot on AWS met
+            // before the fetcher asked IMDS itself). Its retries are cut short here.
+            const noRegion = await exec(B.name, ["timeout", "8", ...bare], { check: false });
+            expect(noRegion.code).not.toBe(0);
+            expect(noRegion.stderr).toContain("attempt 1/30: You must specify a region.");
             // B has no identity: no metadata service answers it.
             expect((await exec(B.name, ["python3", "-c", imdsProbe(true)], { check: false })).code).not.toBe(0);
             const warnings = await exec(A.name, ["grep", "WARNING", "/var/log/cloud-init.log"], { check: false });
