@@ -4,8 +4,8 @@
  *   at `awsEndpointAddress` that presents a certificate of the local cloud's CA for the real endpoint names
  *   (`ssm.<region>.amazonaws.com`, …). The image trusts that CA as an AMI trusts Amazon's, so boto3 and the AWS CLI
  *   run unchanged;
- * - the VPC resolver (AmazonProvidedDNS at the VPC's +2 address): unbound in the VPC namespace, answering the AWS
- *   endpoint names with the front's address and nothing else;
+ * - the VPC resolver (AmazonProvidedDNS at the VPC's +2 address): unbound in the VPC namespace, answering the private
+ *   hosted zone's records and the AWS endpoint names (with the front's address), and nothing else;
  * - each instance's metadata service (IMDSv2 only, at 169.254.169.254): AWS's amazon-ec2-metadata-mock in the
  *   instance's own network namespace, with its identity (instance id, region, zone) and its role's credentials.
  *
@@ -243,10 +243,22 @@ export function resolverAddress(vpcCidr: string): string {
     return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
 }
 
-/** unbound's configuration: the AWS endpoint names (every name under amazonaws.com) and nothing else; no recursion. */
-export function renderResolverConfig(address: string): string {
+/** A private hosted zone as the resolver serves it: its name and its A records (name → addresses). */
+export interface PrivateZone {
+    name: string;
+    records: Record<string, string[]>;
+}
+
+/**
+ * unbound's configuration: the private hosted zone's records (TTL 30 s, as the program's), the AWS endpoint names
+ * (every name under amazonaws.com), and nothing else; no recursion. Byte-stable: sorted records.
+ */
+export function renderResolverConfig(address: string, zone: PrivateZone): string {
+    const records = Object.entries(zone.records)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .flatMap(([name, addresses]) => [...addresses].sort().map((a) => `    local-data: "${name}. 30 IN A ${a}"`));
     return [
-        "# The local cloud's VPC resolver (AmazonProvidedDNS): AWS's endpoint names, nothing else.",
+        "# The local cloud's VPC resolver (AmazonProvidedDNS): the private hosted zone and AWS's endpoint names, nothing else.",
         "server:",
         `    interface: ${address}`,
         "    do-daemonize: no",
@@ -256,6 +268,8 @@ export function renderResolverConfig(address: string): string {
         "    use-syslog: no",
         '    logfile: ""',
         "    access-control: 0.0.0.0/0 allow",
+        `    local-zone: "${zone.name}." static`,
+        ...records,
         '    local-zone: "amazonaws.com." redirect',
         `    local-data: "amazonaws.com. 60 IN A ${awsEndpointAddress}"`,
         // Every other name: no such domain, answered at once (the VPC has no other way out to ask).
@@ -264,22 +278,41 @@ export function renderResolverConfig(address: string): string {
     ].join("\n");
 }
 
-/** The resolver's address in the VPC namespace and unbound on it. Idempotent. Returns the address. */
-export async function startResolver(vpcCidr: string): Promise<string> {
+/**
+ * The resolver's address in the VPC namespace and unbound on it, serving `zone`. Idempotent; a changed zone
+ * (a rollout that adds a replica) restarts it with the new records. Returns the address.
+ */
+export async function startResolver(vpcCidr: string, zone: PrivateZone): Promise<string> {
     const address = resolverAddress(vpcCidr);
     const prefix = vpcCidr.split("/")[1];
     runSync("ip", ["-n", vpcNetns(), "addr", "replace", `${address}/${prefix}`, "dev", "vpc0"]);
-    if (!listening(vpcNetns(), address, 53, "udp")) {
-        fs.mkdirSync(awsDir(), { recursive: true, mode: 0o700 });
-        const config = path.join(awsDir(), "resolver.conf");
-        fs.writeFileSync(config, renderResolverConfig(address));
+    fs.mkdirSync(awsDir(), { recursive: true, mode: 0o700 });
+    const config = path.join(awsDir(), "resolver.conf");
+    const text = renderResolverConfig(address, zone);
+    const current = fs.existsSync(config) ? fs.readFileSync(config, "utf8") : undefined;
+    const running = listening(vpcNetns(), address, 53, "udp");
+    if (!running || current !== text) {
+        fs.writeFileSync(config, text);
         runSync("unbound-checkconf", [config]);
+        if (running) await stopListener(vpcNetns(), address, 53);
         startIn(vpcNetns(), "vpc-resolver", "/usr/sbin/unbound", ["-c", config]);
         await waitListening("the VPC resolver", vpcNetns(), address, 53, "udp");
     }
     // What an instance's DHCP options would give it: the resolver, bind-mounted as its /etc/resolv.conf.
     fs.writeFileSync(resolvConfFile(), `nameserver ${address}\n`);
     return address;
+}
+
+/** Stops whatever listens on a UDP address in a namespace (the resolver before a restart). */
+async function stopListener(netns: string, address: string, port: number): Promise<void> {
+    const out = runSync("ip", ["netns", "exec", netns, "ss", "-Hlunp", "src", `${address}:${port}`]);
+    for (const m of out.matchAll(/pid=(\d+)/g)) process.kill(Number(m[1]), "SIGTERM");
+    await pollUntilReady({
+        what: `the old listener on ${address}:${port}`,
+        timeoutMs: 10_000,
+        intervalMs: 100,
+        probe: async () => (listening(netns, address, port, "udp") ? { notYet: "still listening" } : { ready: true }),
+    });
 }
 
 export function resolvConfFile(): string {

@@ -9,7 +9,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { parseStackConfig, StackConfig } from "../../config";
-import { allInstances, InstancePlan, TopologyPlan } from "../../topology";
+import { allInstances, endpointAddresses, InstancePlan, TopologyPlan } from "../../topology";
 import { vrrpPasswordLength } from "../../userdata/keepalived";
 import { parameterNames, siteParameters, siteSettings } from "../../userdata/site";
 import { planStack } from "../preview/plan";
@@ -26,6 +26,7 @@ import {
     getParameter,
     instanceIdOf,
     Parameter,
+    PrivateZone,
     putParameters,
     resolvConfFile,
     startAwsApis,
@@ -140,9 +141,14 @@ async function seedParameters(config: StackConfig): Promise<void> {
 }
 
 /** The emulated AWS the instances call (aws.ts): the APIs at their endpoint names, and the VPC resolver that names them. */
-async function startAws(config: StackConfig): Promise<void> {
+async function startAws(config: StackConfig, plan: TopologyPlan): Promise<void> {
     await startAwsApis(config.region);
-    await startResolver(config.vpcCidr);
+    await startResolver(config.vpcCidr, privateZone(config, plan));
+}
+
+/** The private hosted zone the program creates for a plan: the database endpoints' names (none with Galera's sidecars). */
+function privateZone(config: StackConfig, plan: TopologyPlan): PrivateZone {
+    return { name: config.internalZone, records: endpointAddresses(plan) };
 }
 
 /** cloud-init's event for the role's packages (package_update and packages:). */
@@ -235,7 +241,7 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
         createInternet();
         const firewall = enforceSecurityGroups(firewallRules);
         log(`AWS: moto's server at the ${config.region} endpoint names (${awsEndpointAddress}), the VPC resolver, Parameter Store seeded`);
-        await startAws(config);
+        await startAws(config, plan);
         await seedParameters(config);
         const publicIps = publicAddresses(plan, firewall);
         log(
@@ -332,6 +338,8 @@ async function update(existing: LocalSite, config: StackConfig, running: string[
     const { firewall, ruleset } = rulesetFor(offline);
     // A new block (the third zone's) needs its router address before an instance boots in it.
     createVpc(plan.cidrBlocks);
+    // The private zone's records follow the plan, as the deploy changes them before the instances that use them.
+    await startResolver(config.vpcCidr, privateZone(config, plan));
     // Sites of older versions recorded no user-data: what their saved config renders stands for it.
     const applied = existing.applied ?? Object.fromEntries(allInstances(existing.plan).map((i) => [i.name, desiredInstance(existing, i)]));
     const current: LocalSite = { ...existing, applied };

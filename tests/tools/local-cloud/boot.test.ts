@@ -126,7 +126,7 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
             // The emulated AWS, with no security groups loaded (everything passes): the APIs, the resolver, one secret.
             createInternet();
             await startAwsApis(identityA.region);
-            await startResolver(VPC_CIDR);
+            await startResolver(VPC_CIDR, { name: "foobar.internal", records: { "db-writer.foobar.internal": [B.address] } });
             await putParameters(identityA.region, [
                 { name: "/foobar/test/db/app-password", value: "not-a-real-secret", type: "SecureString" },
             ]);
@@ -169,6 +169,9 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
             // reads the parameter from the emulated SSM at ssm.eu-west-1.amazonaws.com over TLS (the image trusts the local CA).
             const bare = ["env", "-i", "PATH=/usr/bin:/bin", "/usr/local/sbin/foobar-fetch-secret", "/foobar/test/db/app-password"];
             expect((await exec(A.name, bare)).stdout).toBe("not-a-real-secret");
+            // The VPC resolver answers the private zone's records, and nothing outside it and AWS's names.
+            expect((await exec(A.name, ["getent", "hosts", "db-writer.foobar.internal"])).stdout.split(/\s+/)[0]).toBe(B.address);
+            expect((await exec(A.name, ["getent", "hosts", "www.example.org"], { check: false })).code).not.toBe(0);
             // B has no metadata service: its fetcher finds no region and says so (what every stack's first boot on AWS met
             // before the fetcher asked IMDS itself). Its retries are cut short here.
             const noRegion = await exec(B.name, ["timeout", "8", ...bare], { check: false });
