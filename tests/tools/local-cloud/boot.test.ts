@@ -208,9 +208,17 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
             expect(fromA).toMatchObject({ code: 0, stdout: `hello from ${B.name}\n` });
             const [cmd, ...args] = vpcCommand(fetchCommand(url));
             expect((await run(cmd, args)).stdout).toBe(`hello from ${B.name}\n`);
-            // The VPC is a closed world: its only routes are the bridge's own subnet.
+            // The VPC is a closed world: its only routes are the bridge's own subnet and the link to the internet namespace.
             const [ipCmd, ...ipArgs] = vpcCommand(["ip", "-4", "route"]);
-            expect((await run(ipCmd, ipArgs)).stdout.trim()).toBe(`${VPC_CIDR} dev vpc0 proto kernel scope link src ${vpc.gateway}`);
+            expect(
+                (await run(ipCmd, ipArgs)).stdout
+                    .trim()
+                    .split("\n")
+                    .map((l) => l.trim()),
+            ).toEqual([
+                `${VPC_CIDR} dev vpc0 proto kernel scope link src ${vpc.gateway}`,
+                `192.0.2.0/24 dev igw0 proto kernel scope link src 192.0.2.1`,
+            ]);
         },
         2 * MINUTE,
     );
