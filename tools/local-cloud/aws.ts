@@ -6,8 +6,8 @@
  *   run unchanged;
  * - the VPC resolver (AmazonProvidedDNS at the VPC's +2 address): unbound in the VPC namespace, answering the private
  *   hosted zone's records and the AWS endpoint names (with the front's address), and nothing else;
- * - each instance's metadata service (IMDSv2 only, at 169.254.169.254): AWS's amazon-ec2-metadata-mock in the
- *   instance's own network namespace, with its identity (instance id, region, zone) and its role's credentials.
+ * - each instance's metadata service (IMDSv2 only, at 169.254.169.254): AWS's amazon-ec2-metadata-mock, outside the
+ *   instance in the VPC namespace, with its identity (instance id, region, zone) and its role's credentials.
  *
  * What they do not model: IAM enforcement (tests/iam simulates the policies instead), throttling and eventual consistency.
  */
@@ -15,7 +15,7 @@ import { spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { internetNetns, netnsPath, vpcNetns } from "./network";
+import { internetNetns, vpcNetns } from "./network";
 import { cacheDir, log, pollUntilReady, run, runSync, stateDir } from "./util";
 
 /** The emulators, as scripts/setup.sh installs them. */
@@ -358,18 +358,67 @@ export function metadataConfig(identity: InstanceIdentity): unknown {
     };
 }
 
-/** Starts an instance's metadata service in its network namespace (before the instance boots). Idempotent. */
-export async function startMetadata(name: string, netns: string, identity: InstanceIdentity): Promise<void> {
+/**
+ * The instances' metadata services live outside them, in the VPC namespace, as EC2's is outside the instance: one
+ * emulator per instance on its own port of 169.254.169.254 there, and a DNAT by source address sends what an
+ * instance asks 169.254.169.254:80 to its own (an emulator inside the instance's namespace would take port 80 from
+ * nginx and HAProxy). The ports are kept in the cloud's state, one per instance name.
+ */
+function metadataPorts(): Record<string, { port: number; address: string }> {
+    try {
+        return JSON.parse(fs.readFileSync(path.join(awsDir(), "metadata-ports.json"), "utf8")) as Record<
+            string,
+            { port: number; address: string }
+        >;
+    } catch {
+        return {};
+    }
+}
+
+/** The DNAT table that routes each instance's metadata requests to its emulator: byte-stable, replaced whole. */
+export function renderMetadataNat(bridge: string, entries: Record<string, { port: number; address: string }>): string {
+    const rules = Object.entries(entries)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(
+            ([name, e]) =>
+                `\t\tiifname "${bridge}" ip saddr ${e.address} ip daddr ${metadataAddress} tcp dport 80 dnat ip to ${metadataAddress}:${e.port} comment "${name}"`,
+        );
+    return [
+        "# Each instance's metadata requests to its own emulator (tools/local-cloud/aws.ts).",
+        "add table ip instance-metadata",
+        "delete table ip instance-metadata",
+        "table ip instance-metadata {",
+        "\tchain prerouting {",
+        "\t\ttype nat hook prerouting priority dstnat; policy accept;",
+        ...rules,
+        "\t}",
+        "}",
+        "",
+    ].join("\n");
+}
+
+/** Starts an instance's metadata service (before the instance boots) and routes its requests there. Idempotent. */
+export async function startMetadata(name: string, address: string, identity: InstanceIdentity): Promise<void> {
     if (!fs.existsSync(emulators.metadataMock)) throw new Error(`${emulators.metadataMock} is missing; run: bash scripts/setup.sh`);
-    if (!fs.existsSync(netnsPath(netns))) throw new Error(`no network namespace ${netns} for ${name}'s metadata service`);
+    fs.mkdirSync(awsDir(), { recursive: true, mode: 0o700 });
+    const netns = vpcNetns();
     runSync("ip", ["-n", netns, "addr", "replace", `${metadataAddress}/32`, "dev", "lo"]);
-    if (listening(netns, metadataAddress, 80)) return;
+    const ports = metadataPorts();
+    const used = new Set(Object.values(ports).map((e) => e.port));
+    let port = ports[name]?.port;
+    for (let candidate = 10_001; port === undefined; candidate++) if (!used.has(candidate)) port = candidate;
+    ports[name] = { port, address };
+    fs.writeFileSync(path.join(awsDir(), "metadata-ports.json"), JSON.stringify(ports, null, 2) + "\n");
+    const nat = path.join(awsDir(), "metadata-nat.nft");
+    fs.writeFileSync(nat, renderMetadataNat("vpc0", ports));
+    runSync("ip", ["netns", "exec", netns, "nft", "-f", nat]);
+    if (listening(netns, metadataAddress, port)) return;
     const dir = path.join(awsDir(), "metadata", name);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const config = path.join(dir, "aemm-config.json");
     fs.writeFileSync(config, JSON.stringify(metadataConfig(identity), null, 2) + "\n");
-    startIn(netns, `${name}-metadata`, emulators.metadataMock, ["-n", metadataAddress, "-p", "80", "--imdsv2", "-c", config], {
+    startIn(netns, `${name}-metadata`, emulators.metadataMock, ["-n", metadataAddress, "-p", String(port), "--imdsv2", "-c", config], {
         HOME: dir,
     });
-    await waitListening(`${name}'s metadata service`, netns, metadataAddress, 80);
+    await waitListening(`${name}'s metadata service`, netns, metadataAddress, port);
 }

@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { imageRoot } from "./image";
 import { InstanceIdentity, startMetadata } from "./aws";
-import { attach, containerNetns, destroyAllNetworks, detach, netnsPath, Vpc, vpcNetns } from "./network";
+import { attach, destroyAllNetworks, detach, netnsPath, Vpc, vpcNetns } from "./network";
 import {
     cloudName,
     isAlive,
@@ -112,7 +112,7 @@ export async function start(spec: ContainerSpec): Promise<ContainerInfo> {
     fs.writeFileSync(path.join(seed, "user-data"), spec.userData);
     fs.writeFileSync(path.join(seed, "meta-data"), spec.metaData ?? `instance-id: ${name}\nlocal-hostname: ${name}\n`);
     const netns = attach(name, spec.address, spec.vpc);
-    if (spec.identity) await startMetadata(name, containerNetns(name), spec.identity);
+    if (spec.identity) await startMetadata(name, spec.address, spec.identity);
 
     const args = [
         "--boot",

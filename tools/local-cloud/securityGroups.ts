@@ -389,6 +389,8 @@ export function renderRuleset(fw: FirewallPlan, net: RulesetNetwork, stack: stri
         `${t}${t}iifname "${net.bridge}" tcp dport ${alertReceiverPort} accept comment "alerts to the local receiver"`,
         // Security groups do not filter the VPC resolver (AmazonProvidedDNS), which answers at the VPC's +2 address.
         `${t}${t}iifname "${net.bridge}" meta l4proto { tcp, udp } th dport 53 accept comment "the VPC resolver"`,
+        // Nor the instance metadata service (aws.ts: each instance's requests reach its own emulator here).
+        `${t}${t}iifname "${net.bridge}" ip daddr 169.254.169.254 tcp dport >= 10001 accept comment "the instance metadata service"`,
         `${t}}`,
         ...instances.flatMap((i) => [
             `${t}chain ${chain("egress", i.name)} {`,

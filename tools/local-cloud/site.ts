@@ -653,4 +653,6 @@ export async function down(): Promise<void> {
     destroyAllDisks();
     fs.rmSync(siteFile(), { force: true });
     fs.rmSync(rulesetFile(), { force: true });
+    // The emulated AWS's state (its daemons went with the namespaces).
+    fs.rmSync(path.join(stateDir(), "aws"), { recursive: true, force: true });
 }
