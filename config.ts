@@ -19,6 +19,8 @@ export const httpsModes = ["self-signed", "none"] as const;
 export const databaseModes = ["replication", "galera"] as const;
 /** Odd sizes only: a Galera cluster keeps quorum while a majority of its nodes answer. */
 export const dbNodeCounts = [3, 5] as const;
+/** `active-active`: every web server takes traffic. `active-passive`: the first `webActiveCount` serve, the others are hot spares. */
+export const webModes = ["active-active", "active-passive"] as const;
 /** Every instance type EC2 offers, as the AWS provider lists them. */
 const ec2InstanceTypes: readonly string[] = Object.values(InstanceType);
 
@@ -27,6 +29,7 @@ export type Architecture = (typeof architectures)[number];
 export type FirewallMode = (typeof firewallModes)[number];
 export type HttpsMode = (typeof httpsModes)[number];
 export type DatabaseMode = (typeof databaseModes)[number];
+export type WebMode = (typeof webModes)[number];
 
 export interface StackConfig {
     /** Stack name; part of every SSM parameter name. */
@@ -40,6 +43,10 @@ export interface StackConfig {
     /** Load balancers: 1 is the whiteboard's single one; 2 is an HAProxy pair in two AZs whose keepalived moves the public address. */
     lbCount: number;
     webCount: number;
+    /** Whether every web server serves, or the first `webActiveCount` do and the others are HAProxy backup servers. */
+    webMode: WebMode;
+    /** With active-passive, how many web servers serve (fewer than webCount); webCount with active-active. */
+    webActiveCount: number;
     database: DatabaseMode;
     /** Read replicas of the primary (`database: replication`; 0 with galera). */
     replicaCount: number;
@@ -94,6 +101,8 @@ export const configKeys = [
     "monitoringInstanceType",
     "lbCount",
     "webCount",
+    "webMode",
+    "webActiveCount",
     "replicaCount",
     "database",
     "dbNodeCount",
@@ -263,6 +272,17 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         );
     }
     const thirdZoneCidr = database === "galera" ? parseThirdZoneCidr(vpcCidr, get("thirdZoneCidr")) : undefined;
+    const webCount = int("webCount", 1, 20, 2);
+    const webMode = oneOf("webMode", webModes, "active-active");
+    checkWebMode(webMode, webCount, get("webActiveCount"));
+    const webActiveCount = webMode === "active-passive" ? int("webActiveCount", 1, 19, 1) : webCount;
+    if (webMode === "active-passive" && webActiveCount >= webCount) {
+        throw new ConfigError(
+            "webActiveCount",
+            get("webActiveCount"),
+            `leaves no spare of webCount ${webCount}: set webActiveCount to at most ${webCount - 1}, or webCount to at least ${webActiveCount + 1}`,
+        );
+    }
 
     return {
         stack,
@@ -272,7 +292,9 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         dbInstanceType: instanceType("dbInstanceType", "t3.small"),
         monitoringInstanceType: instanceType("monitoringInstanceType", "t3.small"),
         lbCount: int("lbCount", 1, 2, 1),
-        webCount: int("webCount", 1, 20, 2),
+        webCount,
+        webMode,
+        webActiveCount,
         database,
         replicaCount: database === "replication" ? int("replicaCount", 0, 5, 1) : 0,
         dbNodeCount,
@@ -293,6 +315,24 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         dbVolumeSizeGiB: int("dbVolumeSizeGiB", 8, 16384, 20),
         internalZone: optional("internalZone", hostnamePattern, "must be a DNS name such as foobar.internal") ?? "foobar.internal",
     };
+}
+
+/** The refusals of webMode and webActiveCount that need no number parsed: a spare needs two servers; active-active has no count. */
+function checkWebMode(webMode: WebMode, webCount: number, webActiveCount: string | undefined): void {
+    if (webMode === "active-active" && webActiveCount !== undefined) {
+        throw new ConfigError(
+            "webActiveCount",
+            webActiveCount,
+            "sets how many web servers serve with webMode: active-passive (with active-active every one does); set that mode, or remove webActiveCount",
+        );
+    }
+    if (webMode === "active-passive" && webCount < 2) {
+        throw new ConfigError(
+            "webMode",
+            webMode,
+            `needs a spare web server, and webCount is ${webCount}: set webCount to 2 or more, or webMode to active-active`,
+        );
+    }
 }
 
 /**

@@ -19,7 +19,7 @@ import { Network } from "./components/network";
 import { IngressSource } from "./components/securityGroup";
 import { WebTier } from "./components/webTier";
 import { FirewallMode, parseStackConfig } from "./config";
-import { endpointAddresses, galeraZoneWarning, InstancePlan, planTopology, regionZoneFilters } from "./topology";
+import { endpointAddresses, galeraZoneWarning, InstancePlan, planTopology, regionZoneFilters, webRolloutOrder } from "./topology";
 import { parameterNames, siteSettings } from "./userdata/site";
 
 /**
@@ -121,7 +121,7 @@ export = async () => {
         "web",
         {
             ...common,
-            servers: plan.web.map(placement),
+            servers: webRolloutOrder(plan).map(placement),
             instanceType: config.webInstanceType,
             appIngress: firewall.onlyFrom(lb.securityGroupId),
             publicAddresses: firewall.publicAddresses,
@@ -176,7 +176,8 @@ export = async () => {
         url: config.domain ? `${config.https === "none" ? "http" : "https"}://www.${config.domain}/` : lb.url,
         loadBalancerPublicIp: lb.publicIp,
         loadBalancerInstanceIds: lb.instanceIds,
-        webPrivateIps: web.privateIps,
+        // In the plan's order (web-1 first), whatever order the servers roll out in.
+        webPrivateIps: plan.web.map((w) => w.privateIp),
         databaseWriterEndpoint: plan.endpoints.writer,
         databaseReaderEndpoint: plan.endpoints.reader,
         ssmParameterNames: {

@@ -45,6 +45,11 @@ export interface TopologyPlan {
     /** The load balancers, lb-1 first: one, or a pair in two AZs (lbCount). */
     lbs: InstancePlan[];
     web: InstancePlan[];
+    /**
+     * With `webMode: active-passive`, the web servers after the first `webActiveCount` (web-2 ... with one serving):
+     * HAProxy backup servers, the first of them in the other zone than web-1. Empty with active-active.
+     */
+    webSpares: string[];
     /** The primary; with galera, db-1, the node that bootstraps the cluster and takes the writes first. */
     dbPrimary: InstancePlan;
     /** The read replicas; with galera, the other nodes (db-2 ...). */
@@ -196,6 +201,7 @@ export function planTopology(config: StackConfig, regionZones: number): Topology
         databaseZones,
         lbs,
         web,
+        webSpares: config.webMode === "active-passive" ? web.slice(config.webActiveCount).map((w) => w.name) : [],
         dbPrimary,
         dbReplicas,
         grants,
@@ -228,6 +234,15 @@ export function galeraZoneWarning(config: StackConfig, plan: TopologyPlan, regio
         `losing zone a (${inZoneA.join(", ")}: a majority) stops writes until a person makes the survivors the cluster ` +
         "(pc.bootstrap, README: The database); losing zone b does not"
     );
+}
+
+/**
+ * The order the web servers are created and replaced in, one at a time, each behind the one before it: the plan's,
+ * or with active-passive the spares first, so a serving server is replaced only once a spare is ready to take over.
+ */
+export function webRolloutOrder(plan: Pick<TopologyPlan, "web" | "webSpares">): InstancePlan[] {
+    const spare = (w: InstancePlan) => plan.webSpares.includes(w.name);
+    return [...plan.web.filter(spare), ...plan.web.filter((w) => !spare(w))];
 }
 
 /** Every instance of the plan, load balancers first, the monitoring instance last. */

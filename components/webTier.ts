@@ -9,7 +9,7 @@ import { createTierSecurityGroup, IngressSource, serviceIngress } from "./securi
 import { resourceTags } from "./tags";
 
 export interface WebTierArgs extends TierArgs {
-    /** One instance per entry, named as the topology plan names it. */
+    /** One instance per entry, named as the topology plan names it, in the order they are created and replaced (webRolloutOrder). */
     servers: ServerPlacement[];
     /** Who may reach the app port: the load balancer's group, or anyone (the whiteboard's "no firewall"). */
     appIngress: IngressSource;
@@ -40,7 +40,7 @@ export class WebTier extends pulumi.ComponentResource {
         const securityGroup = createTierSecurityGroup(`${name}-sg`, "web", [appFrom], args, parent);
         const profile = createInstanceProfile(name, [args.passwordParameterArn], tags, parent);
         const userData = renderWebServerUserData({ ...args.settings, target: { kind: "aws", region: args.region } });
-        // One server at a time: each waits for the previous one's readiness gate, so a change that replaces
+        // One server at a time, in the order given: each waits for the previous one's readiness gate, so a change that replaces
         // them all (the app, nginx, the instance type) takes down at most one, and a server that does not
         // come up stops the rollout there (README: Changes on a running stack).
         const instances: aws.ec2.Instance[] = [];

@@ -5,11 +5,10 @@
  * say anything.
  */
 import { coversPort, groupsOpenedBy, ingressOf } from "./lib/ingress";
-import { bindsOf, bindsPort, parseHaproxy, proxies, redirectsToHttps, Section } from "./lib/haproxy";
+import { bindsOf, bindsPort, haproxyConfigOf, proxies, redirectsToHttps, Section } from "./lib/haproxy";
 import { Context, gaps, list, stackPolicy } from "./lib/policy";
-import { Res, StackGraph, types } from "./lib/resources";
-import { known, knownString, need, unknown } from "./lib/unknowns";
-import { cloudConfigOf, userDataOf } from "./lib/userData";
+import { Res, StackGraph } from "./lib/resources";
+import { known, need, unknown } from "./lib/unknowns";
 
 type HttpsConfig = { haproxyConfigPath: string };
 
@@ -30,23 +29,15 @@ const closeWithHttps = "Set `https` to `self-signed` (`pulumi config set https s
  * when there is neither.
  */
 function haproxyOf(lb: Res, stack: StackGraph, ctx: Context<HttpsConfig>): Section[] | undefined {
-    const written = need(cloudConfigOf(lb))?.files.get(ctx.config.haproxyConfigPath);
-    if (written !== undefined) return proxies(parseHaproxy(written));
-    const userData = need(userDataOf(lb)) ?? "";
-    const published = stack.ofType(types.ssmParameter).flatMap((p) => {
-        const name = need(knownString(() => p.props.name));
-        if (name === undefined || !userData.includes(name) || knownString(() => p.props.type) !== "String") return [];
-        const sections = parseHaproxy(need(knownString(() => p.props.value)) ?? "");
-        return sections.some((x) => x.kind === "defaults" || x.kind === "global") ? [proxies(sections)] : [];
-    });
-    if (published.length === 0) {
+    const sections = haproxyConfigOf(lb, stack, ctx.config.haproxyConfigPath);
+    if (sections === undefined) {
         ctx.report(
             lb,
             `${lb.name}'s user-data writes no ${ctx.config.haproxyConfigPath} and names no parameter holding one: nothing shows it serves HTTPS.`,
         );
         return undefined;
     }
-    return published.flat();
+    return proxies(sections);
 }
 
 export const tlsTermination = stackPolicy<HttpsConfig>(

@@ -5,6 +5,7 @@
  */
 import { PolicyResource } from "@pulumi/policy";
 import type { TierRole } from "../roles";
+import { haproxyConfigOf, serversOf } from "./lib/haproxy";
 import { coversPort, groupsOpenedBy, ingressOf } from "./lib/ingress";
 import { gaps, list, stackPolicy } from "./lib/policy";
 import { roleOf, StackGraph, types } from "./lib/resources";
@@ -251,14 +252,41 @@ export const databaseWriteFailover = stackPolicy<{ failoverPackages: string[] }>
     },
 );
 
-export const webTierRedundancy = stackPolicy(
+/** Where the load balancer's cloud-config writes HAProxy's configuration (else it names a parameter holding it). */
+const haproxyConfigPath = {
+    haproxyConfigPath: {
+        type: "string" as const,
+        default: "/etc/haproxy/haproxy.cfg",
+        description: "Where the load balancer's cloud-config writes HAProxy's configuration.",
+    },
+};
+
+/**
+ * The web servers that are hot spares: those every load balancer's `backend web` lists only as `backup` servers (by
+ * private address). Empty when no load balancer shows a configuration, or none has a backup (active-active).
+ */
+function webSpares(stack: StackGraph, web: PolicyResource[], configPath: string): PolicyResource[] {
+    const backends = tier(stack, "lb").flatMap((lb) =>
+        (haproxyConfigOf(lb, stack, configPath) ?? []).filter((s) => s.kind === "backend" && s.name === "web"),
+    );
+    const servers = backends.flatMap(serversOf);
+    return web.filter((w) => {
+        const ip = need(knownString(() => w.props.privateIp));
+        const lines = servers.filter((s) => s.host === ip);
+        return lines.length > 0 && lines.every((s) => s.backup);
+    });
+}
+
+export const webTierRedundancy = stackPolicy<{ haproxyConfigPath: string }>(
     {
         name: "redundancy-web-tier",
-        description: "The web tier survives losing a server or a zone: at least two web instances, in at least two availability zones.",
+        description:
+            "The web tier survives losing a server or a zone: at least two web instances, in at least two availability zones; with hot spares (active-passive), a spare outside the serving servers' zone.",
         severity: "high",
         gap: gaps.spof,
         remediationSteps:
-            "Set `webCount` to 2 or more (`pulumi config set webCount 2`); the program alternates web servers between two availability zones.",
+            "Set `webCount` to 2 or more (`pulumi config set webCount 2`); the program alternates web servers between two availability zones, so with `webMode: active-passive` web-2, the first spare, is in the other zone than web-1.",
+        config: haproxyConfigPath,
     },
     (stack, ctx) => {
         const web = tier(stack, "web");
@@ -269,16 +297,51 @@ export const webTierRedundancy = stackPolicy(
         } else {
             ctx.judge(() => {
                 const inZones = zones(stack, web);
-                if (inZones.size < 2) {
-                    for (const w of web)
-                        ctx.report(
-                            w,
-                            `${list(web.map((x) => x.name))} all run in ${[...inZones][0]}: one zone outage takes the site down.`,
-                        );
-                }
+                if (inZones.size >= 2) return;
+                // HAProxy sends a backup server traffic once no other is up: a spare counts as a server here, and one
+                // outside the zone is all it takes (the zone check above), so active-passive passes as active-active does.
+                const spares = webSpares(stack, web, ctx.config.haproxyConfigPath);
+                const active = web.filter((w) => !spares.includes(w));
+                const problem =
+                    spares.length > 0
+                        ? `${list(active.map((x) => x.name))} and ${spares.length === 1 ? "its spare" : "their spares"} ${list(spares.map((x) => x.name))} all run in ${[...inZones][0]}: one zone outage takes the site down; a spare belongs in another zone.`
+                        : `${list(web.map((x) => x.name))} all run in ${[...inZones][0]}: one zone outage takes the site down.`;
+                for (const w of web) ctx.report(w, problem);
             });
         }
     },
 );
 
-export const redundancyPolicies = [loadBalancerRedundancy, databaseWriteFailover, webTierRedundancy];
+export const webSpareZone = stackPolicy<{ haproxyConfigPath: string }>(
+    {
+        name: "redundancy-web-spare-zone",
+        description:
+            "With hot spares (active-passive), a spare does not share the zone that holds every serving web server: that zone's outage takes the spare with them.",
+        severity: "low",
+        gap: gaps.spof,
+        remediationSteps:
+            "Keep the spares in the other zone: the program alternates zones (web-1 in a, web-2 in b, web-3 in a ...), so with `webActiveCount: 1` an even `webCount` of 2 leaves no spare in web-1's zone; or serve from both zones (`webActiveCount: 2`).",
+        config: haproxyConfigPath,
+    },
+    (stack, ctx) => {
+        ctx.judge(() => {
+            const web = tier(stack, "web");
+            const spares = webSpares(stack, web, ctx.config.haproxyConfigPath);
+            const active = web.filter((w) => !spares.includes(w));
+            if (spares.length === 0 || active.length === 0) return;
+            const activeZones = zones(stack, active);
+            if (activeZones.size !== 1) return;
+            const [zone] = activeZones;
+            const others = spares.filter((s) => need(stack.zoneOf(s)) !== zone).map((s) => s.name);
+            for (const spare of spares.filter((s) => need(stack.zoneOf(s)) === zone)) {
+                ctx.report(
+                    spare,
+                    `${spare.name} is a spare in ${zone}, the zone of the serving ${list(active.map((a) => a.name))}: an outage of ${zone} takes it too` +
+                        (others.length > 0 ? `; ${list(others)} in another zone take over.` : ", and no spare is left to take over."),
+                );
+            }
+        });
+    },
+);
+
+export const redundancyPolicies = [loadBalancerRedundancy, databaseWriteFailover, webTierRedundancy, webSpareZone];

@@ -88,6 +88,38 @@ describe("parseConfig", () => {
         expectConfigError(raw, key, allowed);
     });
 
+    test("webMode: active-active by default (every server serves); active-passive serves with webActiveCount, 1 by default", () => {
+        expect(parse0({})).toMatchObject({ webMode: "active-active", webCount: 2, webActiveCount: 2 });
+        expect(parse0({ webMode: "active-passive" })).toMatchObject({ webMode: "active-passive", webCount: 2, webActiveCount: 1 });
+        expect(parse0({ webMode: "active-passive", webCount: "5", webActiveCount: "4" })).toMatchObject({ webActiveCount: 4 });
+    });
+
+    test.each([
+        [{ webMode: "hot-spare" }, "webMode", /must be one of active-active, active-passive$/],
+        [
+            { webMode: "active-passive", webCount: "1" },
+            "webMode",
+            /needs a spare web server, and webCount is 1: set webCount to 2 or more, or webMode to active-active$/,
+        ],
+        [
+            { webMode: "active-passive", webActiveCount: "2" },
+            "webActiveCount",
+            /leaves no spare of webCount 2: set webActiveCount to at most 1, or webCount to at least 3$/,
+        ],
+        [
+            { webMode: "active-passive", webCount: "3", webActiveCount: "5" },
+            "webActiveCount",
+            /leaves no spare of webCount 3: set webActiveCount to at most 2, or webCount to at least 6$/,
+        ],
+        [{ webMode: "active-passive", webActiveCount: "0" }, "webActiveCount", /whole number from 1 to 19/],
+        [{ webMode: "active-passive", webActiveCount: "one" }, "webActiveCount", /whole number from 1 to 19/],
+        [{ webActiveCount: "1" }, "webActiveCount", /with webMode: active-passive .*set that mode, or remove webActiveCount$/],
+    ] as [RawConfig, string, RegExp][])("%j is refused naming %s, its value and the fix", (raw, key, allowed) => {
+        const e = expectConfigError(raw, key, allowed);
+        expect(e.value).toBe(raw[key]);
+        expect(e.message).toContain(JSON.stringify(raw[key]));
+    });
+
     describe("thirdZoneCidr: a Galera cluster's third zone, a secondary block AWS accepts", () => {
         test.each([
             ["10.0.0.0/16", "10.1.0.0/17"],
@@ -181,5 +213,7 @@ describe("Pulumi.yaml", () => {
     test("the keys one database mode refuses have no default (Pulumi would set it on every stack)", () => {
         expect((project.config as Record<string, { default?: unknown }>).replicaCount.default).toBeUndefined();
         expect((project.config as Record<string, { default?: unknown }>).dbNodeCount.default).toBeUndefined();
+        // Likewise webActiveCount: active-active refuses it.
+        expect((project.config as Record<string, { default?: unknown }>).webActiveCount.default).toBeUndefined();
     });
 });

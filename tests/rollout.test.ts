@@ -196,6 +196,31 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
     });
 });
 
+describe("webMode: active-passive", () => {
+    test("switching modes changes only the published configuration (the spares become backup servers)", async () => {
+        const found = describeChanges(diffPlans(await plan("dev"), await plan("dev", { webMode: "active-passive" })));
+        expect(found).toEqual(["update lb-haproxy-config (value)", "replace lb-1-config-applied (triggers)"].sort(byName));
+    });
+
+    test.each([
+        ["2 servers", { webMode: "active-passive" }, ["web-2", "web-1"]],
+        ["4 servers, 2 serve", { webMode: "active-passive", webCount: "4", webActiveCount: "2" }, ["web-3", "web-4", "web-1", "web-2"]],
+        ["active-active, 3 servers (as before)", { webCount: "3" }, ["web-1", "web-2", "web-3"]],
+    ] as [string, Record<string, string>, string[]][])(
+        "%s: the spares are replaced first, each serving server only behind a spare's readiness gate",
+        async (_, overrides, order) => {
+            const p = await plan("dev", overrides);
+            const urn = (name: string) => p.resources.find((r) => r.name === name)!.urn;
+            const dependsOn = (name: string) => p.resources.find((r) => r.name === name)!.options.dependsOn;
+            expect(dependsOn(order[0])).toEqual([]);
+            for (const [k, name] of order.entries()) if (k > 0) expect(dependsOn(name)).toEqual([urn(`${order[k - 1]}-ready`)]);
+            // A change that replaces every web server: the same chain, so web-1 goes once a spare serves.
+            const after = await plan("dev", { ...overrides, webInstanceType: "t3.medium" });
+            expect(describeChanges(diffPlans(p, after)).filter((c) => /^replace web-\d+ /.test(c))).toHaveLength(order.length);
+        },
+    );
+});
+
 function byName(a: string, b: string): number {
     return a.split(" ")[1].localeCompare(b.split(" ")[1]);
 }

@@ -1,5 +1,13 @@
 import { cidrContains } from "../policies/lib/resources";
-import { allInstances, endpointAddresses, galeraZoneWarning, planTopology, regionZoneFilters, TopologyPlan } from "../topology";
+import {
+    allInstances,
+    endpointAddresses,
+    galeraZoneWarning,
+    planTopology,
+    regionZoneFilters,
+    TopologyPlan,
+    webRolloutOrder,
+} from "../topology";
 import { devConfig } from "./helpers";
 import { mockRegionZones } from "../tools/preview/mocks";
 
@@ -201,5 +209,25 @@ describe("database: galera", () => {
 
     test("the zones asked for are availability zones proper (Local and Wavelength Zones are opt-in), whatever their state", () => {
         expect(regionZoneFilters).toEqual({ filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] });
+    });
+});
+
+describe("webMode", () => {
+    test("active-active: no spares, the plan's order", () => {
+        const plan = planTopology(devConfig({ webCount: "3" }), mockRegionZones);
+        expect(plan.webSpares).toEqual([]);
+        expect(webRolloutOrder(plan).map((w) => w.name)).toEqual(["web-1", "web-2", "web-3"]);
+    });
+
+    test("active-passive: the servers after the first webActiveCount are spares, the first in the other zone, and roll out first", () => {
+        const one = planTopology(devConfig({ webMode: "active-passive", webCount: "3" }), mockRegionZones);
+        expect(one.webSpares).toEqual(["web-2", "web-3"]);
+        expect(one.web.find((w) => w.name === "web-2")!.subnet.az).not.toBe(one.web.find((w) => w.name === "web-1")!.subnet.az);
+        expect(webRolloutOrder(one).map((w) => w.name)).toEqual(["web-2", "web-3", "web-1"]);
+        const two = planTopology(devConfig({ webMode: "active-passive", webCount: "5", webActiveCount: "2" }), mockRegionZones);
+        expect(two.webSpares).toEqual(["web-3", "web-4", "web-5"]);
+        expect(webRolloutOrder(two).map((w) => w.name)).toEqual(["web-3", "web-4", "web-5", "web-1", "web-2"]);
+        // Addresses follow names only: the mode moves no server.
+        expect(two.web).toEqual(planTopology(devConfig({ webCount: "5" }), mockRegionZones).web);
     });
 });

@@ -9,6 +9,8 @@ import { Target } from "./target";
 export interface Backend {
     name: string;
     address: string;
+    /** A hot spare (webMode active-passive): HAProxy sends it traffic only while no other server is up. */
+    backup?: boolean;
 }
 
 export interface HaproxyConfigArgs {
@@ -99,7 +101,8 @@ export function renderHaproxyConfig(args: HaproxyConfigArgs): string {
         // (a write's 502, a 503) bring the next check forward, and the check decides: errors alone never take a
         // server out, or a database outage (every server answers 503) or one request that trips a bug would empty the backend.
         "    default-server inter 500ms fastinter 250ms downinter 1s fall 2 rise 2 observe layer7 error-limit 3 on-error fastinter",
-        ...args.backends.map((b) => `    server ${b.name} ${b.address}:80 check`),
+        // A backup server takes traffic only when no other is up: the first backup listed, the other zone's (`option allbackups` unset).
+        ...args.backends.map((b) => `    server ${b.name} ${b.address}:80 check${b.backup ? " backup" : ""}`),
         "",
         "backend web-writes",
         `    balance ${args.algorithm}`,
@@ -108,7 +111,7 @@ export function renderHaproxyConfig(args: HaproxyConfigArgs): string {
         "    http-reuse never",
         "    retry-on conn-failure",
         // The same servers, up and down with the checks of backend web.
-        ...args.backends.map((b) => `    server ${b.name} ${b.address}:80 track web/${b.name}`),
+        ...args.backends.map((b) => `    server ${b.name} ${b.address}:80 track web/${b.name}${b.backup ? " backup" : ""}`),
         "",
         "frontend stats",
         `    bind :${statsPort}`,

@@ -114,7 +114,11 @@ export function siteSettings(config: StackConfig, plan: TopologyPlan): SiteSetti
         ...(vrrp ? { vrrp } : {}),
         lb: {
             algorithm: config.lbAlgorithm,
-            backends: plan.web.map((w) => ({ name: w.name, address: w.privateIp })),
+            backends: plan.web.map((w) => ({
+                name: w.name,
+                address: w.privateIp,
+                ...(plan.webSpares.includes(w.name) ? { backup: true } : {}),
+            })),
             https,
             siteName,
             tlsParameter: https ? names.tlsPem : undefined,

@@ -1,8 +1,12 @@
 /**
  * Just enough of HAProxy's configuration language to tell what the load
  * balancer serves: its proxies (frontend/listen sections), the ports they
- * bind, with or without TLS, and whether they redirect to HTTPS.
+ * bind, with or without TLS, whether they redirect to HTTPS, and the servers
+ * of a backend (which are backups).
  */
+import { Res, StackGraph, types } from "./resources";
+import { knownString, need } from "./unknowns";
+import { cloudConfigOf, userDataOf } from "./userData";
 
 const sectionKeywords = new Set([
     "global",
@@ -72,4 +76,39 @@ export function bindsPort(b: Bind, port: number): boolean {
 /** An `http-request redirect` (or legacy `redirect`) to the https scheme or an https:// location. */
 export function redirectsToHttps(section: Section): boolean {
     return section.lines.some((l) => /^(http-request\s+)?redirect\s+(scheme\s+https\b|(location|prefix)\s+https:\/\/)/.test(l));
+}
+
+export interface BackendServer {
+    name: string;
+    /** The address without the port. */
+    host: string;
+    /** A backup server: it takes traffic only while no other server of the backend is up. */
+    backup: boolean;
+}
+
+/** The `server` lines of a backend section. */
+export function serversOf(section: Section): BackendServer[] {
+    return section.lines
+        .filter((l) => l.startsWith("server "))
+        .map((l) => {
+            const [, name = "", address = "", ...options] = l.split(/\s+/);
+            return { name, host: address.replace(/:\d+$/, ""), backup: options.includes("backup") };
+        });
+}
+
+/**
+ * The HAProxy configuration a load balancer runs, as sections: the one its cloud-config writes at `configPath`,
+ * else the String SSM parameters its user-data names whose value is an HAProxy configuration. `undefined` when neither.
+ */
+export function haproxyConfigOf(lb: Res, stack: StackGraph, configPath: string): Section[] | undefined {
+    const written = need(cloudConfigOf(lb))?.files.get(configPath);
+    if (written !== undefined) return parseHaproxy(written);
+    const userData = need(userDataOf(lb)) ?? "";
+    const published = stack.ofType(types.ssmParameter).flatMap((p) => {
+        const name = need(knownString(() => p.props.name));
+        if (name === undefined || !userData.includes(name) || knownString(() => p.props.type) !== "String") return [];
+        const sections = parseHaproxy(need(knownString(() => p.props.value)) ?? "");
+        return sections.some((x) => x.kind === "defaults" || x.kind === "global") ? [sections] : [];
+    });
+    return published.length === 0 ? undefined : published.flat();
 }

@@ -1,5 +1,5 @@
 /** Single points of failure: each policy passes once its gap is really closed, fails otherwise, and never guesses. */
-import { databaseWriteFailover, loadBalancerRedundancy, webTierRedundancy } from "../../policies/redundancy";
+import { databaseWriteFailover, loadBalancerRedundancy, webSpareZone, webTierRedundancy } from "../../policies/redundancy";
 import { policyResources, stackResources } from "../../tools/policy-check/resources";
 import { planStack } from "../../tools/preview/plan";
 import {
@@ -331,5 +331,103 @@ describe("redundancy-web-tier", () => {
     test("an exemption waives a web server", async () => {
         const r = await check(webTierRedundancy, [...subnets, instance("web-1", "web", inA)], { exempt: ["web-1"] });
         expect([r.flagged, r.waived]).toEqual([[], ["web-1"]]);
+    });
+});
+
+/** A load balancer whose HAProxy sends `backend web` to these web servers (address, and whether a backup), and the servers. */
+function activePassive(servers: [name: string, placement: Record<string, unknown>, ip: string, backup: boolean][]): Spec[] {
+    const cfg = [
+        "global",
+        "defaults",
+        "    mode http",
+        "frontend www",
+        "    bind :80",
+        "    default_backend web",
+        "backend web",
+        ...servers.map(([name, , ip, backup]) => `    server ${name} ${ip}:80 check${backup ? " backup" : ""}`),
+    ].join("\n");
+    return [
+        instance("lb-1", "lb", { ...inA, userData: cloudConfig({ packages: ["haproxy"], files: { "/etc/haproxy/haproxy.cfg": cfg } }) }),
+        ...servers.map(([name, placement, ip]) => instance(name, "web", { ...placement, privateIp: ip })),
+    ];
+}
+
+describe("redundancy-web-tier with hot spares (webMode: active-passive)", () => {
+    test("one serving server and its spare in another zone pass: the spare is a second server", async () => {
+        const stack = activePassive([
+            ["web-1", inA, "10.0.0.10", false],
+            ["web-2", inB, "10.0.1.10", true],
+        ]);
+        expect((await check(webTierRedundancy, [...subnets, ...stack])).found).toEqual([]);
+    });
+
+    test("a spare in the serving server's zone only: the zone's outage takes both, said of the spare", async () => {
+        const stack = activePassive([
+            ["web-1", inA, "10.0.0.10", false],
+            ["web-2", inA, "10.0.0.11", true],
+        ]);
+        const r = await check(webTierRedundancy, [...subnets, ...stack]);
+        expect(r.flagged).toEqual(["web-1", "web-2"]);
+        expect(r.found[0]).toBe(
+            "web-1: web-1 and its spare web-2 all run in eu-west-1a: one zone outage takes the site down; a spare belongs in another zone.",
+        );
+    });
+});
+
+describe("redundancy-web-spare-zone", () => {
+    test("a spare in the zone of the serving server is flagged, naming the spare that takes over", async () => {
+        const stack = activePassive([
+            ["web-1", inA, "10.0.0.10", false],
+            ["web-2", inB, "10.0.1.10", true],
+            ["web-3", inA, "10.0.0.32", true],
+        ]);
+        const r = await check(webSpareZone, [...subnets, ...stack]);
+        expect(r.found).toEqual([
+            "web-3: web-3 is a spare in eu-west-1a, the zone of the serving web-1: an outage of eu-west-1a takes it too; web-2 in another zone take over.",
+        ]);
+        // Not a single point of failure: web-2 takes over.
+        expect((await check(webTierRedundancy, [...subnets, ...stack])).found).toEqual([]);
+    });
+
+    test("a lone spare in the serving server's zone: no spare is left to take over", async () => {
+        const stack = activePassive([
+            ["web-1", inA, "10.0.0.10", false],
+            ["web-2", inA, "10.0.0.11", true],
+        ]);
+        expect((await check(webSpareZone, [...subnets, ...stack])).found).toEqual([
+            "web-2: web-2 is a spare in eu-west-1a, the zone of the serving web-1: an outage of eu-west-1a takes it too, and no spare is left to take over.",
+        ]);
+    });
+
+    test("passes: spares only in the other zone, servers serving in both zones, or no spares (active-active)", async () => {
+        for (const servers of [
+            [
+                ["web-1", inA, "10.0.0.10", false],
+                ["web-2", inB, "10.0.1.10", true],
+            ],
+            [
+                ["web-1", inA, "10.0.0.10", false],
+                ["web-2", inB, "10.0.1.10", false],
+                ["web-3", inA, "10.0.0.32", true],
+            ],
+            [
+                ["web-1", inA, "10.0.0.10", false],
+                ["web-2", inA, "10.0.0.11", false],
+            ],
+        ] as Parameters<typeof activePassive>[0][]) {
+            expect((await check(webSpareZone, [...subnets, ...activePassive(servers)])).found).toEqual([]);
+        }
+    });
+
+    test("unknown zones give no verdict", async () => {
+        expectNoVerdict(
+            await check(webSpareZone, [
+                ...subnets,
+                ...activePassive([
+                    ["web-1", inA, "10.0.0.10", false],
+                    ["web-2", { subnetId: UNKNOWN }, "10.0.1.10", true],
+                ]),
+            ]),
+        );
     });
 });

@@ -3,7 +3,8 @@
  * (README: Changes on a running stack), with the same readiness signals read from the
  * containers' console logs instead of ec2:GetConsoleOutput:
  *
- * 1. each web server whose user-data or instance type changed, web-1 first: stopped, booted
+ * 1. each web server whose user-data or instance type changed, in the deploy's order (web-1 first; with
+ *    active-passive the spares first, so the serving server goes once a spare serves): stopped, booted
  *    again on a fresh overlay at the same address, and waited for (`foobar-ready` on its
  *    console, then HAProxy marking it up) before the next one is touched;
  * 2. new servers (web servers, then replicas; their primary already runs), each ready before the next;
@@ -22,7 +23,7 @@
 import * as fs from "fs";
 import { StackConfig } from "../../config";
 import { configDigest, markers } from "../../components/readiness";
-import { allInstances, InstancePlan, InstanceRole, planTopology, TopologyPlan } from "../../topology";
+import { allInstances, InstancePlan, InstanceRole, planTopology, TopologyPlan, webRolloutOrder } from "../../topology";
 import { Target } from "../../userdata/target";
 import { putParameters } from "./aws";
 import { parameterNames, renderInstanceUserData, siteParameters, siteSettings } from "../../userdata/site";
@@ -239,9 +240,10 @@ export function planRollout(
             `the change both adds (${[...plan.createWeb, ...plan.createReplicas].join(", ")}) and removes (${plan.removeWeb.join(", ")}) servers; apply one at a time`,
         );
     }
-    for (const list of [plan.replaceWeb, plan.awaitWeb, plan.createWeb, plan.createReplicas, plan.removeWeb, plan.ignoredDatabases]) {
-        list.sort(byNumber);
-    }
+    for (const list of [plan.createReplicas, plan.removeWeb, plan.ignoredDatabases]) list.sort(byNumber);
+    // Web servers in the order the deploy chains them (components/webTier.ts).
+    const order = webRolloutOrder(desired.plan).map((w) => w.name);
+    for (const list of [plan.replaceWeb, plan.awaitWeb, plan.createWeb]) list.sort((a, b) => order.indexOf(a) - order.indexOf(b));
     return plan;
 }
 
