@@ -7,7 +7,9 @@
  * all go through it, so a bad stack file fails the same way everywhere, before
  * any resource is registered.
  */
+import { Region } from "@pulumi/aws/types/enums";
 import { InstanceType } from "@pulumi/aws/types/enums/ec2";
+import { isAnywhere, narrowestAnywherePrefix } from "./anywhere";
 
 export const lbAlgorithms = ["roundrobin", "leastconn"] as const;
 export const architectures = ["x86_64", "arm64"] as const;
@@ -127,6 +129,57 @@ export const configKeys = [
 
 const hostnamePattern = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 
+/**
+ * The records the program adds: `www` under `domain`, the database endpoints under `internalZone` (replication).
+ * Each full name must stay within DNS's 253 characters (Route 53: labels up to 63 bytes, names up to 255 bytes
+ * on the wire, https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/DomainNameFormat.html).
+ */
+export const recordLabels = { domain: { www: "www" }, internalZone: { writer: "db-writer", reader: "db-reader" } } as const;
+
+/**
+ * The regions of the `aws` partition, the one whose ARNs (`arn:aws:`) this program writes. China (aws-cn), GovCloud
+ * (aws-us-gov), the ISO regions and the European Sovereign Cloud (aws-eusc) are partitions of their own, with other
+ * ARNs and separate accounts (https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html,
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html). The list is the AWS provider's Region enum.
+ */
+const otherPartitions = /^(cn-|us-gov-|us-iso|eu-isoe-|eusc-)/;
+export const awsRegions: readonly string[] = Object.values(Region).filter((r) => !otherPartitions.test(r));
+
+/** Characters that do not show: controls, format characters (zero-width space, joiners, BOM, bidi marks), and every space but U+0020. */
+const invisible = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]|(?! )\p{Zs}/u;
+
+/** `zone` when every record the program adds under it (recordLabels) fits DNS's 253 characters. */
+function recordZone(key: keyof typeof recordLabels, zone: string | undefined): string | undefined {
+    const longest =
+        zone === undefined
+            ? undefined
+            : Object.values(recordLabels[key])
+                  .map((l: string) => `${l}.${zone}`)
+                  .sort((a, b) => b.length - a.length)[0];
+    if (zone !== undefined && longest!.length > 253) {
+        throw new ConfigError(
+            key,
+            zone,
+            `the program adds the record ${longest!.slice(0, 24)}… under it, ${longest!.length} characters, and a DNS name holds at most 253; ` +
+                `use a name of at most ${253 - longest!.length + zone.length} characters`,
+        );
+    }
+    return zone;
+}
+
+/** A ConfigError if `value` holds a character that does not show (it would reach AWS, or a name, unseen). */
+function checkVisible(key: string, value: string): void {
+    const at = [...value].findIndex((c) => invisible.test(c));
+    if (at >= 0) {
+        const code = [...value][at].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+        throw new ConfigError(
+            key,
+            value,
+            `holds an invisible character, U+${code}, at position ${at} (pasted text often carries one); retype the value without it`,
+        );
+    }
+}
+
 /** This project's settings out of the runtime's fully qualified config (`foobar:webCount` → `webCount`). */
 export function projectSettings(project: string, all: Record<string, string>): RawConfig {
     const prefix = `${project}:`;
@@ -189,8 +242,21 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
     if (!region) {
         throw new ConfigError("aws:region", region, "must be set, e.g. `pulumi config set aws:region eu-west-1`");
     }
-    if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
-        throw new ConfigError("aws:region", region, "must be an AWS region such as eu-west-1");
+    for (const [key, value] of [["aws:region", region], ...Object.entries(raw)]) if (value !== undefined) checkVisible(key!, value);
+    if (otherPartitions.test(region) && (Object.values(Region) as string[]).includes(region)) {
+        throw new ConfigError(
+            "aws:region",
+            region,
+            "is a region of another AWS partition (its own accounts and arn:aws-cn:/arn:aws-us-gov:/... ARNs), and this program " +
+                "writes arn:aws: ARNs; use a region of the aws partition such as eu-west-1",
+        );
+    }
+    if (!awsRegions.includes(region)) {
+        throw new ConfigError(
+            "aws:region",
+            region,
+            `is not an AWS region; ${didYouMean(region, awsRegions)}regions: ${awsRegions.join(", ")}`,
+        );
     }
 
     const vpcCidr = str("vpcCidr", "10.0.0.0/16");
@@ -198,16 +264,19 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
     checkVpcRange(vpcCidr);
     const adminCidr = get("adminCidr");
     const allowSshFromAnywhere = bool("allowSshFromAnywhere", false);
-    if (adminCidr !== undefined && parseCidr("adminCidr", adminCidr, 0, 32).prefix === 0 && !allowSshFromAnywhere) {
+    if (adminCidr !== undefined && parseCidr("adminCidr", adminCidr, 0, 32) && isAnywhere(adminCidr) && !allowSshFromAnywhere) {
+        const what = adminCidr.endsWith("/0")
+            ? "the whole internet"
+            : `the internet: a range wider than /${narrowestAnywherePrefix.ipv4} is no admin network`;
         throw new ConfigError(
             "adminCidr",
             adminCidr,
-            "opens SSH on every instance to the whole internet; set adminCidr to your own range (e.g. 203.0.113.7/32), " +
+            `opens SSH on every instance to ${what}; set adminCidr to your own range (e.g. 203.0.113.7/32), ` +
                 "or set allowSshFromAnywhere: true to accept that",
         );
     }
 
-    const domain = optional("domain", hostnamePattern, "must be a DNS name such as foobar.com");
+    const domain = recordZone("domain", optional("domain", hostnamePattern, "must be a DNS name such as foobar.com"));
     if (domain?.startsWith("www.")) {
         throw new ConfigError(
             "domain",
@@ -238,6 +307,16 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
                 key,
                 v,
                 `is not an EC2 instance type; ${didYouMean(v, ec2InstanceTypes)}use one such as t3.small (x86_64) or t4g.small (arm64)`,
+            );
+        }
+        const nitro = nitroSuccessor(v);
+        if (nitro !== undefined) {
+            throw new ConfigError(
+                key,
+                v,
+                "runs on the Xen hypervisor, not the Nitro System: the deploy's readiness gates read the console with " +
+                    "get-console-output --latest (Nitro only) and setup-db.sh waits for the data volume at its NVMe path; " +
+                    `set ${key} to a Nitro type such as ${nitro} (https://docs.aws.amazon.com/ec2/latest/instancetypes/ec2-nitro-instances.html)`,
             );
         }
         if (instanceArchitecture(v) !== architecture) {
@@ -313,7 +392,9 @@ export function parseConfig(stack: string, region: string | undefined, raw: RawC
         alarmEmail,
         dbDeletionProtection: bool("dbDeletionProtection", true),
         dbVolumeSizeGiB: int("dbVolumeSizeGiB", 8, 16384, 20),
-        internalZone: optional("internalZone", hostnamePattern, "must be a DNS name such as foobar.internal") ?? "foobar.internal",
+        internalZone:
+            recordZone("internalZone", optional("internalZone", hostnamePattern, "must be a DNS name such as foobar.internal")) ??
+            "foobar.internal",
     };
 }
 
@@ -345,6 +426,62 @@ export function instanceArchitecture(instanceType: string): Architecture {
     if (!m) return "x86_64";
     const [, series, generation, options] = m;
     return options.includes("g") || (series === "a" && generation === "1") ? "arm64" : "x86_64";
+}
+
+/**
+ * The EC2 families that run on Xen, not on the Nitro System, each with its Nitro successor: every family the provider
+ * lists that the AWS page "Instances built on the AWS Nitro System" does not
+ * (https://docs.aws.amazon.com/ec2/latest/instancetypes/ec2-nitro-instances.html), except i3.metal, which is Nitro.
+ * p3dn is a family of its own in the provider's list, and Nitro.
+ */
+const xenFamilies: Record<string, string> = {
+    t1: "t3",
+    t2: "t3",
+    m1: "m5",
+    m2: "m5",
+    m3: "m5",
+    m4: "m5",
+    c1: "c5",
+    c3: "c5",
+    c4: "c5",
+    cc1: "c5",
+    cc2: "c5",
+    r3: "r5",
+    r4: "r5",
+    cr1: "r5",
+    x1: "x2idn",
+    x1e: "x2iedn",
+    d2: "d3",
+    hs1: "d3",
+    h1: "d3en",
+    i2: "i3en",
+    i3: "i3en",
+    hi1: "i3en",
+    f1: "f2",
+    g2: "g4dn",
+    g3: "g4dn",
+    g3s: "g4dn",
+    cg1: "g4dn",
+    p2: "p3dn",
+    p3: "p3dn",
+};
+
+/** For a Xen type, the Nitro type to use instead: the successor family in the same size if EC2 has it (t2.micro → t3.micro), else its nearest size. */
+export function nitroSuccessor(instanceType: string): string | undefined {
+    const [family, size] = instanceType.split(".");
+    const successor = xenFamilies[family];
+    if (successor === undefined || instanceType === "i3.metal") return undefined;
+    const sameSize = `${successor}.${size}`;
+    if (ec2InstanceTypes.includes(sameSize)) return sameSize;
+    // Relative sizes by EC2's naming (large = 2 × medium, 4xlarge = 4 × xlarge): the successor's nearest size.
+    const scale = (z: string) =>
+        ({ nano: -3, micro: -2, small: -1, medium: 0, large: 1, xlarge: 2 })[z] ??
+        (/^(\d+)xlarge$/.test(z) ? 2 + Math.log2(Number(/^(\d+)/.exec(z)![1])) : 99);
+    return ec2InstanceTypes
+        .filter((t) => t.startsWith(`${successor}.`))
+        .sort(
+            (a, b) => Math.abs(scale(a.split(".")[1]) - scale(size)) - Math.abs(scale(b.split(".")[1]) - scale(size)) || a.localeCompare(b),
+        )[0];
 }
 
 /** The nearest type of the same series and size for the other architecture (t3.micro → t4g.micro), if EC2 has one. */
@@ -457,30 +594,42 @@ function cidrOverlaps(a: string, b: string): boolean {
     return cidrWithin(a, b) || cidrWithin(b, a);
 }
 
+/** RFC 6598 shared address space: AWS allows it as a secondary block beside any primary. */
+const sharedRange = "100.64.0.0/10";
+
 /**
- * Why AWS would refuse `block` as a secondary IPv4 block of a VPC whose primary is `vpcCidr`, if it would
+ * Why `block` cannot be a secondary IPv4 block of a VPC whose primary is `vpcCidr`, if so. AWS's table
  * (https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html, "IPv4 CIDR block association restrictions"):
- * it must not overlap the primary, must stay in the primary's RFC 1918 range (or outside all three when the primary is),
- * must not be 198.19.0.0/16, and with a primary in 172.16.0.0/12 not 172.31.0.0/16 (the default VPC's).
+ * not another RFC 1918 range than the primary's; not 198.19.0.0/16; with a block in 10.0.0.0/15 (10.0.0.0 to 10.1.255.255),
+ * nothing from 10.0.0.0/16; with a primary in 172.16.0.0/12, not 172.31.0.0/16. 100.64.0.0/10 is permitted beside any
+ * primary. Publicly routable blocks AWS permits too, but beside a private primary the program refuses them: the VPC
+ * would route those internet addresses to itself, so its servers could no longer reach whoever owns them.
  */
 function secondaryBlockProblem(vpcCidr: string, block: string): string | undefined {
     const range = (cidr: string) => privateRanges.find((r) => cidrWithin(cidr, r));
+    const [vpcRange, blockRange] = [range(vpcCidr), range(block)];
     if (cidrOverlaps(block, vpcCidr)) return `overlaps vpcCidr ${vpcCidr}`;
-    if (range(block) !== range(vpcCidr)) {
-        return range(vpcCidr)
-            ? `is outside ${range(vpcCidr)}, the RFC 1918 range of vpcCidr ${vpcCidr}, and AWS refuses to mix ranges in one VPC`
-            : `is in the RFC 1918 range ${range(block)} while vpcCidr ${vpcCidr} is not, and AWS refuses to mix them in one VPC`;
-    }
     if (cidrOverlaps(block, "198.19.0.0/16")) return "overlaps 198.19.0.0/16, which AWS refuses as a secondary block";
-    if (range(vpcCidr) === "172.16.0.0/12" && cidrOverlaps(block, "172.31.0.0/16")) {
+    if (blockRange && blockRange !== vpcRange) {
+        return vpcRange
+            ? `is in ${blockRange}, another RFC 1918 range than vpcCidr ${vpcCidr}'s (${vpcRange}), and AWS refuses two in one VPC`
+            : `is in the RFC 1918 range ${blockRange} while vpcCidr ${vpcCidr} is not, and AWS refuses to add one to such a VPC`;
+    }
+    if (vpcRange === "10.0.0.0/8" && cidrOverlaps(vpcCidr, "10.0.0.0/15") && cidrOverlaps(block, "10.0.0.0/16")) {
+        return `is in 10.0.0.0/16 while vpcCidr ${vpcCidr} is in 10.0.0.0/15, and AWS refuses that pair`;
+    }
+    if (vpcRange === "172.16.0.0/12" && cidrOverlaps(block, "172.31.0.0/16")) {
         return "overlaps 172.31.0.0/16, which AWS refuses as a secondary block of a VPC in 172.16.0.0/12";
+    }
+    if (vpcRange && !blockRange && !cidrWithin(block, sharedRange)) {
+        return `is publicly routable: the VPC would take those internet addresses for itself; use a block in ${vpcRange} or ${sharedRange}`;
     }
     return undefined;
 }
 
 /**
  * The third zone's block: as set, or half the VPC's size right after vpcCidr (10.0.0.0/16 → 10.1.0.0/17). Each of its
- * halves is a subnet, so it holds at most /25 (subnets of 64 addresses hold the database block at +48).
+ * halves is a subnet, so it holds at most /25 (subnets of 64 addresses hold the Galera block at +56).
  */
 function parseThirdZoneCidr(vpcCidr: string, value: string | undefined): string | undefined {
     if (value === "none") return undefined;
@@ -490,8 +639,8 @@ function parseThirdZoneCidr(vpcCidr: string, value: string | undefined): string 
     const candidate = (base: number) => `${intToIp(base)}/${prefix}`;
     const after = candidate(vpc.base + 2 * size);
     const before = vpc.base >= size ? candidate(vpc.base - size) : undefined;
-    // A block right after vpcCidr, else right before it: the first AWS would associate.
-    const free = [after, before].find((b) => b !== undefined && !secondaryBlockProblem(vpcCidr, b));
+    // A block right after vpcCidr, else right before it, else the start of 100.64.0.0/10: the first AWS would associate.
+    const free = [after, before, `100.64.0.0/${prefix}`].find((b) => b !== undefined && !secondaryBlockProblem(vpcCidr, b));
     if (value !== undefined) {
         parseCidr("thirdZoneCidr", value, 16, 25, { example: free ?? after, otherwise: "none (the nodes stay in two zones)" });
         const problem = secondaryBlockProblem(vpcCidr, value);

@@ -18,7 +18,7 @@ import { MonitoringServer } from "./components/monitoringServer";
 import { Network } from "./components/network";
 import { IngressSource } from "./components/securityGroup";
 import { WebTier } from "./components/webTier";
-import { FirewallMode, parseStackConfig } from "./config";
+import { FirewallMode, parseStackConfig, recordLabels } from "./config";
 import { endpointAddresses, galeraZoneWarning, InstancePlan, planTopology, regionZoneFilters, webRolloutOrder } from "./topology";
 import { parameterNames, siteSettings } from "./userdata/site";
 
@@ -165,7 +165,7 @@ export = async () => {
     if (config.domain && config.hostedZoneId) {
         new aws.route53.Record("www", {
             zoneId: config.hostedZoneId,
-            name: `www.${config.domain}`,
+            name: `${recordLabels.domain.www}.${config.domain}`,
             type: "A",
             ttl: 300,
             records: [lb.publicIp],

@@ -6,7 +6,7 @@
  * database grants and the private DNS records are known before any instance
  * exists, and so the local cloud boots the very same addresses the AWS stack uses.
  */
-import { StackConfig, intToIp, parseCidr } from "./config";
+import { StackConfig, intToIp, parseCidr, recordLabels } from "./config";
 
 /** Two AZs is the minimum the design needs; every tier spreads over them. */
 export const azCount = 2;
@@ -91,6 +91,13 @@ export const addressLayout = {
     secondLoadBalancer: 9,
     /** Replicas after the first (replica-1, in the second AZ): a /29 (replicaCount ≤ 5 needs at most 2 per AZ). */
     replicaBlock: { offset: 48, prefixBits: 29 },
+    /**
+     * Every Galera node, db-1 included: a /29 of its own (dbNodeCount ≤ 5 needs at most 3 per AZ; +56 to +58 fit a
+     * /26, the smallest subnet). No Galera node takes an address a replication server has, and the reverse: switching
+     * `database` creates the new servers before it deletes the old ones, and AWS refuses an address still in use
+     * (InvalidIPAddress.InUse).
+     */
+    galeraBlock: { offset: 56, prefixBits: 29 },
 } as const;
 
 /** The address blocks (CIDR) a tier's servers can get: what the database grants name, and nothing else. */
@@ -157,7 +164,7 @@ export function planTopology(config: StackConfig, regionZones: number): Topology
         subnet,
         privateIp: intToIp(subnetBase(subnet) + offset),
     });
-    const { webBlock, replicaBlock } = addressLayout;
+    const { webBlock, replicaBlock, galeraBlock } = addressLayout;
 
     const lbs = [
         at("lb-1", "lb", lbSubnet, addressLayout.firstHost),
@@ -169,7 +176,9 @@ export function planTopology(config: StackConfig, regionZones: number): Topology
         const k = Math.floor(i / azCount);
         return at(`web-${i + 1}`, "web", subnet, k === 0 ? first(subnet) : webBlock.offset + k - 1);
     });
-    const dbPrimary = at(galera ? "db-1" : "db-primary", galera ? "db-node" : "db-primary", tierSubnets[0], first(tierSubnets[0]) + 1);
+    const dbPrimary = galera
+        ? at("db-1", "db-node", tierSubnets[0], galeraBlock.offset)
+        : at("db-primary", "db-primary", tierSubnets[0], first(tierSubnets[0]) + 1);
     // Replicas (Galera's further nodes, db-2 ...) start in the other AZ so the first one survives the primary's AZ;
     // it takes that AZ's database address. A node's address follows from its name, as a replica's does.
     // With a third zone, db-3 takes that zone's database address and every other node keeps its place, so a
@@ -177,11 +186,12 @@ export function planTopology(config: StackConfig, regionZones: number): Topology
     const dbReplicas = Array.from({ length: galera ? config.dbNodeCount - 1 : config.replicaCount }, (_, i) => {
         if (databaseZones > azCount && i === 1) {
             const subnet = zoneSubnets.find((s) => s.az === azCount)!;
-            return at("db-3", "db-node", subnet, first(subnet) + 1);
+            return at("db-3", "db-node", subnet, galeraBlock.offset);
         }
         const subnet = tierSubnets[(i + 1) % azCount];
-        const offset = i === 0 ? first(subnet) + 1 : replicaBlock.offset + Math.floor((i - 1) / azCount);
-        return galera ? at(`db-${i + 2}`, "db-node", subnet, offset) : at(`db-replica-${i + 1}`, "db-replica", subnet, offset);
+        const later = Math.floor((i - 1) / azCount);
+        if (galera) return at(`db-${i + 2}`, "db-node", subnet, galeraBlock.offset + (i === 0 ? 0 : 1 + later));
+        return at(`db-replica-${i + 1}`, "db-replica", subnet, i === 0 ? first(subnet) + 1 : replicaBlock.offset + later);
     });
     const block = (subnet: SubnetPlan, offset: number, prefixBits: number) => `${intToIp(subnetBase(subnet) + offset)}/${prefixBits}`;
     const grants: GrantBlocks = {
@@ -206,7 +216,9 @@ export function planTopology(config: StackConfig, regionZones: number): Topology
         dbReplicas,
         grants,
         ...(monitoring ? { monitoring } : {}),
-        endpoints: galera ? { ...galeraSidecar } : { writer: `db-writer.${zone}`, reader: `db-reader.${zone}` },
+        endpoints: galera
+            ? { ...galeraSidecar }
+            : { writer: `${recordLabels.internalZone.writer}.${zone}`, reader: `${recordLabels.internalZone.reader}.${zone}` },
     };
 }
 

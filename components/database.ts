@@ -4,6 +4,7 @@
  * DNS zone, and the generated credentials in SSM.
  */
 import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { DatabaseRole, DatabaseServerSettings, galeraPorts, mysqlPort, renderDatabaseUserData } from "../userdata/database";
@@ -102,6 +103,8 @@ export class Database extends pulumi.ComponentResource {
     public readonly primaryInstanceId: pulumi.Output<string>;
     public readonly replicaInstanceIds: pulumi.Output<string>[];
     public readonly securityGroupId: pulumi.Output<string>;
+    /** One gate per server, in order: each completes when its server runs and passes EC2's status checks. */
+    public readonly readiness: pulumi.Resource[];
 
     constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:database:Database", name, {}, opts);
@@ -131,7 +134,13 @@ export class Database extends pulumi.ComponentResource {
         );
         const protect = args.deletionProtection;
 
+        // One server at a time: a changed dbInstanceType is applied in place by stop, modify, start (the provider's
+        // ModifyInstanceAttribute), and Pulumi would run the servers in parallel. Each server waits for the previous
+        // one's gate, which a new instance type replaces: it waits until EC2 reports that server running with both
+        // status checks passed (README: Changes on a running stack).
+        this.readiness = [];
         const createServer = (server: DatabaseServerPlacement) => {
+            const previous = this.readiness.slice(-1);
             const volume = new aws.ebs.Volume(
                 `${server.name}-data`,
                 {
@@ -169,13 +178,17 @@ export class Database extends pulumi.ComponentResource {
                     parent: this,
                     protect,
                     ignoreChanges: ["ami", "userData", "userDataBase64", "keyName"],
-                    dependsOn: secrets.map((p) => p.resource),
+                    dependsOn: [...secrets.map((p) => p.resource), ...previous],
                 },
             );
+            this.readiness.push(instanceStatusGate(`${server.name}-running`, instance, args.region, { parent: this }));
             // Named apart from its volume (names are unique across types); the alias keeps the existing attachment.
+            // Deleted first when the server goes (or moves): detaching a volume a running server has mounted can stay
+            // "busy" indefinitely (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-detaching-volume.html), so the
+            // provider stops the server before it detaches.
             new aws.ec2.VolumeAttachment(
                 `${server.name}-data-attachment`,
-                { instanceId: instance.id, volumeId: volume.id, deviceName: "/dev/sdf" },
+                { instanceId: instance.id, volumeId: volume.id, deviceName: "/dev/sdf", stopInstanceBeforeDetaching: true },
                 { parent: this, aliases: [{ name: `${server.name}-data` }] },
             );
             return instance;
@@ -216,6 +229,28 @@ function galeraIngress(clients: IngressSource): IngressRule[] {
         // A starting node asks its peers whether one is synced before it joins, or bootstraps (foobar-galera-start).
         tcpIngress(healthCheck, "Galera health check between the nodes", { self: true }),
     ];
+}
+
+/**
+ * Waits until EC2 reports the instance running with its system and instance status checks passed
+ * (`aws ec2 wait instance-status-ok`: every 15 s, at most 40 times; needs ec2:DescribeInstanceStatus). Its triggers
+ * are the instance's id and type, so an instance type change, applied by stop, modify, start, makes it wait again.
+ */
+export function instanceStatusGate(
+    name: string,
+    instance: aws.ec2.Instance,
+    region: string,
+    opts: pulumi.CustomResourceOptions,
+): command.local.Command {
+    return new command.local.Command(
+        name,
+        {
+            create: 'aws ec2 wait instance-status-ok --region "$AWS_REGION" --instance-ids "$INSTANCE_ID"',
+            environment: { INSTANCE_ID: instance.id, AWS_REGION: region },
+            triggers: [instance.id, instance.instanceType],
+        },
+        opts,
+    );
 }
 
 export function ebsDevicePath(volumeId: string): string {

@@ -3,6 +3,7 @@ import * as path from "path";
 import { parse } from "yaml";
 import { ConfigError, configKeys, parseConfig, RawConfig } from "../config";
 
+const armDefaults = { lbInstanceType: "t4g.micro", webInstanceType: "t4g.small", monitoringInstanceType: "t4g.small" };
 const parse0 = (raw: RawConfig, region: string | undefined = "eu-west-1") => parseConfig("test", region, raw);
 
 function expectConfigError(raw: RawConfig, key: string, allowed: RegExp, region?: string) {
@@ -123,7 +124,7 @@ describe("parseConfig", () => {
     describe("thirdZoneCidr: a Galera cluster's third zone, a secondary block AWS accepts", () => {
         test.each([
             ["10.0.0.0/16", "10.1.0.0/17"],
-            ["10.0.0.0/24", "10.0.1.0/25"],
+            ["10.2.0.0/24", "10.2.1.0/25"],
             ["192.168.10.0/24", "192.168.11.0/25"],
             ["172.16.0.0/16", "172.17.0.0/17"],
         ])("vpcCidr %s: by default the block of half its size right after it, %s", (vpcCidr, expected) => {
@@ -132,6 +133,11 @@ describe("parseConfig", () => {
 
         test("set, it is used as it is; none keeps the nodes in two zones; replication has none", () => {
             expect(parse0({ database: "galera", thirdZoneCidr: "10.20.0.0/20" }).thirdZoneCidr).toBe("10.20.0.0/20");
+            // AWS permits 100.64.0.0/10 (RFC 6598) beside any primary block.
+            expect(parse0({ database: "galera", thirdZoneCidr: "100.64.0.0/17" }).thirdZoneCidr).toBe("100.64.0.0/17");
+            expect(parse0({ database: "galera", vpcCidr: "172.20.0.0/16", thirdZoneCidr: "100.127.0.0/17" }).thirdZoneCidr).toBe(
+                "100.127.0.0/17",
+            );
             expect(parse0({ database: "galera", thirdZoneCidr: "none" }).thirdZoneCidr).toBeUndefined();
             expect(parse0({ database: "galera", vpcCidr: "10.255.0.0/16", thirdZoneCidr: "none" }).thirdZoneCidr).toBeUndefined();
             expect(parse0({}).thirdZoneCidr).toBeUndefined();
@@ -143,12 +149,22 @@ describe("parseConfig", () => {
             [{ thirdZoneCidr: "10.0.0.0/8" }, /\/16 to \/25, e\.g\. 10\.1\.0\.0\/17, or none \(the nodes stay in two zones\)$/],
             [{ thirdZoneCidr: "10.1.0.0/26" }, /\/16 to \/25.*, or none/],
             [{ thirdZoneCidr: "off" }, /IPv4 CIDR block with a prefix from \/16 to \/25, e\.g\. 10\.1\.0\.0\/17, or none/],
-            [{ thirdZoneCidr: "172.20.0.0/17" }, /outside 10\.0\.0\.0\/8, the RFC 1918 range of vpcCidr.*such as 10\.1\.0\.0\/17/],
+            [{ thirdZoneCidr: "172.20.0.0/17" }, /is in 172\.16\.0\.0\/12, another RFC 1918 range than vpcCidr.*such as 10\.1\.0\.0\/17/],
+            [
+                { thirdZoneCidr: "10.0.128.0/17", vpcCidr: "10.1.0.0/16" },
+                /is in 10\.0\.0\.0\/16 while vpcCidr 10\.1\.0\.0\/16 is in 10\.0\.0\.0\/15/,
+            ],
+            [{ thirdZoneCidr: "203.0.113.0/24" }, /is publicly routable.*use a block in 10\.0\.0\.0\/8 or 100\.64\.0\.0\/10/],
             [{ thirdZoneCidr: "198.19.0.0/17", vpcCidr: "100.64.0.0/16" }, /198\.19\.0\.0\/16/],
             [{ thirdZoneCidr: "10.9.0.0/17", vpcCidr: "100.64.0.0/16" }, /RFC 1918 range 10\.0\.0\.0\/8 while vpcCidr/],
             [{ thirdZoneCidr: "172.31.0.0/17", vpcCidr: "172.20.0.0/16" }, /172\.31\.0\.0\/16/],
             // The block right after vpcCidr would be refused too: the suggestion is the one right before it.
-            [{ thirdZoneCidr: "172.16.0.0/17", vpcCidr: "10.255.0.0/16" }, /outside 10\.0\.0\.0\/8.*such as 10\.254\.128\.0\/17$/],
+            [{ thirdZoneCidr: "172.16.0.0/17", vpcCidr: "10.255.0.0/16" }, /another RFC 1918 range.*such as 10\.254\.128\.0\/17$/],
+            // 10.0.0.0/24's next block, 10.0.1.0/25, is in 10.0.0.0/16, and the one before it is not private.
+            [
+                { vpcCidr: "10.0.0.0/24" },
+                /default one, 10\.0\.1\.0\/25 \(right after vpcCidr\), is in 10\.0\.0\.0\/16 while vpcCidr 10\.0\.0\.0\/24 is in 10\.0\.0\.0\/15.*such as 100\.64\.0\.0\/25/,
+            ],
             // The default would leave the VPC's RFC 1918 range or hit 172.31.0.0/16: the message says what to set.
             [
                 { vpcCidr: "10.255.0.0/16" },
@@ -158,6 +174,30 @@ describe("parseConfig", () => {
         ] as [RawConfig, RegExp][])("%j is refused with the reason and a block that would do", (raw, allowed) => {
             expectConfigError({ database: "galera", ...raw }, "thirdZoneCidr", allowed);
         });
+    });
+
+    // https://docs.aws.amazon.com/ec2/latest/instancetypes/ec2-nitro-instances.html: the gates and setup-db.sh need Nitro.
+    test.each([
+        ["webInstanceType", "t2.micro", "t3.micro"],
+        ["dbInstanceType", "m4.large", "m5.large"],
+        ["lbInstanceType", "c4.xlarge", "c5.xlarge"],
+        ["dbInstanceType", "r4.2xlarge", "r5.2xlarge"],
+        ["monitoringInstanceType", "i3.large", "i3en.large"],
+        ["webInstanceType", "m4.10xlarge", "m5.12xlarge"],
+        ["webInstanceType", "t1.micro", "t3.micro"],
+    ])("%s %s (Xen) is refused, naming the Nitro type %s", (key, type, nitro) => {
+        expectConfigError(
+            { [key]: type },
+            key,
+            new RegExp(
+                `runs on the Xen hypervisor, not the Nitro System: .*get-console-output --latest.*set ${key} to a Nitro type such as ${nitro.replace(".", "\\.")} \\(https://docs\\.aws\\.amazon\\.com/ec2/latest/instancetypes/ec2-nitro-instances\\.html\\)$`,
+            ),
+        );
+    });
+
+    test.each(["i3.metal", "p3dn.24xlarge", "t3.nano", "m5.large", "a1.medium"])("%s (Nitro) is accepted", (type) => {
+        const architecture = type.startsWith("a1") ? "arm64" : "x86_64";
+        expect(parse0({ dbInstanceType: type, architecture, ...(architecture === "arm64" ? armDefaults : {}) }).dbInstanceType).toBe(type);
     });
 
     test("aws:region is required and checked", () => {

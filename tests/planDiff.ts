@@ -105,3 +105,28 @@ export function describeChanges(changes: ResourceChange[]): string[] {
         return `${c.change} ${c.name}${detail ? ` (${detail})` : ""}`;
     });
 }
+
+/**
+ * The order in which `pulumi up` deletes what the new program no longer declares: the engine deletes a resource
+ * before the resources it depends on (its inputs hold their id or ARN, it lists them in dependsOn, or it is their
+ * child), running the deletions that do not depend on one another in parallel (pulumi/pulumi v3.248.0
+ * `deployment_executor.go`, `performPostSteps`: the delete steps in reverse dependency order). Waves of names:
+ * each wave starts once the one before it is done.
+ */
+export function deletionWaves(before: OfflinePlan, after: OfflinePlan): string[][] {
+    const current = new Set(after.resources.map((r) => r.urn));
+    let left = before.resources.filter((r) => !current.has(r.urn) && r.type !== "pulumi:pulumi:Stack");
+    const dependsOn = (r: PlannedResource, d: PlannedResource) => {
+        const ids = [d.outputs.id, d.outputs.arn].filter((v): v is string => typeof v === "string" && v.length > 0);
+        return r !== d && (mentions(r.inputs, ids) || r.options.dependsOn.includes(d.urn) || r.parent === d.urn);
+    };
+    const waves: string[][] = [];
+    while (left.length > 0) {
+        // Nothing still standing depends on these: they go now.
+        const wave = left.filter((d) => !left.some((r) => dependsOn(r, d)));
+        if (wave.length === 0) throw new Error(`a dependency cycle among ${left.map((r) => r.name).join(", ")}`);
+        waves.push(wave.map((r) => r.name).sort());
+        left = left.filter((r) => !wave.includes(r));
+    }
+    return waves;
+}

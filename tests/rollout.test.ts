@@ -8,7 +8,7 @@
 import * as files from "../userdata/files";
 import { OfflinePlan, planProgram } from "../tools/preview/plan";
 import { loadStackConfig, StackFile } from "../tools/stackFile";
-import { describeChanges, diffPlans, ResourceChange } from "./planDiff";
+import { deletionWaves, describeChanges, diffPlans, ResourceChange } from "./planDiff";
 
 const stackFile = (stack: string, overrides: Record<string, string> = {}): StackFile => {
     const file = loadStackConfig(stack);
@@ -67,12 +67,19 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
 
     const grown =
         stack === "dev"
-            ? ["create db-replica-2", "create db-replica-2-data", "create db-replica-2-data-attachment", "update db-db-reader (records)"]
+            ? [
+                  "create db-replica-2",
+                  "create db-replica-2-data",
+                  "create db-replica-2-data-attachment",
+                  "create db-replica-2-running",
+                  "update db-db-reader (records)",
+              ]
             : [
                   ...["db-4", "db-5"].flatMap((n) => [
                       `create ${n}`,
                       `create ${n}-data`,
                       `create ${n}-data-attachment`,
+                      `create ${n}-running`,
                       `create ${n}-status-check`,
                   ]),
                   // The sidecars learn the new nodes: the web servers are replaced one at a time, each behind its gate.
@@ -140,6 +147,20 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
                 ...(stack === "prod" ? ["update web-1-status-check (dimensions)", "update web-2-status-check (dimensions)"] : []),
             ].sort(byName),
         );
+    });
+
+    test("database instance type: each server is updated in place (stop, modify, start), one at a time behind the previous one's gate", async () => {
+        const found = describeChanges(await changes({}, { dbInstanceType: "t3.medium" }));
+        const servers = stack === "dev" ? ["db-primary", "db-replica-1"] : ["db-1", "db-2", "db-3"];
+        expect(found).toEqual(servers.flatMap((n) => [`update ${n} (instanceType)`, `replace ${n}-running (triggers)`]).sort(byName));
+        // Server N+1 is registered only once gate N has seen server N running with its status checks passed.
+        const after = await plan(stack, { dbInstanceType: "t3.medium" });
+        const byNameIn = (name: string) => after.resources.find((r) => r.name === name)!;
+        servers.slice(1).forEach((n, i) => {
+            expect(byNameIn(n).options.dependsOn).toContain(byNameIn(`${servers[i]}-running`).urn);
+            expect(byNameIn(`${n}-running`).inputs.triggers).toEqual([expect.any(String), "t3.medium"]);
+        });
+        expect(byNameIn(servers[0]).options.dependsOn.some((u) => /-running$/.test(u))).toBe(false);
     });
 
     test("load balancer instance type: replaced delete-first; the gates wait for the new ones to run the configuration", async () => {
@@ -224,6 +245,51 @@ describe("webMode: active-passive", () => {
 function byName(a: string, b: string): number {
     return a.split(" ")[1].localeCompare(b.split(" ")[1]);
 }
+
+describe("dev: monitoring turned on for a running stack (false → true)", () => {
+    test("the database servers keep the user-data they booted with: their exporters are not installed (README: a known gap)", async () => {
+        const before = await plan("dev");
+        const after = await plan("dev", { monitoring: "true" });
+        const found = describeChanges(diffPlans(before, after));
+        expect(found).toEqual(
+            expect.arrayContaining([
+                "create monitoring-1",
+                "replace web-1 (userData; delete first)",
+                "replace lb-1 (userData; delete first)",
+            ]),
+        );
+        // The new user-data would install the exporters and their login, but a database ignores user-data changes.
+        for (const name of ["db-primary", "db-replica-1"]) {
+            const userData = (plan: OfflinePlan) => String(plan.resources.find((r) => r.name === name)!.inputs.userData);
+            expect(userData(before)).not.toContain("path: /etc/default/prometheus-mysqld-exporter");
+            expect(userData(after)).toContain("path: /etc/default/prometheus-mysqld-exporter");
+            // Only detailed monitoring is switched on, in place: the user-data change is ignored.
+            expect(found.filter((c) => c.split(" ")[1] === name)).toEqual([`update ${name} (monitoring)`]);
+        }
+    });
+});
+
+describe("dev: a replica removed (protection off, replicaCount 2 → 1)", () => {
+    test("its attachment goes first, stopping the server before it detaches the volume; the server and the volume after it", async () => {
+        const before = await plan("dev", { replicaCount: "2", dbDeletionProtection: "false" });
+        const after = await plan("dev", { dbDeletionProtection: "false" });
+        expect(describeChanges(diffPlans(before, after))).toEqual([
+            "update db-db-reader (records)",
+            "delete db-replica-2",
+            "delete db-replica-2-data",
+            "delete db-replica-2-data-attachment",
+            "delete db-replica-2-running",
+        ]);
+        // A volume detached from a running server with its filesystem mounted can stay "busy" indefinitely
+        // (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-detaching-volume.html): the provider stops the server first.
+        const attachment = before.resources.find((r) => r.name === "db-replica-2-data-attachment")!;
+        expect(attachment.inputs.stopInstanceBeforeDetaching).toBe(true);
+        // The attachment holds both ids, so it is deleted (server stopped, volume detached) before either goes.
+        const waves = deletionWaves(before, after);
+        expect(waves[0]).toEqual(["db-replica-2-data-attachment", "db-replica-2-running"]);
+        expect(waves.slice(1).flat().sort()).toEqual(["db-replica-2", "db-replica-2-data"]);
+    });
+});
 
 describe("prod: a Galera stack that kept two zones takes the third (thirdZoneCidr none → the default)", () => {
     test("the block and zone c's subnets are created, the VPC-wide rules widened, and db-3 moves: a replacement its protection stops", async () => {

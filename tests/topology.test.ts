@@ -8,6 +8,8 @@ import {
     TopologyPlan,
     webRolloutOrder,
 } from "../topology";
+import { parseConfig, projectSettings } from "../config";
+import { loadStackConfig } from "../tools/stackFile";
 import { devConfig } from "./helpers";
 import { mockRegionZones } from "../tools/preview/mocks";
 
@@ -148,11 +150,11 @@ describe("database: galera", () => {
             const perZone = [0, 1, 2].map((az) => nodes.filter((i) => i.subnet.az === az).length);
             expect(perZone).toEqual(n === 3 ? [1, 1, 1] : [2, 2, 1]);
             for (const count of perZone) expect(n - count).toBeGreaterThan(n / 2);
-            // db-1 and db-2 keep the addresses prod's nodes have (a fixed private address is ForceNew); db-3 is in zone c.
+            // Each node in the Galera block (+56) of its subnet, apart from every replication server; db-3 is in zone c.
             expect(Object.fromEntries(nodes.slice(0, 3).map((i) => [i.name, [i.privateIp, i.subnet.name]]))).toEqual({
-                "db-1": ["10.0.128.11", "private-a"],
-                "db-2": ["10.0.192.11", "private-b"],
-                "db-3": ["10.1.64.11", "private-c"],
+                "db-1": ["10.0.128.56", "private-a"],
+                "db-2": ["10.0.192.56", "private-b"],
+                "db-3": ["10.1.64.56", "private-c"],
             });
             expect(plan.endpoints).toEqual({ writer: "127.0.0.1", reader: "127.0.0.2" });
             expect(endpointAddresses(plan)).toEqual({});
@@ -160,6 +162,34 @@ describe("database: galera", () => {
             expect(new Set(ips).size).toBe(ips.length);
         },
     );
+
+    // Switching database creates the new servers before it deletes the old ones, and AWS refuses an address in use.
+    test.each(["dev", "prod"])("%s: no Galera node takes an address any replication server could have, in any layout", (stack) => {
+        const base = loadStackConfig(stack).config;
+        const config = (overrides: Record<string, string>) => {
+            const raw: Record<string, string> = { ...projectSettings("foobar", base) } as Record<string, string>;
+            for (const k of ["database", "replicaCount", "dbNodeCount", "thirdZoneCidr"]) delete raw[k];
+            return parseConfig(stack, base["aws:region"], { ...raw, ...overrides });
+        };
+        const dbAddresses = (plan: TopologyPlan) => nodesOf(plan).map((i) => `${i.privateIp} (${i.name})`);
+        const replication = [0, 1, 2, 3, 4, 5].flatMap((n) =>
+            [2, 3].flatMap((zones) => dbAddresses(planTopology(config({ database: "replication", replicaCount: String(n) }), zones))),
+        );
+        const galeraNodes = ["3", "5"].flatMap((n) =>
+            ["", "none"].flatMap((third) =>
+                [2, 3].flatMap((zones) =>
+                    dbAddresses(
+                        planTopology(config({ database: "galera", dbNodeCount: n, ...(third ? { thirdZoneCidr: third } : {}) }), zones),
+                    ),
+                ),
+            ),
+        );
+        const ip = (a: string) => a.split(" ")[0];
+        const replicationIps = new Set(replication.map(ip));
+        expect(galeraNodes.filter((a) => replicationIps.has(ip(a)))).toEqual([]);
+        expect(replication.length).toBeGreaterThan(0);
+        expect(galeraNodes.length).toBeGreaterThan(0);
+    });
 
     test("the third zone's subnets are the halves of thirdZoneCidr, a block of the VPC; other tiers keep to two zones", () => {
         const plan = galera({ webCount: "20", lbCount: "2", monitoring: "true" });
@@ -172,7 +202,7 @@ describe("database: galera", () => {
         for (const i of allInstances(plan).filter((i) => i.name !== "db-3")) expect(i.subnet.az).toBeLessThan(2);
         for (const i of allInstances(plan)) expect(cidrContains(i.subnet.cidr, i.privateIp)).toBe(true);
         // The whiteboard's open firewall puts db-3 in the public half.
-        expect(galera({ firewall: "open" }).dbReplicas[1]).toMatchObject({ privateIp: "10.1.0.11", subnet: { name: "public-c" } });
+        expect(galera({ firewall: "open" }).dbReplicas[1]).toMatchObject({ privateIp: "10.1.0.56", subnet: { name: "public-c" } });
     });
 
     test("every other instance keeps its address and subnet whether the region has two zones or three", () => {
@@ -189,7 +219,7 @@ describe("database: galera", () => {
         expect(plan.databaseZones).toBe(2);
         expect(plan.cidrBlocks).toEqual(["10.0.0.0/16"]);
         expect(plan.subnets.map((s) => s.name)).toEqual(["public-a", "public-b", "private-a", "private-b"]);
-        expect(nodesOf(plan).map((i) => i.privateIp)).toEqual(["10.0.128.11", "10.0.192.11", "10.0.128.48"]);
+        expect(nodesOf(plan).map((i) => i.privateIp)).toEqual(["10.0.128.56", "10.0.192.56", "10.0.128.57"]);
         const config = devConfig({ database: "galera", replicaCount: "" });
         expect(galeraZoneWarning(config, plan, 2)).toMatch(
             /offers this account 2 availability zones.*losing zone a \(db-1, db-3: a majority\) stops writes.*pc\.bootstrap.*losing zone b does not/,

@@ -12,7 +12,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parseDocument } from "yaml";
+import { Document, isMap, isPair, isScalar, parseAllDocuments, parseDocument, Scalar, visit } from "yaml";
 import { didYouMean, nearestName } from "../config";
 
 /** A mistake in how a tool was called or in a file it reads: one line, exit 2. */
@@ -68,12 +68,22 @@ interface ProjectFile {
     config: Record<string, unknown>;
 }
 
-/** Parses a YAML (or JSON) file strictly: a syntax error, a duplicate key or an unknown tag is an error naming the file. */
-function parseYaml(text: string, file: string): unknown {
-    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-    const problem = [...doc.errors, ...doc.warnings][0];
+/**
+ * Parses a YAML (or JSON) file strictly: a syntax error, a duplicate key or an unknown tag is an error naming the file.
+ * As Go's yaml.v3 (which the CLI reads with) does: merge keys (`<<: *base`) merge, and only the first document counts, so a
+ * trailing `---` is harmless while a second document with content is refused (Pulumi would ignore it).
+ */
+function parseYaml(text: string, file: string): Document.Parsed {
+    const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false, merge: true });
+    const [first, ...rest] = Array.isArray(docs) ? docs : [];
+    const problem = first ? [...docs.flatMap((d) => [...d.errors, ...d.warnings])][0] : undefined;
     if (problem) throw new UsageError(`${file}: not valid YAML: ${problem.message.split("\n")[0]}`);
-    return doc.toJS();
+    if (rest.some((d) => d.toJS() !== null)) {
+        throw new UsageError(
+            `${file}: holds more than one YAML document; Pulumi reads only the first and would ignore the rest: merge them into one`,
+        );
+    }
+    return first ?? parseDocument("");
 }
 
 const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -93,7 +103,7 @@ export function findProjectRoot(dir = process.cwd()): string {
 function readProject(root: string): ProjectFile {
     const file = projectFileIn(root);
     if (!file) throw new UsageError(`no Pulumi.yaml in ${root}: not a Pulumi project`);
-    const doc = parseYaml(fs.readFileSync(path.join(root, file), "utf8"), file);
+    const doc = parseYaml(fs.readFileSync(path.join(root, file), "utf8"), file).toJS() as unknown;
     if (!isMapping(doc) || typeof doc.name !== "string") throw new UsageError(`${file}: must be a mapping with the project's name`);
     return {
         name: doc.name,
@@ -175,6 +185,16 @@ function parseKey(key: string, project: string, file: string): { namespace: stri
               : parts.length === 3 && parts[1] === "config"
                 ? [parts[0], parts[2]]
                 : [];
+    if (
+        namespace !== undefined &&
+        name !== undefined &&
+        [namespace, name].some((part) => part.trim() === "" || /[\s\p{Cc}\p{Cf}]/u.test(part))
+    ) {
+        throw new UsageError(
+            `${file}: ${JSON.stringify(key)} is not a configuration key: a namespace or name is blank or holds a space or an invisible character ` +
+                `(Pulumi would store it as written, and nothing reads it); keys are <namespace>:<name>, e.g. ${project}:webCount or aws:region`,
+        );
+    }
     if (!namespace || !name) {
         throw new UsageError(
             `${file}: could not parse ${JSON.stringify(key)} as a configuration key; keys are <namespace>:<name>, e.g. ${project}:webCount or aws:region`,
@@ -207,6 +227,70 @@ function typeProblem(type: unknown, value: string, isObject: boolean): string | 
     return undefined;
 }
 
+/** yaml.v3's float syntax (resolve.go, yamlStyleFloat). */
+const yamlFloat = /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/;
+/** The timestamp shapes yaml.v3 tries on a plain scalar that starts with four digits and a dash. */
+const yamlTimestamp = /^\d{4}-\d{1,2}-\d{1,2}([Tt ]\d{1,2}:\d{1,2}:\d{1,2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?)?$/;
+const yamlWords: Record<string, string> = {
+    ...Object.fromEntries(["true", "True", "TRUE"].map((w) => [w, "true"])),
+    ...Object.fromEntries(["false", "False", "FALSE"].map((w) => [w, "false"])),
+};
+
+/**
+ * What the Pulumi CLI passes on for an unquoted YAML scalar that is not a string to Go's yaml.v3 (resolve.go): the
+ * value's JSON text (config.object.MarshalString), so `1e1` is "10", `0x10` "16", `0123` "83" (octal), `True` "true",
+ * `1_000` "1000". `undefined`: a string, passed on as written (or null, which configValue refuses). `refused`: a value the CLI cannot store as JSON (.inf, .nan).
+ * Checked against pulumi/sdk v3.277.0's workspace.LoadProjectStackBytes.
+ */
+export function pulumiReading(text: string): { text: string; kind: string } | "refused" | undefined {
+    if (text in yamlWords) return { text: yamlWords[text], kind: "boolean" };
+    if (/^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$/.test(text)) return "refused";
+    if (!/^[-+.0-9]/.test(text)) return undefined;
+    // strconv.ParseFloat fails out of range (1e999), and the scalar stays a string.
+    const float = (t: string) =>
+        yamlFloat.test(t) && Number.isFinite(Number(t)) ? { text: String(Number(t)), kind: "number" } : undefined;
+    if (text.startsWith(".")) return float(text);
+    if (yamlTimestamp.test(text)) return { text: "a Go timestamp", kind: "timestamp" };
+    const plain = text.replace(/_/g, "");
+    // strconv.ParseInt(plain, 0, 64), then ParseUint: a sign, then 0x, 0o, 0b or a leading 0 (octal), or decimal.
+    const int = /^([-+]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]+|[0-9]+)$/.exec(plain);
+    if (int) {
+        const digits = /^0[0-7]/.test(int[2]) ? `0o${int[2].slice(1)}` : int[2];
+        const n = (int[1] === "-" ? -1n : 1n) * BigInt(digits);
+        if (n >= -(2n ** 63n) && n < 2n ** 64n && (n < 2n ** 63n || int[1] === "")) return { text: String(n), kind: "number" };
+    }
+    return float(plain);
+}
+
+/**
+ * Refuses unquoted scalars that the Pulumi CLI does not pass on as written: `webCount: 1e1` becomes "10",
+ * `keyName: 0123` becomes "83", and a key `0123` is no name at all. Only canonical numbers and true/false pass unquoted.
+ */
+function checkScalars(config: unknown, file: string): void {
+    visit(config as Document.Parsed["contents"], {
+        Scalar(place, node: Scalar, path) {
+            if (node.type !== "PLAIN" || node.tag !== undefined || typeof node.source !== "string") return;
+            const reading = pulumiReading(node.source);
+            if (reading === undefined || (reading !== "refused" && reading.text === node.source)) return;
+            const text = JSON.stringify(node.source);
+            const setting = path.find(isPair)?.key;
+            const key = isScalar(setting) ? String(setting.source) : "";
+            if (place === "key" && path.filter(isPair).length === 1) {
+                throw new UsageError(
+                    `${file}: the key ${node.source} is a YAML ${reading === "refused" ? "number" : reading.kind}, not a name, and the Pulumi CLI refuses it; ` +
+                        `keys are <namespace>:<name>, e.g. foobar:webCount (quote it, ${text}, if a name is meant)`,
+                );
+            }
+            throw new UsageError(
+                reading === "refused"
+                    ? `${file}: ${key}=${node.source}: a YAML number JSON cannot hold, so the Pulumi CLI refuses the file; quote it (${text}) if the text is meant`
+                    : `${file}: ${key}=${node.source}: a YAML ${reading.kind} that the Pulumi CLI passes on as ${JSON.stringify(reading.text)}, not as written; ` +
+                          `write ${reading.kind === "timestamp" ? "the value" : reading.text || '""'}, or quote it (${text}) to keep the text`,
+            );
+        },
+    });
+}
+
 /** The stack file Pulumi reads for `stack`, or a usage error naming what is there instead. */
 export function stackFilePath(stack: string, root = projectRoot): string {
     checkStackName(stack);
@@ -225,7 +309,8 @@ export function stackFilePath(stack: string, root = projectRoot): string {
 export function loadStackConfig(stack: string, root = projectRoot): StackFile {
     const project = readProject(root);
     const file = stackFilePath(stack, root);
-    const doc = parseYaml(fs.readFileSync(path.join(root, file), "utf8"), file) ?? {};
+    const parsed = parseYaml(fs.readFileSync(path.join(root, file), "utf8"), file);
+    const doc = (parsed.toJS() as unknown) ?? {};
     if (!isMapping(doc)) throw new UsageError(`${file}: must be a mapping with a config: section, not ${kindOf(doc)}`);
 
     const declared = new Map(Object.entries(project.config).map(([k, decl]) => [keyOf(parseKey(k, project.name, project.file)), decl]));
@@ -245,6 +330,8 @@ export function loadStackConfig(stack: string, root = projectRoot): StackFile {
     }
     const settings = doc.config ?? {};
     if (!isMapping(settings)) throw new UsageError(`${file}: config: must be a mapping of keys to values, not ${kindOf(settings)}`);
+    const configNode = parsed.get("config", true);
+    if (isMap(configNode)) checkScalars(configNode, file);
 
     const providers = providerKeys();
     const namespaces = [project.name, ...providers.keys(), "pulumi"];
@@ -253,9 +340,18 @@ export function loadStackConfig(stack: string, root = projectRoot): StackFile {
         const value = isMapping(decl) ? decl.default : decl;
         if (value !== undefined && value !== null && value !== "") config[key] = configValue(key, value, project.file);
     }
+    const spelled = new Map<string, string>();
     for (const [rawKey, value] of Object.entries(settings)) {
         const { namespace, name } = parseKey(rawKey, project.name, file);
         const key = keyOf({ namespace, name });
+        const other = spelled.get(key);
+        if (other !== undefined) {
+            // Pulumi keys its config by the full name, so one of the two lines wins at random (a Go map's order).
+            throw new UsageError(
+                `${file}: ${other} and ${rawKey} are the same setting, ${key}, given twice; Pulumi would keep either value: remove one of the lines`,
+            );
+        }
+        spelled.set(key, rawKey);
         if (!namespaces.includes(namespace)) {
             const near = nearestName(namespace, namespaces);
             throw new UsageError(

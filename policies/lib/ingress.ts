@@ -5,6 +5,7 @@
  * declared, which groups it opens, which ports, from which sources.
  */
 import { PolicyResource } from "@pulumi/policy";
+import { isAnywhere } from "../../anywhere";
 import { Res, StackGraph, types } from "./resources";
 import { known, Known, knownBool, knownList, knownString, unknown } from "./unknowns";
 
@@ -31,12 +32,11 @@ export interface IngressRule {
     sources: Source[];
 }
 
-export const worldCidrs = ["0.0.0.0/0", "::/0"];
-
 const allProtocols = ["-1", "all"];
 
+/** A source too wide to be one network (0.0.0.0/0, but also 0.0.0.0/1 and 128.0.0.0/1): see anywhere.ts. */
 export function isWorld(s: Source): boolean {
-    return s.kind === "cidr" && worldCidrs.includes(s.cidr);
+    return s.kind === "cidr" && isAnywhere(s.cidr);
 }
 
 export function coversPort(p: Ports, port: number, protocol = "tcp"): boolean {

@@ -295,6 +295,20 @@ describe("firewall-admin-ports-closed", () => {
         ]);
     });
 
+    test("a range too wide to be an admin network is the internet: 0.0.0.0/1 and 128.0.0.0/1, a /7, 2000::/3", async () => {
+        const halves = strict({
+            "web-sg": securityGroup("web-sg", "web", [
+                rule({ fromPort: 22, cidrBlocks: ["0.0.0.0/1", "128.0.0.0/1"] }),
+                rule({ fromPort: 3389, cidrBlocks: ["10.0.0.0/7"], ipv6CidrBlocks: ["2000::/3"] }),
+            ]),
+            "db-sg": securityGroup("db-sg", "db", [rule({ fromPort: 22, cidrBlocks: ["10.0.0.0/8"], ipv6CidrBlocks: ["2001:db8::/32"] })]),
+        });
+        expect((await check(adminPortsClosed, halves)).found).toEqual([
+            "web-sg: web-sg opens administration ports to the internet: 22 (tcp/22) to 0.0.0.0/1 and 128.0.0.0/1; 3389 (tcp/3389) to 10.0.0.0/7 and 2000::/3. Only the admin network should reach them.",
+        ]);
+        expect((await check(noWorldIngress, halves)).flagged).toEqual(["web-sg"]);
+    });
+
     test("standalone rules are judged as they are registered", async () => {
         const sshRule: Spec = {
             type: types.ingressRule,

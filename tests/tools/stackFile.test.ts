@@ -70,6 +70,11 @@ const cases: Case[] = [
         `${region}  aws:skipCredentialsValidation: true\n  aws:defaultTags:\n    tags:\n      team: web\n  pulumi:tags:\n    owner: web\n`,
         (p) => expect(instances(p)).toHaveLength(6),
     ],
+    [
+        "YAML merge keys and a trailing document marker, which the CLI's yaml.v3 reads",
+        `${region}  aws:defaultTags:\n    tags: &tags\n      team: web\n  pulumi:tags:\n    <<: *tags\n    owner: web\n  webCount: 3\n---\n`,
+        (p) => expect(roles(p).filter((r) => r === "web")).toHaveLength(3),
+    ],
     // Valid: settings the program's checks accept.
     [
         "arm64 with Graviton types everywhere",
@@ -83,6 +88,20 @@ const cases: Case[] = [
             expect(JSON.stringify(p.resources.filter((r) => r.type.startsWith("aws:ec2/securityGroup")))).toMatch(
                 /"fromPort":22.*0\.0\.0\.0\/0/,
             ),
+    ],
+    [
+        "SSH from a /8 (a corporate network): the widest admin network",
+        `${region}  foobar:adminCidr: 10.0.0.0/8\n`,
+        (p) =>
+            expect(JSON.stringify(p.resources.filter((r) => r.type.startsWith("aws:ec2/securityGroup")))).toMatch(
+                /"fromPort":22.*10\.0\.0\.0\/8/,
+            ),
+    ],
+    [
+        "a Galera third zone in 100.64.0.0/10, which AWS permits beside any primary block",
+        `${region}  foobar:database: galera\n  foobar:thirdZoneCidr: 100.64.0.0/17\n`,
+        (p) =>
+            expect(JSON.stringify(ofType(p, "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation"))).toContain("100.64.0.0/17"),
     ],
     [
         "alarmEmail with monitoring, domain without www.",
@@ -160,6 +179,39 @@ const cases: Case[] = [
         `${region}environment:\n  - prod-env\n`,
         /environment: imports Pulumi ESC environments, which the offline tools cannot open/,
     ],
+    // Unquoted scalars the CLI (yaml.v3) does not pass on as written: each names the key, what the CLI reads, and the fix.
+    [
+        "a float for an integer: 1e1",
+        `${region}  webCount: 1e1\n`,
+        /^Pulumi\.t\.yaml: webCount=1e1: a YAML number that the Pulumi CLI passes on as "10", not as written; write 10, or quote it \("1e1"\) to keep the text$/,
+    ],
+    ["a hexadecimal number: 0x10", `${region}  foobar:replicaCount: 0x10\n`, /foobar:replicaCount=0x10: .*passes on as "16".*write 16/],
+    ["2.0 for an integer", `${region}  foobar:dbVolumeSizeGiB: 2.0\n`, /foobar:dbVolumeSizeGiB=2\.0: .*passes on as "2"/],
+    ["True", `${region}  foobar:monitoring: True\n`, /foobar:monitoring=True: a YAML boolean .*passes on as "true".*write true/],
+    ["FALSE", `${region}  foobar:dbDeletionProtection: FALSE\n`, /foobar:dbDeletionProtection=FALSE: a YAML boolean .*"false"/],
+    [
+        "a zero-padded number, octal to yaml.v3",
+        `${region}  foobar:keyName: 0123\n`,
+        /foobar:keyName=0123: .*passes on as "83".*quote it \("0123"\)/,
+    ],
+    [
+        "0123 as a key name",
+        `${region}  0123: 3\n`,
+        /^Pulumi\.t\.yaml: the key 0123 is a YAML number, not a name, and the Pulumi CLI refuses it; keys are <namespace>:<name>/,
+    ],
+    ["a number nested in an object value", `${region}  pulumi:tags:\n    team: 0x1F\n`, /pulumi:tags=0x1F: .*passes on as "31"/],
+    [
+        "a second YAML document, which the CLI ignores",
+        `${region}---\nconfig:\n  foobar:webCount: 5\n`,
+        /^Pulumi\.t\.yaml: holds more than one YAML document; Pulumi reads only the first/,
+    ],
+    [
+        "one setting under two spellings",
+        `${region}  webCount: 3\n  foobar:webCount: 4\n`,
+        /^Pulumi\.t\.yaml: webCount and foobar:webCount are the same setting, foobar:webCount, given twice; .*remove one of the lines$/,
+    ],
+    ["a blank key name", `${region}  "   ": 3\n`, /^Pulumi\.t\.yaml: " {3}" is not a configuration key: a namespace or name is blank/],
+    ["a key with a zero-width space", `${region}  "web\u200bCount": 3\n`, /is not a configuration key: .*invisible character/],
     [
         "a .yml stack file beside Pulumi.yaml",
         region,
@@ -207,6 +259,53 @@ const cases: Case[] = [
         "SSH open to the world without saying so",
         `${region}  foobar:adminCidr: 0.0.0.0/0\n`,
         /^invalid config adminCidr="0\.0\.0\.0\/0": opens SSH on every instance to the whole internet; set adminCidr to your own range .* or set allowSshFromAnywhere: true/,
+    ],
+    [
+        "SSH open to half the internet: a range wider than /8 is no admin network",
+        `${region}  foobar:adminCidr: 128.0.0.0/1\n`,
+        /^invalid config adminCidr="128\.0\.0\.0\/1": opens SSH on every instance to the internet: a range wider than \/8 is no admin network; set adminCidr to your own range .* or set allowSshFromAnywhere: true to accept that$/,
+    ],
+    [
+        "SSH open to the other half",
+        `${region}  foobar:adminCidr: 0.0.0.0/1\n`,
+        /adminCidr="0\.0\.0\.0\/1": opens SSH on every instance to the internet/,
+    ],
+    [
+        "SSH open to a /7",
+        `${region}  foobar:adminCidr: 10.0.0.0/7\n`,
+        /adminCidr="10\.0\.0\.0\/7": opens SSH on every instance to the internet/,
+    ],
+    [
+        "a region that does not exist",
+        "config:\n  aws:region: us-east-9\n",
+        /^invalid config aws:region="us-east-9": is not an AWS region; did you mean "us-east-1"\? regions: af-south-1, /,
+    ],
+    [
+        "a region of another partition (China)",
+        "config:\n  aws:region: cn-north-1\n",
+        /^invalid config aws:region="cn-north-1": is a region of another AWS partition.*use a region of the aws partition such as eu-west-1$/,
+    ],
+    ["a GovCloud region", "config:\n  aws:region: us-gov-west-1\n", /aws:region="us-gov-west-1": is a region of another AWS partition/],
+    [
+        "a zero-width space in a value",
+        `${region}  foobar:keyName: "deploy\u200b"\n`,
+        /^invalid config keyName="deploy\u200b": holds an invisible character, U\+200B, at position 6 .*retype the value without it$/,
+    ],
+    ["a no-break space in the region", 'config:\n  aws:region: "eu-west-1\u00a0"\n', /aws:region=.*invisible character, U\+00A0/],
+    [
+        "a domain whose www record is over 253 characters",
+        `${region}  foobar:domain: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.dddddddddddddddddddddddddddddddddddddddddddddddddddddd.com\n  foobar:hostedZoneId: Z0123456789ABC\n`,
+        /^invalid config domain=.*the program adds the record www\.a+… under it, 254 characters, and a DNS name holds at most 253; use a name of at most 249 characters$/,
+    ],
+    [
+        "an internal zone whose database records are over 253 characters",
+        `${region}  foobar:internalZone: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.dddddddddddddddddddddddddddddddddddddddddddddddd.internal\n`,
+        /^invalid config internalZone=.*the program adds the record db-writer\.a+… under it, 259 characters, and a DNS name holds at most 253; use a name of at most 243 characters$/,
+    ],
+    [
+        "a Galera third zone AWS refuses by default: 10.0.1.0/25 beside 10.0.0.0/24 (the 10.0.0.0/15 rule)",
+        `${region}  foobar:vpcCidr: 10.0.0.0/24\n  foobar:database: galera\n`,
+        /^invalid config thirdZoneCidr=undefined: .*the default one, 10\.0\.1\.0\/25 \(right after vpcCidr\), is in 10\.0\.0\.0\/16 while vpcCidr 10\.0\.0\.0\/24 is in 10\.0\.0\.0\/15, and AWS refuses that pair; set thirdZoneCidr to a free \/25 such as 100\.64\.0\.0\/25/,
     ],
     [
         "a loopback VPC",
