@@ -1,7 +1,8 @@
 /**
- * Where an instance runs. The target decides only how an instance obtains its
- * secrets, its own identity (its data volume), the addresses behind the
- * private DNS names and where the monitoring instance's Alertmanager sends
+ * Where an instance runs. Both targets fetch secrets alike, from SSM (the local cloud
+ * emulates it: tools/local-cloud/aws.ts), and resolve the private DNS names
+ * through the VPC's resolver. The target decides only
+ * its own identity (its data volume), where the monitoring instance's Alertmanager sends
  * alerts (the stack's SNS topic on AWS; in the local cloud, which has no SNS,
  * a webhook to a receiver a test runs in the VPC namespace, so it can read
  * every alert and its resolution) and how the public address follows the
@@ -24,8 +25,8 @@ export type Target =
       }
     | {
           kind: "local";
-          /** Name → address, written to /etc/hosts in place of the private hosted zone. */
-          hosts: Record<string, string[]>;
+          /** The stack's region, as on AWS: the local cloud serves its endpoint names. */
+          region: string;
           /** The loop device the local cloud hands this instance as its data volume, if any. */
           dataDevice?: string;
           /** The monitoring instance: the URL Alertmanager posts alerts to (webhook format). */
@@ -37,8 +38,6 @@ export type Target =
 /** Paths of the files whose content depends on the target. */
 export const targetFilePaths = [
     "/etc/foobar/target.env",
-    "/usr/local/sbin/foobar-fetch-secret",
-    "/etc/hosts",
     // The monitoring instance's receiver (userdata/monitoring.ts alertReceiverOf).
     "/etc/prometheus/alertmanager.yml",
     // The load-balancer pair's address move (userdata/keepalived.ts).
@@ -46,13 +45,12 @@ export const targetFilePaths = [
     "/usr/local/sbin/foobar-take-public-address",
 ] as const;
 
-/** Local containers read secrets from files the host bind-mounts here. */
-export const localSecretsDir = "/run/foobar-secrets";
-
-/** The file name a secret parameter gets in the local secrets directory. */
-export function localSecretFileName(parameterName: string): string {
-    return parameterName.replace(/^\/+/, "").replace(/\//g, "_");
-}
+/** Every target's secret fetcher: SSM's GetParameter with the instance role's credentials. */
+const secretFetcher: WriteFile = {
+    path: "/usr/local/sbin/foobar-fetch-secret",
+    content: bundledFile("scripts/fetch-secret-aws.py"),
+    permissions: "0755",
+};
 
 export function targetFiles(target: Target): WriteFile[] {
     if (target.kind === "aws") {
@@ -68,22 +66,17 @@ export function targetFiles(target: Target): WriteFile[] {
                 }),
                 permissions: "0644",
             },
-            { path: "/usr/local/sbin/foobar-fetch-secret", content: bundledFile("scripts/fetch-secret-aws.py"), permissions: "0755" },
+            secretFetcher,
             ...(allocation ? publicAddressFiles({ kind: "elastic-ip" }) : []),
         ];
     }
-    const hosts = Object.entries(target.hosts)
-        .sort(([a], [b]) => a.localeCompare(b))
-        .flatMap(([name, addresses]) => addresses.map((a) => `${a} ${name}\n`))
-        .join("");
     return [
         {
             path: "/etc/foobar/target.env",
-            content: envFile({ TARGET: "local", SECRETS_DIR: localSecretsDir, DATA_DEVICE: target.dataDevice ?? "" }),
+            content: envFile({ TARGET: "local", AWS_DEFAULT_REGION: target.region, DATA_DEVICE: target.dataDevice ?? "" }),
             permissions: "0644",
         },
-        { path: "/usr/local/sbin/foobar-fetch-secret", content: bundledFile("scripts/fetch-secret-local.sh"), permissions: "0755" },
-        ...(hosts ? [{ path: "/etc/hosts", content: hosts, permissions: "0644", append: true }] : []),
+        secretFetcher,
         ...(target.virtualAddress ? publicAddressFiles({ kind: "virtual-address", address: target.virtualAddress }) : []),
     ];
 }

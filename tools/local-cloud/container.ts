@@ -10,8 +10,8 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { imageRoot } from "./image";
+import { InstanceIdentity, startMetadata } from "./aws";
 import { attach, destroyAllNetworks, detach, netnsPath, Vpc, vpcNetns } from "./network";
-import { localSecretsDir } from "../../userdata/target";
 import {
     cloudName,
     isAlive,
@@ -53,8 +53,10 @@ export interface ContainerSpec {
     userData: string;
     /** NoCloud meta-data; default: instance-id and local-hostname from the name. */
     metaData?: string;
-    /** Host directory mounted read-only where the `local` target reads secrets (localSecretsDir). */
-    secretsDir?: string;
+    /** What the instance's metadata service (IMDSv2, aws.ts) says about it; none: no metadata service. */
+    identity?: InstanceIdentity;
+    /** A host file bind-mounted read-only as /etc/resolv.conf, as an instance's DHCP options name the VPC resolver. */
+    resolvConf?: string;
     /** Root file system; default: the cached image. */
     root?: string;
     /** Host block devices (data volumes) the container gets at the same path. */
@@ -110,6 +112,7 @@ export async function start(spec: ContainerSpec): Promise<ContainerInfo> {
     fs.writeFileSync(path.join(seed, "user-data"), spec.userData);
     fs.writeFileSync(path.join(seed, "meta-data"), spec.metaData ?? `instance-id: ${name}\nlocal-hostname: ${name}\n`);
     const netns = attach(name, spec.address, spec.vpc);
+    if (spec.identity) await startMetadata(name, spec.address, spec.identity);
 
     const args = [
         "--boot",
@@ -128,7 +131,7 @@ export async function start(spec: ContainerSpec): Promise<ContainerInfo> {
         // the bridge's source check stay out of its reach.
         "--capability=CAP_NET_ADMIN",
         `--bind-ro=${seed}:${SEED_MOUNT}`,
-        ...(spec.secretsDir ? [`--bind-ro=${path.resolve(spec.secretsDir)}:${localSecretsDir}`] : []),
+        ...(spec.resolvConf ? [`--bind-ro=${path.resolve(spec.resolvConf)}:/etc/resolv.conf`] : []),
         // Same path inside, so that libblkid finds it by the name /proc/partitions gives (fstab mounts by UUID).
         ...(spec.devices ?? []).map((device) => `--bind=${device}`),
         // Output only: nobody types into a detached console.

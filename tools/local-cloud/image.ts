@@ -10,10 +10,11 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { allRolePackages } from "../../userdata/packages";
+import { localCa } from "./aws";
 import { cacheDir, cloudName, isAlive, log, nspawnEnv, nspawnMarker, processes, removeTree, run, signal, waitForExit } from "./util";
 
 /** Bump when the build steps below change in a way the other inputs don't show. */
-const BUILDER_VERSION = 4;
+const BUILDER_VERSION = 5;
 const SUITE = "bookworm";
 
 /** Inside the image: the offline repository, its only apt source. */
@@ -46,6 +47,9 @@ const CLOUD_CFG_FILE = "90-foobar-local-cloud.cfg";
 
 const SOURCES_LIST = `deb [trusted=yes] file:${LOCAL_APT_DIR} ./\n`;
 
+/** Where the image keeps the local cloud's CA; update-ca-certificates adds it to the system bundle that boto3, curl and Go read. */
+const TRUSTED_CA_PATH = "usr/local/share/ca-certificates/foobar-local-cloud-ca.crt";
+
 /** Recorded inside the image; its hash decides whether the cache is still good. */
 const STAMP_PATH = "etc/foobar-local-cloud-image.json";
 
@@ -58,6 +62,8 @@ export interface ImageInputs {
     rolePackages: string[];
     cloudCfg: string;
     sourcesList: string;
+    /** The local cloud's CA (aws.ts), which the image trusts as an AMI trusts Amazon's: the AWS endpoints' front presents its certificates. */
+    trustedCa: string;
 }
 
 export interface Image {
@@ -111,6 +117,7 @@ export function imageInputs(): ImageInputs {
         rolePackages: allRolePackages(),
         cloudCfg: CLOUD_CFG,
         sourcesList: SOURCES_LIST,
+        trustedCa: fs.readFileSync(localCa().certPath, "utf8"),
     };
 }
 
@@ -244,6 +251,7 @@ async function build(dir: string, inputs: ImageInputs): Promise<void> {
             // Index the offline source now, so apt works in a container even without package_update.
             "rm -rf /var/lib/apt/lists/*",
             "apt-get -q update",
+            "update-ca-certificates",
             // cloud-init ignores what its schema rejects, with only a warning: fail the build instead.
             `{ echo '#cloud-config'; cat /etc/cloud/cloud.cfg.d/${CLOUD_CFG_FILE}; } > /tmp/image.cfg`,
             "cloud-init schema --config-file /tmp/image.cfg",
@@ -289,6 +297,7 @@ function configure(dir: string, inputs: ImageInputs): void {
     fs.rmSync(path.join(dir, "etc/apt/sources.list.d"), { recursive: true, force: true });
     fs.mkdirSync(path.join(dir, "etc/apt/sources.list.d"));
     write(`etc/cloud/cloud.cfg.d/${CLOUD_CFG_FILE}`, inputs.cloudCfg);
+    write(TRUSTED_CA_PATH, inputs.trustedCa);
     // Empty: systemd gives each boot its own transient id (a read-only root needs the file to exist).
     write("etc/machine-id", "");
     fs.rmSync(path.join(dir, "var/lib/dbus/machine-id"), { force: true });

@@ -21,11 +21,11 @@
  * step leaves a record of what is done, and the next `local:up` continues from there.
  */
 import * as fs from "fs";
-import * as path from "path";
 import { StackConfig } from "../../config";
 import { configDigest, markers } from "../../components/readiness";
-import { allInstances, endpointAddresses, InstancePlan, InstanceRole, planTopology, TopologyPlan, webRolloutOrder } from "../../topology";
-import { localSecretFileName, Target } from "../../userdata/target";
+import { allInstances, InstancePlan, InstanceRole, planTopology, TopologyPlan, webRolloutOrder } from "../../topology";
+import { Target } from "../../userdata/target";
+import { putParameters } from "./aws";
 import { parameterNames, renderInstanceUserData, siteParameters, siteSettings } from "../../userdata/site";
 import { haproxyServerStates } from "./clients";
 import * as container from "./container";
@@ -33,7 +33,7 @@ import { mockRegionZones } from "../preview/mocks";
 import { vpcFromCidr } from "./network";
 import { alertReceiverPort, virtualAddress } from "./securityGroups";
 import type { LocalSite } from "./site";
-import { log, sleep, stateDir, tail } from "./util";
+import { log, sleep, tail } from "./util";
 
 /** What an instance was booted with: a change to either replaces a stateless instance. */
 export interface AppliedInstance {
@@ -59,7 +59,7 @@ export function desiredInstance(
     const settings = siteSettings(site.config, site.plan);
     const target: Target = {
         kind: "local",
-        hosts: endpointAddresses(site.plan),
+        region: site.config.region,
         dataDevice,
         alertWebhookUrl: alertWebhookUrl(site.config.vpcCidr),
         ...(instance.role === "lb" && settings.vrrp ? { virtualAddress: virtualAddress(site.plan.lbs[0].subnet.cidr) } : {}),
@@ -83,11 +83,6 @@ export function sitePlan(config: StackConfig): TopologyPlan {
 export function lbConfigParameter(config: StackConfig): { name: string; text: string } {
     const name = parameterNames(config.stack).lbConfig;
     return { name, text: siteParameters(siteSettings(config, sitePlan(config)))[name] };
-}
-
-/** The parameter file the load balancer's agent reads (the `local` target's stand-in for SSM). */
-export function parameterFile(name: string): string {
-    return path.join(stateDir(), "secrets", localSecretFileName(name));
 }
 
 /**
@@ -343,10 +338,7 @@ export async function applyRollout(site: LocalSite, desired: LocalSite, plan: Ro
     }
     if (plan.lbConfig) {
         const { name, text } = lbConfigParameter(desired.config);
-        const file = parameterFile(name);
-        // Atomically: the agent may read it at any moment. Not the directory: containers have it bind-mounted.
-        fs.writeFileSync(`${file}.new`, text, { mode: 0o600 });
-        fs.renameSync(`${file}.new`, file);
+        await putParameters(desired.config.region, [{ name, value: text, type: "String" }]);
         const marker = markers.lbConfig(configDigest(text));
         const waitFor = desired.plan.lbs.map((i) => i.name).filter((n) => !plan.replaceLbs.includes(n));
         step(

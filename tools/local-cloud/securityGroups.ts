@@ -327,6 +327,8 @@ export function renderRuleset(fw: FirewallPlan, net: RulesetNetwork, stack: stri
         // The internet gateway answers only for public addresses and maps each 1:1 to its instance.
         `${t}chain gateway-in {`,
         `${t}${t}type filter hook prerouting priority mangle; policy accept;`,
+        // Replies to what instances (or the NAT gateway for them) opened toward the internet.
+        `${t}${t}ct state established,related accept`,
         publics.length > 0
             ? `${t}${t}iifname "${net.gateway}" ip daddr != ${set(publics.map((i) => i.publicIp))} drop`
             : `${t}${t}iifname "${net.gateway}" drop`,
@@ -350,13 +352,26 @@ export function renderRuleset(fw: FirewallPlan, net: RulesetNetwork, stack: stri
         ...(fw.natGateway && publicInstances.length > 0
             ? [`${t}${t}iifname "${net.bridge}" oifname "${net.bridge}" ct status dnat snat ip to ${natAddress}`]
             : []),
+        // Instances without a public address reach the internet (the AWS APIs' endpoints) through the NAT gateway.
+        ...(fw.natGateway
+            ? [
+                  publics.length > 0
+                      ? `${t}${t}oifname "${net.gateway}" ip saddr != ${set(publics.map((i) => i.privateIp))} snat ip to ${natAddress}`
+                      : `${t}${t}oifname "${net.gateway}" snat ip to ${natAddress}`,
+              ]
+            : []),
         `${t}}`,
         `${t}chain forward {`,
         `${t}${t}type filter hook forward priority filter; policy drop;`,
         `${t}${t}ct state established,related accept`,
-        publics.length > 0
-            ? `${t}${t}oifname "${net.gateway}" ip saddr != ${set(publics.map((i) => i.privateIp))} drop`
-            : `${t}${t}oifname "${net.gateway}" drop`,
+        // Without a NAT gateway only instances with a public address reach the internet.
+        ...(fw.natGateway
+            ? []
+            : [
+                  publics.length > 0
+                      ? `${t}${t}oifname "${net.gateway}" ip saddr != ${set(publics.map((i) => i.privateIp))} drop`
+                      : `${t}${t}oifname "${net.gateway}" drop`,
+              ]),
         ...(instances.length > 0 ? [`${t}${t}ip saddr vmap ${vmap("egress")}`, `${t}${t}ip daddr vmap ${vmap("ingress")}`] : []),
         // Neither end is an instance, or the source's egress allowed a destination outside the VPC.
         `${t}${t}oifname "${net.gateway}" accept`,
@@ -372,6 +387,10 @@ export function renderRuleset(fw: FirewallPlan, net: RulesetNetwork, stack: stri
         `${t}${t}ct state established,related accept`,
         `${t}${t}iifname "lo" accept`,
         `${t}${t}iifname "${net.bridge}" tcp dport ${alertReceiverPort} accept comment "alerts to the local receiver"`,
+        // Security groups do not filter the VPC resolver (AmazonProvidedDNS), which answers at the VPC's +2 address.
+        `${t}${t}iifname "${net.bridge}" meta l4proto { tcp, udp } th dport 53 accept comment "the VPC resolver"`,
+        // Nor the instance metadata service (aws.ts: each instance's requests reach its own emulator here).
+        `${t}${t}iifname "${net.bridge}" ip daddr 169.254.169.254 tcp dport >= 10001 accept comment "the instance metadata service"`,
         `${t}}`,
         ...instances.flatMap((i) => [
             `${t}chain ${chain("egress", i.name)} {`,

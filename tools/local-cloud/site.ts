@@ -9,9 +9,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { parseStackConfig, StackConfig } from "../../config";
-import { allInstances, InstancePlan, TopologyPlan } from "../../topology";
+import { allInstances, endpointAddresses, InstancePlan, TopologyPlan } from "../../topology";
 import { vrrpPasswordLength } from "../../userdata/keepalived";
-import { localSecretFileName } from "../../userdata/target";
 import { parameterNames, siteParameters, siteSettings } from "../../userdata/site";
 import { planStack } from "../preview/plan";
 import { loadStackConfig } from "../stackFile";
@@ -21,7 +20,18 @@ import { enforceSecurityGroups, rulesetFile, rulesetFor } from "./firewall";
 import { ensureImage } from "./image";
 import { httpRequest } from "./clients";
 import { containerNetns, createInternet, createVpc, internetNetns, linkIsUp, ourNetns, setLink, vpcBlockOf, vpcNetns } from "./network";
-import { AppliedInstance, applyRollout, describeRollout, desiredInstance, isEmpty, parameterFile, planRollout, sitePlan } from "./rollout";
+import { AppliedInstance, applyRollout, describeRollout, desiredInstance, isEmpty, planRollout, sitePlan } from "./rollout";
+import {
+    awsEndpointAddress,
+    getParameter,
+    instanceIdOf,
+    Parameter,
+    PrivateZone,
+    putParameters,
+    resolvConfFile,
+    startAwsApis,
+    startResolver,
+} from "./aws";
 import { FirewallPlan, virtualAddress } from "./securityGroups";
 import {
     cloudName,
@@ -102,28 +112,43 @@ function takeLock(): () => void {
     return () => fs.rmSync(lockFile(), { force: true });
 }
 
-/** The stand-in for Parameter Store: generated secrets and the published parameters, one file per parameter name. */
-function writeParameters(config: StackConfig): string {
-    const dir = path.join(stateDir(), "secrets");
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+/**
+ * What the deploy puts in Parameter Store, put in the emulated one: the generated secrets (SecureString) and the
+ * published settings (the load balancer's HAProxy configuration), from the same renderer.
+ */
+async function seedParameters(config: StackConfig): Promise<void> {
     const names = parameterNames(config.stack);
-    const write = (parameter: string, value: string) =>
-        fs.writeFileSync(path.join(dir, localSecretFileName(parameter)), value, { mode: 0o600 });
     const password = () =>
         crypto
             .randomBytes(24)
             .toString("base64")
             .replace(/[^A-Za-z0-9]/g, "")
             .slice(0, 32);
-    write(names.appPassword, password());
-    write(names.replicationPassword, password());
-    if (config.monitoring) write(names.exporterPassword, password());
-    if (config.lbCount > 1) write(names.vrrpPassword, password().slice(0, vrrpPasswordLength));
-    if (config.https !== "none") write(names.tlsPem, selfSignedPem("www.foobar.com", 30));
-    // Plain parameters the deploy publishes (the load balancer's HAProxy configuration), from the same renderer.
-    for (const [name, value] of Object.entries(siteParameters(siteSettings(config, sitePlan(config))))) write(name, value);
-    return dir;
+    const secret = (name: string, value: string): Parameter => ({ name, value, type: "SecureString" });
+    const parameters: Parameter[] = [
+        secret(names.appPassword, password()),
+        secret(names.replicationPassword, password()),
+        ...(config.monitoring ? [secret(names.exporterPassword, password())] : []),
+        ...(config.lbCount > 1 ? [secret(names.vrrpPassword, password().slice(0, vrrpPasswordLength))] : []),
+        ...(config.https !== "none" ? [secret(names.tlsPem, selfSignedPem("www.foobar.com", 30))] : []),
+        ...Object.entries(siteParameters(siteSettings(config, sitePlan(config)))).map(([name, value]): Parameter => ({
+            name,
+            value,
+            type: "String",
+        })),
+    ];
+    await putParameters(config.region, parameters);
+}
+
+/** The emulated AWS the instances call (aws.ts): the APIs at their endpoint names, and the VPC resolver that names them. */
+async function startAws(config: StackConfig, plan: TopologyPlan): Promise<void> {
+    await startAwsApis(config.region);
+    await startResolver(config.vpcCidr, privateZone(config, plan));
+}
+
+/** The private hosted zone the program creates for a plan: the database endpoints' names (none with Galera's sidecars). */
+function privateZone(config: StackConfig, plan: TopologyPlan): PrivateZone {
+    return { name: config.internalZone, records: endpointAddresses(plan) };
 }
 
 /** cloud-init's event for the role's packages (package_update and packages:). */
@@ -212,10 +237,12 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
         log("image: checking the cached Debian 12 root file system (a first build takes minutes)");
         const image = await ensureImage();
         log(`image: ${image.built ? "built" : "cached"} (${image.root})`);
-        const secretsDir = writeParameters(config);
         const vpc = createVpc(plan.cidrBlocks);
         createInternet();
         const firewall = enforceSecurityGroups(firewallRules);
+        log(`AWS: moto's server at the ${config.region} endpoint names (${awsEndpointAddress}), the VPC resolver, Parameter Store seeded`);
+        await startAws(config, plan);
+        await seedParameters(config);
         const publicIps = publicAddresses(plan, firewall);
         log(
             `network: VPC ${vpc.map((b) => b.cidr).join(" + ")} in namespace ${vpcNetns()}, security groups enforced (${rulesetFile()}), internet in ${internetNetns()}`,
@@ -240,7 +267,7 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
             // In two waves: the database servers first. Their setup (a Galera node's join, a replica's copy) is the boot's
             // longest chain, so on a small host the CPU goes to their packages first; the rest start once those are in.
             const databases = instances.filter((i) => i.role.startsWith("db"));
-            for (const instance of databases) await startInstance(site, instance.name, secretsDir);
+            for (const instance of databases) await startInstance(site, instance.name);
             await pollUntilReady({
                 what: "the database servers' packages",
                 timeoutMs: opts.cloudInitTimeoutMs ?? 600_000,
@@ -251,7 +278,7 @@ async function create(stack: string, config: StackConfig, opts: UpOptions): Prom
                 },
             });
             log(`the database servers have their packages after ${elapsed(start)}: starting the others`);
-            for (const instance of instances.filter((i) => !databases.includes(i))) await startInstance(site, instance.name, secretsDir);
+            for (const instance of instances.filter((i) => !databases.includes(i))) await startInstance(site, instance.name);
             await Promise.all(instances.map((i) => waitUntilProvisioned(i.name, opts.cloudInitTimeoutMs ?? 600_000, start)));
             await waitForLoadBalancer(site, 60_000);
         } finally {
@@ -311,6 +338,8 @@ async function update(existing: LocalSite, config: StackConfig, running: string[
     const { firewall, ruleset } = rulesetFor(offline);
     // A new block (the third zone's) needs its router address before an instance boots in it.
     createVpc(plan.cidrBlocks);
+    // The private zone's records follow the plan, as the deploy changes them before the instances that use them.
+    await startResolver(config.vpcCidr, privateZone(config, plan));
     // Sites of older versions recorded no user-data: what their saved config renders stands for it.
     const applied = existing.applied ?? Object.fromEntries(allInstances(existing.plan).map((i) => [i.name, desiredInstance(existing, i)]));
     const current: LocalSite = { ...existing, applied };
@@ -327,7 +356,7 @@ async function update(existing: LocalSite, config: StackConfig, running: string[
     const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined);
     const rollout = planRollout(current, desired, {
         running,
-        publishedLbConfig: read(parameterFile(parameterNames(config.stack).lbConfig)),
+        publishedLbConfig: await getParameter(config.region, parameterNames(config.stack).lbConfig),
         ruleset: { loaded: read(rulesetFile()), desired: ruleset },
     });
     if (isEmpty(rollout)) {
@@ -400,7 +429,7 @@ function instanceOf(site: LocalSite, name: string): InstancePlan {
  * Boots one instance of the site with its `local` user-data; a database gets its data volume
  * (the same one again after a stop or crash). Used by `up`, and to bring a stopped instance back.
  */
-export async function startInstance(site: LocalSite, name: string, secretsDir = path.join(stateDir(), "secrets")): Promise<void> {
+export async function startInstance(site: LocalSite, name: string): Promise<void> {
     const instance = instanceOf(site, name);
     // A crashed instance's network and state are still there: clean up first, as a stop would have.
     if (container.isKnown(name) && !container.list().find((c) => c.name === name)?.running) await container.stop(name);
@@ -411,7 +440,13 @@ export async function startInstance(site: LocalSite, name: string, secretsDir = 
         // Sites of older versions recorded no blocks: theirs is the VPC's one.
         vpc: vpcBlockOf(instance.privateIp, site.plan.cidrBlocks ?? [site.config.vpcCidr]),
         userData: desiredInstance(site, instance, dataDevice).userData,
-        secretsDir,
+        identity: {
+            instanceId: instanceIdOf(cloudName(), name),
+            region: site.config.region,
+            availabilityZone: `${site.config.region}${instance.subnet.name.slice(-1)}`,
+            roleName: `foobar-${site.stack}-${instance.role.startsWith("db") ? "db" : instance.role}`,
+        },
+        resolvConf: resolvConfFile(),
         devices: dataDevice ? [dataDevice] : [],
     });
     site.applied = { ...site.applied, [name]: desiredInstance(site, instance) };
@@ -618,5 +653,6 @@ export async function down(): Promise<void> {
     destroyAllDisks();
     fs.rmSync(siteFile(), { force: true });
     fs.rmSync(rulesetFile(), { force: true });
-    fs.rmSync(path.join(stateDir(), "secrets"), { recursive: true, force: true });
+    // The emulated AWS's state (its daemons went with the namespaces).
+    fs.rmSync(path.join(stateDir(), "aws"), { recursive: true, force: true });
 }

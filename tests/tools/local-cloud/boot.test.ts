@@ -7,11 +7,12 @@
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
+import { InstanceIdentity, putParameters, resolvConfFile, startAwsApis, startResolver } from "../../../tools/local-cloud/aws";
+import { bundledFile } from "../../../userdata/files";
 import { CloudInitStatus, CloudInitWaitOptions, downAll, exec, list, start, waitForCloudInit } from "../../../tools/local-cloud/container";
 import { ensureImage, imageIsCurrent, LOCAL_APT_DIR } from "../../../tools/local-cloud/image";
-import { createVpc, ourNetns, vpcCommand, Vpc } from "../../../tools/local-cloud/network";
+import { createInternet, createVpc, enableForwarding, ourNetns, vpcCommand, Vpc } from "../../../tools/local-cloud/network";
 import { isAlive, mountsUnder, nspawnMarker, processes, run, sleep, stateDir } from "../../../tools/local-cloud/util";
 import { attachedDisks } from "../../../tools/local-cloud/disks";
 import { currentSite, down, leftovers, removeLeftovers } from "../../../tools/local-cloud/site";
@@ -33,11 +34,42 @@ function userData(name: string): string {
         "write_files:",
         "  - path: /srv/probe/greeting",
         `    content: "hello from ${name}\\n"`,
+        // The aws target's secret fetcher, byte for byte.
+        "  - path: /usr/local/sbin/foobar-fetch-secret",
+        "    permissions: '0755'",
+        `    content: ${JSON.stringify(bundledFile("scripts/fetch-secret-aws.py"))}`,
         "package_update: true",
-        "packages: [haproxy]",
+        "packages: [haproxy, python3-boto3]",
         "runcmd:",
         "  - [sh, -c, 'cat /srv/probe/greeting > /run/foobar-test-marker']",
         "",
+    ].join("\n");
+}
+
+const identityA: InstanceIdentity = {
+    instanceId: "i-0123456789abcdef0",
+    region: "eu-west-1",
+    availabilityZone: "eu-west-1a",
+    roleName: "foobar-test-web",
+};
+
+/** Asks the metadata service for the instance id and zone, IMDSv2 (a session token first) or without a token. */
+function imdsProbe(withToken: boolean): string {
+    return [
+        "import urllib.request, urllib.error",
+        "base = 'http://169.254.169.254/latest/'",
+        "headers = {}",
+        ...(withToken
+            ? [
+                  "req = urllib.request.Request(base + 'api/token', method='PUT', headers={'X-aws-ec2-metadata-token-ttl-seconds': '60'})",
+                  "headers['X-aws-ec2-metadata-token'] = urllib.request.urlopen(req, timeout=5).read().decode()",
+              ]
+            : []),
+        "get = lambda p: urllib.request.urlopen(urllib.request.Request(base + p, headers=headers), timeout=5).read().decode()",
+        "try:",
+        "    print(200, get('meta-data/instance-id'), get('meta-data/placement/availability-zone'))",
+        "except urllib.error.HTTPError as e:",
+        "    print(e.code)",
     ].join("\n");
 }
 
@@ -58,18 +90,14 @@ function liveNspawns(): number[] {
 
 describeLocalCloud("local cloud: image, network, two containers", () => {
     let vpc: Vpc;
-    let secrets: string;
 
     beforeAll(async () => {
         // Whatever a crashed earlier run of this suite left in its cloud.
         await downAll();
-        secrets = fs.mkdtempSync(path.join(os.tmpdir(), "lctest-secrets-"));
-        fs.writeFileSync(path.join(secrets, "db-password"), "not-a-real-secret\n");
     }, 2 * MINUTE);
 
     afterAll(async () => {
         await downAll();
-        fs.rmSync(secrets, { recursive: true, force: true });
     }, 2 * MINUTE);
 
     test(
@@ -95,9 +123,17 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
         async () => {
             [vpc] = createVpc([VPC_CIDR]);
             expect(createVpc([VPC_CIDR])).toEqual([vpc]); // idempotent
-            const boot = async (c: typeof A, secretsDir?: string, opts?: CloudInitWaitOptions): Promise<CloudInitStatus> => {
+            // The emulated AWS, with no security groups loaded (everything passes): the APIs, the resolver, one secret.
+            createInternet();
+            await startAwsApis(identityA.region);
+            await startResolver(VPC_CIDR, { name: "foobar.internal", records: { "db-writer.foobar.internal": [B.address] } });
+            await putParameters(identityA.region, [
+                { name: "/foobar/test/db/app-password", value: "not-a-real-secret", type: "SecureString" },
+            ]);
+            enableForwarding();
+            const boot = async (c: typeof A, identity?: InstanceIdentity, opts?: CloudInitWaitOptions): Promise<CloudInitStatus> => {
                 const t = Date.now();
-                await start({ ...c, vpc, userData: userData(c.name), secretsDir });
+                await start({ ...c, vpc, userData: userData(c.name), identity, resolvConf: resolvConfFile() });
                 const status = await waitForCloudInit(c.name, 2 * MINUTE, opts);
                 console.log(`${c.name}: boot to cloud-init ${status.status} in ${Date.now() - t} ms`);
                 return status;
@@ -107,7 +143,7 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
             const slowOnce =
                 "if [ ! -e /run/slow-probe-done ]; then touch /run/slow-probe-done; sleep 5; fi; exec cloud-init status --long --format json";
             const [a, b] = await Promise.all([
-                boot(A, secrets),
+                boot(A, identityA),
                 boot(B, undefined, { probeTimeoutMs: 2_000, statusCommand: ["sh", "-c", slowOnce] }),
             ]);
             expect((await exec(B.name, ["test", "-e", "/run/slow-probe-done"], { check: false })).code).toBe(0);
@@ -124,10 +160,25 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
                 expect(sources.stdout).toBe(`deb [trusted=yes] file:${LOCAL_APT_DIR} ./\n`);
                 expect((await exec(c.name, ["hostname"])).stdout.trim()).toBe(c.name);
             }
-            const secret = await exec(A.name, ["cat", "/run/foobar-secrets/db-password"]);
-            expect(secret.stdout).toBe("not-a-real-secret\n");
-            const write = await exec(A.name, ["touch", "/run/foobar-secrets/x"], { check: false });
-            expect(write.code).not.toBe(0);
+            // A's metadata service (AWS's ec2-metadata-mock in its namespace): IMDSv2 only, with A's identity.
+            const imds = (token: boolean) =>
+                exec(A.name, ["python3", "-c", imdsProbe(token)], { check: false }).then((r) => r.stdout.trim());
+            expect(await imds(true)).toBe(`200 ${identityA.instanceId} ${identityA.availabilityZone}`);
+            expect(await imds(false)).toBe("401");
+            // A's fetcher, with nothing in its environment, takes region and credentials from the metadata service and
+            // reads the parameter from the emulated SSM at ssm.eu-west-1.amazonaws.com over TLS (the image trusts the local CA).
+            const bare = ["env", "-i", "PATH=/usr/bin:/bin", "/usr/local/sbin/foobar-fetch-secret", "/foobar/test/db/app-password"];
+            expect((await exec(A.name, bare)).stdout).toBe("not-a-real-secret");
+            // The VPC resolver answers the private zone's records, and nothing outside it and AWS's names.
+            expect((await exec(A.name, ["getent", "hosts", "db-writer.foobar.internal"])).stdout.split(/\s+/)[0]).toBe(B.address);
+            expect((await exec(A.name, ["getent", "hosts", "www.example.org"], { check: false })).code).not.toBe(0);
+            // B has no metadata service: its fetcher finds no region and says so (what every stack's first boot on AWS met
+            // before the fetcher asked IMDS itself). Its retries are cut short here.
+            const noRegion = await exec(B.name, ["timeout", "8", ...bare], { check: false });
+            expect(noRegion.code).not.toBe(0);
+            expect(noRegion.stderr).toContain("attempt 1/30: You must specify a region.");
+            // B has no identity: no metadata service answers it.
+            expect((await exec(B.name, ["python3", "-c", imdsProbe(true)], { check: false })).code).not.toBe(0);
             const warnings = await exec(A.name, ["grep", "WARNING", "/var/log/cloud-init.log"], { check: false });
             if (warnings.stdout) console.log(`cloud-init warnings in ${A.name} (not errors):\n${warnings.stdout}`);
         },
@@ -157,9 +208,17 @@ describeLocalCloud("local cloud: image, network, two containers", () => {
             expect(fromA).toMatchObject({ code: 0, stdout: `hello from ${B.name}\n` });
             const [cmd, ...args] = vpcCommand(fetchCommand(url));
             expect((await run(cmd, args)).stdout).toBe(`hello from ${B.name}\n`);
-            // The VPC is a closed world: its only routes are the bridge's own subnet.
+            // The VPC is a closed world: its only routes are the bridge's own subnet and the link to the internet namespace.
             const [ipCmd, ...ipArgs] = vpcCommand(["ip", "-4", "route"]);
-            expect((await run(ipCmd, ipArgs)).stdout.trim()).toBe(`${VPC_CIDR} dev vpc0 proto kernel scope link src ${vpc.gateway}`);
+            expect(
+                (await run(ipCmd, ipArgs)).stdout
+                    .trim()
+                    .split("\n")
+                    .map((l) => l.trim()),
+            ).toEqual([
+                `${VPC_CIDR} dev vpc0 proto kernel scope link src ${vpc.gateway}`,
+                `192.0.2.0/24 dev igw0 proto kernel scope link src 192.0.2.1`,
+            ]);
         },
         2 * MINUTE,
     );

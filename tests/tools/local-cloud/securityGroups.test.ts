@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { OfflinePlan, PlannedResource, planStack } from "../../../tools/preview/plan";
-import { firewallPlan, parseProtocol, renderRuleset, RulesetNetwork } from "../../../tools/local-cloud/securityGroups";
+import { firewallPlan, natAddress, parseProtocol, renderRuleset, RulesetNetwork } from "../../../tools/local-cloud/securityGroups";
 import { run, tempDir } from "../../helpers";
 import { describeLocalCloud } from "./describeLocalCloud";
 
@@ -241,6 +241,21 @@ describe("the stacks' own security groups", () => {
                 new RegExp(`iifname "${net.portOf(name)}" ether type arp arp saddr ip != \\{ [0-9.]+, 10\\.0\\.0\\.8 \\} drop`),
             );
         expect(text.split("\n").filter((l) => l.includes("saddr ip != ") && l.includes("10.0.0.8"))).toHaveLength(2);
+    });
+
+    test("prod's NAT gateway: instances without a public address reach the internet (the AWS endpoints) from its address", () => {
+        const fw = firewallPlan(prod);
+        expect(fw.natGateway).toBe(true);
+        const text = renderRuleset(fw, net, "prod");
+        const publicPrivate = fw.instances.filter((i) => i.publicIp).map((i) => i.privateIp);
+        expect(text).toContain(
+            `oifname "${net.gateway}" ip saddr != { ${[...publicPrivate, fw.floating!.privateIp].join(", ")} } snat ip to ${natAddress}`,
+        );
+        expect(text).not.toMatch(new RegExp(`oifname "${net.gateway}" ip saddr != .* drop`));
+        // Without a NAT gateway, only instances with a public address go out.
+        const noNat = renderRuleset({ ...fw, natGateway: undefined }, net, "prod");
+        expect(noNat).toMatch(new RegExp(`oifname "${net.gateway}" ip saddr != .* drop`));
+        expect(noNat).not.toContain(`snat ip to ${natAddress}`);
     });
 
     test("rendering is byte-stable: the same plan gives the same text, a new plan of the same stack too", async () => {

@@ -16,6 +16,8 @@ import { stateDir } from "../../../tools/local-cloud/util";
 import { httpJson, httpRequest, replicationStatus, sqlOn, tcpConnect } from "../../../tools/local-cloud/clients";
 import { mysqlPort } from "../../../userdata/database";
 import { describeLocalSite } from "./describeLocalCloud";
+import { awsEndpointAddress, getParameter } from "../../../tools/local-cloud/aws";
+import { parameterNames } from "../../../userdata/site";
 
 const MINUTE = 60_000;
 
@@ -48,6 +50,25 @@ describeLocalSite("the dev topology on the local cloud", "dev", "fbdevtest", (si
                 .map((c) => c.name)
                 .sort(),
         ).toEqual(["db-primary", "db-replica-1", "lb-1", "web-1", "web-2"]);
+    });
+
+    test("every instance fetches its secrets with the aws target's fetcher, from the emulated SSM at the real endpoint name", async () => {
+        const names = parameterNames("dev");
+        const expected = await getParameter(site().config.region, names.appPassword);
+        expect(expected).toMatch(/^[A-Za-z0-9]{20,}$/);
+        for (const name of ["web-1", "db-primary"]) {
+            // No region or credentials in the environment: the fetcher takes them from the instance's metadata service.
+            const r = await container.exec(name, [
+                "env",
+                "-i",
+                "PATH=/usr/bin:/bin",
+                "/usr/local/sbin/foobar-fetch-secret",
+                names.appPassword,
+            ]);
+            expect(r.stdout).toBe(expected);
+        }
+        const resolved = await container.exec("web-1", ["getent", "hosts", `ssm.${site().config.region}.amazonaws.com`]);
+        expect(resolved.stdout.split(/\s+/)[0]).toBe(awsEndpointAddress);
     });
 
     test(
