@@ -57,6 +57,7 @@ function ensureBuild() {
     const bin = path.join(root, "bin");
     const out = path.join(bin, signature());
     if (fs.existsSync(out)) return out;
+    fs.mkdirSync(bin, { recursive: true });
     const tmp = fs.mkdtempSync(path.join(bin, ".building-"));
     try {
         const tsc = require.resolve("typescript/bin/tsc");

@@ -147,21 +147,34 @@ describe("the track script on a saturated host (issue 20: the pair lost its addr
         fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    test("answers well within keepalived's timeout while four busy processes saturate the CPU, and fails when HAProxy is away", () => {
+    test("needs a few milliseconds of CPU, not an interpreter's start, and fails when HAProxy is away (run beside four busy processes)", () => {
         expect(timeoutSeconds).toBe(1);
         busy = Array.from({ length: 4 }, () => spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" }));
-        const seconds: number[] = [];
+        const cpu: number[] = [];
+        const wall: number[] = [];
         for (let i = 0; i < 15; i++) {
             const started = process.hrtime.bigint();
-            const result = run(path.join(dir, "healthy"), [url]);
-            seconds.push(Number(process.hrtime.bigint() - started) / 1e9);
+            // bash's `times` prints the CPU its children used (user, then system): the script's own cost, whatever the load.
+            const result = run("bash", ["-c", '"$0" "$1" && times', path.join(dir, "healthy"), url]);
+            wall.push(Number(process.hrtime.bigint() - started) / 1e9);
             expect(result.status).toBe(0);
+            const [user, system] = [
+                ...result.stdout
+                    .trim()
+                    .split("\n")
+                    .pop()!
+                    .matchAll(/(\d+)m([\d.]+)s/g),
+            ].map((m) => Number(m[1]) * 60 + Number(m[2]));
+            cpu.push(user + system);
         }
-        seconds.sort((a, b) => a - b);
-        console.log(`track script under 4 busy processes: median ${seconds[7].toFixed(3)} s, max ${seconds[14].toFixed(3)} s`);
-        // Half the timeout: an interpreter's start (0.6-0.9 s for python3 with urllib at 95 % CPU pressure) does not fit.
-        expect(seconds[14]).toBeLessThan(timeoutSeconds / 2);
-        expect(run(path.join(dir, "healthy"), [url.replace("/stats", "/missing")]).status).not.toBe(0);
         busy.forEach((b) => b.kill("SIGKILL"));
+        const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[7];
+        console.log(
+            `track script beside 4 busy processes: CPU median ${(median(cpu) * 1000).toFixed(0)} ms; wall median ${median(wall).toFixed(3)} s, max ${Math.max(...wall).toFixed(3)} s`,
+        );
+        // On a saturated host the wall time grows with the CPU a check needs: python3 with urllib needs about 48 ms here
+        // (0.6-0.9 s of wall time at 95 % CPU pressure, against keepalived's 1 s), curl about 6 ms.
+        expect(median(cpu)).toBeLessThan(0.02);
+        expect(run(path.join(dir, "healthy"), [url.replace("/stats", "/missing")]).status).not.toBe(0);
     });
 });
