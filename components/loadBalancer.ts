@@ -58,6 +58,9 @@ export class LoadBalancer extends pulumi.ComponentResource {
     private readonly stack: string;
     private readonly name: string;
     private readonly instances: { name: string; id: pulumi.Output<string> }[];
+    /** A pair's lb-1 waits for what this is given: the gates on lb-2 that publishConfiguration makes. */
+    private releaseFirst?: (gates: pulumi.Resource[]) => void;
+    private published = false;
 
     constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:loadBalancer:LoadBalancer", name, {}, opts);
@@ -183,8 +186,9 @@ export class LoadBalancer extends pulumi.ComponentResource {
         );
         const secrets = [tlsParameter, vrrpParameter].filter((p) => p !== undefined);
         const target = { kind: "aws" as const, region: args.region };
-        const create = (server: ServerPlacement, userData: pulumi.Input<string>, dependsOn: pulumi.Resource[]) =>
-            createTierInstance(
+        const create = (server: ServerPlacement, userData: pulumi.Input<string>, waitFor: Promise<pulumi.Resource[]>) => {
+            const dependsOn: Promise<pulumi.Resource[]> = waitFor.then((d) => [...secrets, ...d]);
+            return createTierInstance(
                 server.name,
                 "lb",
                 args,
@@ -197,8 +201,9 @@ export class LoadBalancer extends pulumi.ComponentResource {
                     associatePublicIp: true,
                     replaceOnUserDataChange: true,
                 },
-                { parent: this, dependsOn: [...secrets, ...dependsOn] },
+                { parent: this, dependsOn },
             ).instance;
+        };
 
         let eip: aws.ec2.Eip;
         if (servers.kind === "pair") {
@@ -213,14 +218,12 @@ export class LoadBalancer extends pulumi.ComponentResource {
                         target: { ...target, elasticIpAllocationId: allocation },
                     }),
                 );
-            const secondInstance = create(second, userData(second), []);
-            const digest = configDigest(this.haproxyConfig);
-            const secondServes = consoleMarkerGate(
-                `${second.name}-serving`,
-                { instanceId: secondInstance.id, region: args.region, marker: markers.lbConfig(digest), triggers: [digest] },
-                parent,
-            );
-            const firstInstance = create(first, userData(first), [secondServes]);
+            const secondInstance = create(second, userData(second), Promise.resolve([]));
+            // lb-1 waits for lb-2's gate on the published configuration. That gate is made by publishConfiguration, once the
+            // parameter exists: lb-2 can print the configuration's marker only after the parameter is published, which waits
+            // for every web server's gate, so a gate made here would spend its clock on the web servers' rollout.
+            const secondServes = new Promise<pulumi.Resource[]>((resolve) => (this.releaseFirst = resolve));
+            const firstInstance = create(first, userData(first), secondServes);
             this.instances = [
                 { name: first.name, id: firstInstance.id },
                 { name: second.name, id: secondInstance.id },
@@ -228,7 +231,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
             eip = servers.eip;
         } else {
             const server = servers.server;
-            const instance = create(server, renderLoadBalancerUserData({ ...args.settings, target }), []);
+            const instance = create(server, renderLoadBalancerUserData({ ...args.settings, target }), Promise.resolve([]));
             // Eip.instance is not ForceNew: on a replacement the provider moves the address to the new instance (rollout-eip-follows-replacement).
             eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", instance: instance.id, tags }, parent);
             this.instances = [{ name: server.name, id: instance.id }];
@@ -261,9 +264,12 @@ export class LoadBalancer extends pulumi.ComponentResource {
      * runs it. A web server leaving the backend is deleted after that gate:
      * Pulumi deletes resources the program no longer declares only once
      * every step of the program has completed (pulumi/pulumi v3.248.0
-     * deployment_executor.go, performPostSteps).
+     * deployment_executor.go, performPostSteps). A pair's lb-1 is created
+     * only once lb-2's gate has passed, so this must be called once.
      */
     public publishConfiguration(backendsReady: pulumi.Resource[]): pulumi.Resource[] {
+        if (this.published) throw new Error(`${this.name}: publishConfiguration is called once`);
+        this.published = true;
         const configParameter = new aws.ssm.Parameter(
             `${this.name}-haproxy-config`,
             {
@@ -275,12 +281,15 @@ export class LoadBalancer extends pulumi.ComponentResource {
             { parent: this, dependsOn: backendsReady },
         );
         const digest = configDigest(this.haproxyConfig);
-        return this.instances.map((instance) =>
+        const gates = this.instances.map((instance) =>
             consoleMarkerGate(
                 `${instance.name}-config-applied`,
                 { instanceId: instance.id, region: this.region, marker: markers.lbConfig(digest), triggers: [digest] },
                 { parent: this, dependsOn: [configParameter] },
             ),
         );
+        // A pair: lb-1 is created (or replaced) once lb-2 runs this configuration.
+        this.releaseFirst?.([gates[1]]);
+        return gates;
     }
 }

@@ -232,9 +232,13 @@ describe("a load-balancer pair", () => {
     });
 
     test("one at a time, lb-2 first: lb-1 waits for lb-2 to run the site's configuration; both are gated on a new one", async () => {
-        const plan = await planComponent(() => withConfig(pair()));
-        const digest = configDigest(byName(plan, "lb-haproxy-config").inputs.value as string);
-        const serving = byName(plan, "lb-2-serving");
+        const plan = await planComponent(() => withConfig(pair(), () => [new pulumi.ComponentResource("test:index:Gate", "web-1-ready")]));
+        const parameter = byName(plan, "lb-haproxy-config");
+        const digest = configDigest(parameter.inputs.value as string);
+        const serving = byName(plan, "lb-2-config-applied");
+        // Its clock starts once lb-2 can print the marker: after the configuration is published, after the web servers' gates.
+        expect(serving.options.dependsOn).toEqual([parameter.urn]);
+        expect(parameter.options.dependsOn).toEqual([byName(plan, "web-1-ready").urn]);
         expect(serving.inputs.environment).toMatchObject({
             INSTANCE_ID: byName(plan, "lb-2").outputs.id,
             MARKER: `foobar-lb-config ${digest}`,

@@ -66,7 +66,8 @@ interface Registration {
     parent?: pulumi.Resource;
     options: Omit<PlannedResource["options"], "aliases" | "dependsOn">;
     aliases: (string | pulumi.Alias)[];
-    dependsOn: pulumi.Resource[];
+    /** As the program passed it: a list, or a promise of one (a dependency known only later in the program). */
+    dependsOn: pulumi.CustomResourceOptions["dependsOn"];
 }
 
 const noOptions: PlannedResource["options"] = {
@@ -79,6 +80,14 @@ const noOptions: PlannedResource["options"] = {
 };
 
 let running = false;
+
+/** A resource's dependsOn as a list: `Input<Input<Resource>[]> | Input<Resource>` (the SDK may hand it over as an Output), resolved. */
+async function resolveDependsOn(value: Registration["dependsOn"]): Promise<pulumi.Resource[]> {
+    const settle = (v: unknown): Promise<unknown> =>
+        pulumi.Output.isInstance(v) ? new Promise((resolve) => (v as pulumi.Output<unknown>).apply(resolve)) : Promise.resolve(v);
+    const resolved = await settle(value);
+    return Promise.all(([] as unknown[]).concat(resolved ?? []).map(async (r) => (await settle(r)) as pulumi.Resource));
+}
 
 /** Plans one stack from its stack file. */
 export async function planStack(stack: string, root = projectRoot): Promise<OfflinePlan> {
@@ -151,9 +160,9 @@ export async function recordPlan(
                             deleteBeforeReplace: (args.opts as pulumi.CustomResourceOptions).deleteBeforeReplace === true,
                             replaceOnChanges: args.opts.replaceOnChanges ?? [],
                         },
-                        // Plain values only: the program passes its aliases and dependsOn as literals.
+                        // Plain values only: the program passes its aliases as literals.
                         aliases: (args.opts.aliases ?? []) as (string | pulumi.Alias)[],
-                        dependsOn: ([] as pulumi.Resource[]).concat((args.opts.dependsOn ?? []) as pulumi.Resource | pulumi.Resource[]),
+                        dependsOn: args.opts.dependsOn,
                     });
                     return undefined;
                 });
@@ -166,6 +175,9 @@ export async function recordPlan(
             })) ?? {};
         await pulumi.runtime.disconnect();
         if (programError !== undefined) throw programError;
+        // Every registration has completed, so a promised dependsOn has resolved: as the engine saw it.
+        const dependsOn = new Map<pulumi.Resource, pulumi.Resource[]>();
+        for (const [res, reg] of registrations) dependsOn.set(res, await resolveDependsOn(reg.dependsOn));
 
         const stackUrn = `urn:pulumi:${stack}::${project}::pulumi:pulumi:Stack::${project}-${stack}`;
         const urnOf = new Map<pulumi.Resource, string>();
@@ -223,7 +235,7 @@ export async function recordPlan(
                 custom: rec.custom,
                 inputs,
                 outputs: unwrapSecrets(rec.outputs, secrets) as Record<string, unknown>,
-                options: res && reg ? { ...reg.options, aliases: aliasUrns(res, reg), dependsOn: reg.dependsOn.map(urn) } : noOptions,
+                options: res && reg ? { ...reg.options, aliases: aliasUrns(res, reg), dependsOn: dependsOn.get(res)!.map(urn) } : noOptions,
             };
         });
         // Generated secrets: the values of random passwords and private keys.
