@@ -9,7 +9,7 @@ import * as tls from "@pulumi/tls";
 import { VrrpSettings, vrrpPasswordLength } from "../userdata/keepalived";
 import { LoadBalancerSettings, renderHaproxyConfig, renderLoadBalancerUserData, statsPort } from "../userdata/loadBalancer";
 import { createTierInstance, ServerPlacement, TierArgs } from "./instance";
-import { configDigest, consoleMarkerGate, markers } from "./readiness";
+import { addressHolderGate, configDigest, consoleMarkerGate, markers, pairMemberTag } from "./readiness";
 import { createScopedInstanceProfile, createSecretParameter, Grant } from "./instanceRole";
 import { anywhere, createTierSecurityGroup, IngressRule, tcpIngress } from "./securityGroup";
 import { resourceTags } from "./tags";
@@ -60,6 +60,8 @@ export class LoadBalancer extends pulumi.ComponentResource {
     private readonly instances: { name: string; id: pulumi.Output<string> }[];
     /** A pair's lb-1 waits for what this is given: the gates on lb-2 that publishConfiguration makes. */
     private releaseFirst?: (gates: pulumi.Resource[]) => void;
+    /** A pair's Elastic IP, which lb-2 must hold (or be ready to take) before lb-1 goes. */
+    private pairAllocationId?: pulumi.Output<string>;
     private published = false;
 
     constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -200,6 +202,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
                     instanceProfile: profile.name,
                     associatePublicIp: true,
                     replaceOnUserDataChange: true,
+                    ...(pair ? { tags: { [pairMemberTag.key]: pairMemberTag.value } } : {}),
                 },
                 { parent: this, dependsOn },
             ).instance;
@@ -229,6 +232,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
                 { name: second.name, id: secondInstance.id },
             ];
             eip = servers.eip;
+            this.pairAllocationId = eip.id;
         } else {
             const server = servers.server;
             const instance = create(server, renderLoadBalancerUserData({ ...args.settings, target }), Promise.resolve([]));
@@ -288,8 +292,18 @@ export class LoadBalancer extends pulumi.ComponentResource {
                 { parent: this, dependsOn: [configParameter] },
             ),
         );
-        // A pair: lb-1 is created (or replaced) once lb-2 runs this configuration.
-        this.releaseFirst?.([gates[1]]);
+        if (this.releaseFirst && this.pairAllocationId) {
+            // A pair: lb-1 is created (or replaced) once lb-2 runs this configuration and the address stays with the pair
+            // when lb-1 goes: on lb-2, or on lb-1 with lb-2 as its backup (wait-for-address-holder.sh). Its clock starts
+            // when lb-2 serves: keepalived's track script keeps lb-2 from taking the address before.
+            const [second, secondServes] = [this.instances[1], gates[1]];
+            const holds = addressHolderGate(
+                `${second.name}-holds-address`,
+                { allocationId: this.pairAllocationId, instanceId: second.id, region: this.region },
+                { parent: this, dependsOn: [secondServes] },
+            );
+            this.releaseFirst([secondServes, holds]);
+        }
         return gates;
     }
 }

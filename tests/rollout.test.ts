@@ -162,6 +162,7 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
                 "update lb-1-status-check (dimensions)",
                 "replace lb-2 (instanceType; delete first)",
                 "replace lb-2-config-applied (triggers)",
+                "replace lb-2-holds-address (triggers)",
                 "update lb-2-status-check (dimensions)",
             ].sort(byName),
         );
@@ -169,6 +170,8 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
         const after = await plan(stack, { lbInstanceType: "t3.small" });
         const urn = (name: string) => after.resources.find((r) => r.name === name)!.urn;
         expect(after.resources.find((r) => r.name === "lb-1")!.options.dependsOn).toContain(urn("lb-2-config-applied"));
+        // …and once the Elastic IP is on lb-2, or on lb-1 with lb-2 its backup.
+        expect(after.resources.find((r) => r.name === "lb-1")!.options.dependsOn).toContain(urn("lb-2-holds-address"));
         expect(after.resources.find((r) => r.name === "lb-2")!.options.dependsOn).not.toContain(urn("lb-1-config-applied"));
     });
 
