@@ -22,6 +22,11 @@ export interface PlannedResource {
     /** What the mocks returned beyond the inputs (ids, ARNs, generated values), as `pulumi up` would learn them. */
     outputs: Record<string, unknown>;
     /**
+     * URNs of every resource the engine is told this one depends on (its RegisterResource request): dependsOn, and
+     * every resource whose outputs its inputs take. The engine creates this one only after those.
+     */
+    dependencies: string[];
+    /**
      * The resource options a policy may read, and those that decide how a change rolls out; aliases and
      * dependsOn as URNs (aliases: the names a renamed resource had).
      */
@@ -142,6 +147,15 @@ export async function recordPlan(
             return result;
         };
         await pulumi.runtime.setMocks(mocks, project, stack, true);
+        // The dependencies the SDK sends with each registration, as the engine would receive them.
+        const dependencies = new Map<string, string[]>();
+        type Register = (req: { getType(): string; getName(): string; getDependenciesList(): string[] }, callback: unknown) => void;
+        const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource: Register };
+        const register = monitor.registerResource.bind(monitor);
+        monitor.registerResource = (req, callback) => {
+            dependencies.set(`${req.getType()}::${req.getName()}`, [...req.getDependenciesList()].sort());
+            register(req, callback);
+        };
         pulumi.runtime.setAllConfig(config);
 
         const registrations = new Map<pulumi.Resource, Registration>();
@@ -207,6 +221,12 @@ export async function recordPlan(
         for (const [res, reg] of registrations) byKey.set(`${reg.type}::${reg.name}`, res);
 
         const secrets = new Set<string>();
+        // In the program's order (as it constructs them), not the order registrations complete in: that follows
+        // when each resource's inputs and dependencies resolve.
+        const order = new Map([...byKey.keys()].map((key, i) => [key, i]));
+        const position = (rec: { type: string; name: string }) =>
+            rec.type === "pulumi:pulumi:Stack" ? -1 : (order.get(`${rec.type}::${rec.name}`) ?? order.size);
+        recorded.sort((a, b) => position(a) - position(b));
         const resources: PlannedResource[] = recorded.map((rec) => {
             if (rec.type === "pulumi:pulumi:Stack") {
                 return {
@@ -216,6 +236,7 @@ export async function recordPlan(
                     custom: false,
                     inputs: {},
                     outputs: {},
+                    dependencies: [],
                     options: noOptions,
                 };
             }
@@ -235,6 +256,7 @@ export async function recordPlan(
                 custom: rec.custom,
                 inputs,
                 outputs: unwrapSecrets(rec.outputs, secrets) as Record<string, unknown>,
+                dependencies: dependencies.get(`${rec.type}::${rec.name}`) ?? [],
                 options: res && reg ? { ...reg.options, aliases: aliasUrns(res, reg), dependsOn: dependsOn.get(res)!.map(urn) } : noOptions,
             };
         });
