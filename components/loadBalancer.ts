@@ -8,6 +8,7 @@ import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { VrrpSettings, vrrpPasswordLength } from "../userdata/keepalived";
 import { LoadBalancerSettings, renderHaproxyConfig, renderLoadBalancerUserData, statsPort } from "../userdata/loadBalancer";
+import { stackArns } from "./arn";
 import { createTierInstance, ServerPlacement, TierArgs } from "./instance";
 import { addressHolderGate, configDigest, consoleMarkerGate, markers, pairMemberTag } from "./readiness";
 import { createScopedInstanceProfile, createSecretParameter, Grant } from "./instanceRole";
@@ -136,8 +137,8 @@ export class LoadBalancer extends pulumi.ComponentResource {
             });
         }
         // By name, since the parameter is published later; the role reads its own parameters only.
-        const account = aws.getCallerIdentityOutput({}, parent).accountId;
-        const configParameterArn = pulumi.interpolate`arn:aws:ssm:${args.region}:${account}:parameter${args.settings.configParameter}`;
+        const arns = stackArns(parent);
+        const configParameterArn = arns.regional("ssm", args.region, `parameter${args.settings.configParameter}`);
         const readable = [configParameterArn, ...[tlsParameter, vrrpParameter].filter((p) => p !== undefined).map((p) => p.arn)];
 
         // A pair's Elastic IP is keepalived's to move (the master associates it), so Pulumi never associates it: it would
@@ -162,18 +163,18 @@ export class LoadBalancer extends pulumi.ComponentResource {
                       // resource-level permission. tests/iam/simulate.test.ts simulates each call.
                       {
                           actions: ["ec2:AssociateAddress"],
-                          resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:elastic-ip/${servers.eip.id}`],
+                          resources: [arns.regional("ec2", args.region, pulumi.interpolate`elastic-ip/${servers.eip.id}`)],
                       },
                       {
                           actions: ["ec2:AssociateAddress"],
-                          resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:instance/*`],
+                          resources: [arns.regional("ec2", args.region, "instance/*")],
                           condition: { StringEquals: { "ec2:InstanceProfile": profileArn } },
                       },
                       {
                           actions: ["ec2:AssociateAddress"],
-                          resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:network-interface/*`],
+                          resources: [arns.regional("ec2", args.region, "network-interface/*")],
                           condition: {
-                              StringEquals: { "ec2:Vpc": pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:vpc/${args.vpcId}` },
+                              StringEquals: { "ec2:Vpc": arns.regional("ec2", args.region, pulumi.interpolate`vpc/${args.vpcId}`) },
                           },
                       },
                       { actions: ["ec2:DescribeAddresses"], resources: ["*"] },
