@@ -47,6 +47,8 @@ export interface TierInstanceArgs extends Omit<ServerPlacement, "name"> {
     instanceProfile?: pulumi.Input<string>;
     associatePublicIp: boolean;
     rootVolumeGiB?: number;
+    /** Besides Name, Role and Stack. */
+    tags?: Record<string, string>;
     /** Databases: termination protection. */
     disableApiTermination?: boolean;
     /**
@@ -90,7 +92,7 @@ export function createTierInstance(
             disableApiTermination: args.disableApiTermination,
             metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 },
             rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: args.rootVolumeGiB ?? 8 },
-            tags: resourceTags(role, name, tier.stack),
+            tags: { ...resourceTags(role, name, tier.stack), ...args.tags },
         },
         {
             ...opts,

@@ -8,8 +8,9 @@ import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { VrrpSettings, vrrpPasswordLength } from "../userdata/keepalived";
 import { LoadBalancerSettings, renderHaproxyConfig, renderLoadBalancerUserData, statsPort } from "../userdata/loadBalancer";
+import { stackArns } from "./arn";
 import { createTierInstance, ServerPlacement, TierArgs } from "./instance";
-import { configDigest, consoleMarkerGate, markers } from "./readiness";
+import { addressHolderGate, configDigest, consoleMarkerGate, markers, pairMemberTag } from "./readiness";
 import { createScopedInstanceProfile, createSecretParameter, Grant } from "./instanceRole";
 import { anywhere, createTierSecurityGroup, IngressRule, tcpIngress } from "./securityGroup";
 import { resourceTags } from "./tags";
@@ -58,6 +59,11 @@ export class LoadBalancer extends pulumi.ComponentResource {
     private readonly stack: string;
     private readonly name: string;
     private readonly instances: { name: string; id: pulumi.Output<string> }[];
+    /** A pair's lb-1 waits for what this is given: the gates on lb-2 that publishConfiguration makes. */
+    private releaseFirst?: (gates: pulumi.Resource[]) => void;
+    /** A pair's Elastic IP, which lb-2 must hold (or be ready to take) before lb-1 goes. */
+    private pairAllocationId?: pulumi.Output<string>;
+    private published = false;
 
     constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("foobar:loadBalancer:LoadBalancer", name, {}, opts);
@@ -131,8 +137,8 @@ export class LoadBalancer extends pulumi.ComponentResource {
             });
         }
         // By name, since the parameter is published later; the role reads its own parameters only.
-        const account = aws.getCallerIdentityOutput({}, parent).accountId;
-        const configParameterArn = pulumi.interpolate`arn:aws:ssm:${args.region}:${account}:parameter${args.settings.configParameter}`;
+        const arns = stackArns(parent);
+        const configParameterArn = arns.regional("ssm", args.region, `parameter${args.settings.configParameter}`);
         const readable = [configParameterArn, ...[tlsParameter, vrrpParameter].filter((p) => p !== undefined).map((p) => p.arn)];
 
         // A pair's Elastic IP is keepalived's to move (the master associates it), so Pulumi never associates it: it would
@@ -157,18 +163,18 @@ export class LoadBalancer extends pulumi.ComponentResource {
                       // resource-level permission. tests/iam/simulate.test.ts simulates each call.
                       {
                           actions: ["ec2:AssociateAddress"],
-                          resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:elastic-ip/${servers.eip.id}`],
+                          resources: [arns.regional("ec2", args.region, pulumi.interpolate`elastic-ip/${servers.eip.id}`)],
                       },
                       {
                           actions: ["ec2:AssociateAddress"],
-                          resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:instance/*`],
+                          resources: [arns.regional("ec2", args.region, "instance/*")],
                           condition: { StringEquals: { "ec2:InstanceProfile": profileArn } },
                       },
                       {
                           actions: ["ec2:AssociateAddress"],
-                          resources: [pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:network-interface/*`],
+                          resources: [arns.regional("ec2", args.region, "network-interface/*")],
                           condition: {
-                              StringEquals: { "ec2:Vpc": pulumi.interpolate`arn:aws:ec2:${args.region}:${account}:vpc/${args.vpcId}` },
+                              StringEquals: { "ec2:Vpc": arns.regional("ec2", args.region, pulumi.interpolate`vpc/${args.vpcId}`) },
                           },
                       },
                       { actions: ["ec2:DescribeAddresses"], resources: ["*"] },
@@ -183,8 +189,9 @@ export class LoadBalancer extends pulumi.ComponentResource {
         );
         const secrets = [tlsParameter, vrrpParameter].filter((p) => p !== undefined);
         const target = { kind: "aws" as const, region: args.region };
-        const create = (server: ServerPlacement, userData: pulumi.Input<string>, dependsOn: pulumi.Resource[]) =>
-            createTierInstance(
+        const create = (server: ServerPlacement, userData: pulumi.Input<string>, waitFor: Promise<pulumi.Resource[]>) => {
+            const dependsOn: Promise<pulumi.Resource[]> = waitFor.then((d) => [...secrets, ...d]);
+            return createTierInstance(
                 server.name,
                 "lb",
                 args,
@@ -196,9 +203,11 @@ export class LoadBalancer extends pulumi.ComponentResource {
                     instanceProfile: profile.name,
                     associatePublicIp: true,
                     replaceOnUserDataChange: true,
+                    ...(pair ? { tags: { [pairMemberTag.key]: pairMemberTag.value } } : {}),
                 },
-                { parent: this, dependsOn: [...secrets, ...dependsOn] },
+                { parent: this, dependsOn },
             ).instance;
+        };
 
         let eip: aws.ec2.Eip;
         if (servers.kind === "pair") {
@@ -213,22 +222,21 @@ export class LoadBalancer extends pulumi.ComponentResource {
                         target: { ...target, elasticIpAllocationId: allocation },
                     }),
                 );
-            const secondInstance = create(second, userData(second), []);
-            const digest = configDigest(this.haproxyConfig);
-            const secondServes = consoleMarkerGate(
-                `${second.name}-serving`,
-                { instanceId: secondInstance.id, region: args.region, marker: markers.lbConfig(digest), triggers: [digest] },
-                parent,
-            );
-            const firstInstance = create(first, userData(first), [secondServes]);
+            const secondInstance = create(second, userData(second), Promise.resolve([]));
+            // lb-1 waits for lb-2's gate on the published configuration. That gate is made by publishConfiguration, once the
+            // parameter exists: lb-2 can print the configuration's marker only after the parameter is published, which waits
+            // for every web server's gate, so a gate made here would spend its clock on the web servers' rollout.
+            const secondServes = new Promise<pulumi.Resource[]>((resolve) => (this.releaseFirst = resolve));
+            const firstInstance = create(first, userData(first), secondServes);
             this.instances = [
                 { name: first.name, id: firstInstance.id },
                 { name: second.name, id: secondInstance.id },
             ];
             eip = servers.eip;
+            this.pairAllocationId = eip.id;
         } else {
             const server = servers.server;
-            const instance = create(server, renderLoadBalancerUserData({ ...args.settings, target }), []);
+            const instance = create(server, renderLoadBalancerUserData({ ...args.settings, target }), Promise.resolve([]));
             // Eip.instance is not ForceNew: on a replacement the provider moves the address to the new instance (rollout-eip-follows-replacement).
             eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", instance: instance.id, tags }, parent);
             this.instances = [{ name: server.name, id: instance.id }];
@@ -261,9 +269,12 @@ export class LoadBalancer extends pulumi.ComponentResource {
      * runs it. A web server leaving the backend is deleted after that gate:
      * Pulumi deletes resources the program no longer declares only once
      * every step of the program has completed (pulumi/pulumi v3.248.0
-     * deployment_executor.go, performPostSteps).
+     * deployment_executor.go, performPostSteps). A pair's lb-1 is created
+     * only once lb-2's gate has passed, so this must be called once.
      */
     public publishConfiguration(backendsReady: pulumi.Resource[]): pulumi.Resource[] {
+        if (this.published) throw new Error(`${this.name}: publishConfiguration is called once`);
+        this.published = true;
         const configParameter = new aws.ssm.Parameter(
             `${this.name}-haproxy-config`,
             {
@@ -275,12 +286,25 @@ export class LoadBalancer extends pulumi.ComponentResource {
             { parent: this, dependsOn: backendsReady },
         );
         const digest = configDigest(this.haproxyConfig);
-        return this.instances.map((instance) =>
+        const gates = this.instances.map((instance) =>
             consoleMarkerGate(
                 `${instance.name}-config-applied`,
                 { instanceId: instance.id, region: this.region, marker: markers.lbConfig(digest), triggers: [digest] },
                 { parent: this, dependsOn: [configParameter] },
             ),
         );
+        if (this.releaseFirst && this.pairAllocationId) {
+            // A pair: lb-1 is created (or replaced) once lb-2 runs this configuration and the address stays with the pair
+            // when lb-1 goes: on lb-2, or on lb-1 with lb-2 as its backup (wait-for-address-holder.sh). Its clock starts
+            // when lb-2 serves: keepalived's track script keeps lb-2 from taking the address before.
+            const [second, secondServes] = [this.instances[1], gates[1]];
+            const holds = addressHolderGate(
+                `${second.name}-holds-address`,
+                { allocationId: this.pairAllocationId, instanceId: second.id, region: this.region },
+                { parent: this, dependsOn: [secondServes] },
+            );
+            this.releaseFirst([secondServes, holds]);
+        }
+        return gates;
     }
 }

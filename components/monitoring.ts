@@ -1,6 +1,7 @@
 /** Where alarms go: an SNS topic per stack, with an optional email subscription. */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { stackArns } from "./arn";
 import { resourceTags } from "./tags";
 
 export interface MonitoringArgs {
@@ -14,14 +15,14 @@ export interface MonitoringArgs {
  * may decrypt and generate data keys, which publishing to an encrypted topic
  * needs (statement as in https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns).
  */
-export function alarmTopicKeyPolicy(accountId: string) {
+export function alarmTopicKeyPolicy(accountId: string, partition: string) {
     return {
         Version: "2012-10-17",
         Statement: [
             {
                 Sid: "AccountAdministersTheKey",
                 Effect: "Allow",
-                Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+                Principal: { AWS: `arn:${partition}:iam::${accountId}:root` },
                 Action: "kms:*",
                 Resource: "*",
             },
@@ -47,13 +48,13 @@ export class Monitoring extends pulumi.ComponentResource {
         // A key of the stack's own: CloudWatch alarms cannot publish to a topic encrypted with the AWS managed
         // alias/aws/sns, whose key policy does not let cloudwatch.amazonaws.com use it and cannot be edited
         // (https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns). The policy rollout-alarm-topic-key holds this.
-        const account = aws.getCallerIdentityOutput({}, { parent: this }).accountId;
+        const { account, partition } = stackArns({ parent: this });
         const key = new aws.kms.Key(
             `${name}-alarms-key`,
             {
                 description: `encrypts the foobar ${args.stack} alarm topic; CloudWatch alarms may use it`,
                 enableKeyRotation: true,
-                policy: account.apply((id) => JSON.stringify(alarmTopicKeyPolicy(id))),
+                policy: pulumi.all([account, partition]).apply(([id, p]) => JSON.stringify(alarmTopicKeyPolicy(id, p))),
                 tags: resourceTags("monitoring", `${name}-alarms-key`, args.stack),
             },
             { parent: this },

@@ -21,7 +21,10 @@ export interface NetworkArgs {
 
 export class Network extends pulumi.ComponentResource {
     public readonly vpcId: pulumi.Output<string>;
-    /** Subnet ids by plan name (`public-a`, `private-b`, ...). */
+    /**
+     * Subnet ids by plan name (`public-a`, `private-b`, ...), each known only once the subnet's route to the
+     * internet is in place: an instance launched into it waits for that, so cloud-init's apt can reach Debian.
+     */
     public readonly subnetIds: Record<string, pulumi.Output<string>>;
     public readonly internalZoneId: pulumi.Output<string>;
 
@@ -75,12 +78,12 @@ export class Network extends pulumi.ComponentResource {
                 { parent: this, dependsOn: block.dependsOn },
             );
             subnets[plan.name] = subnet;
-            this.subnetIds[plan.name] = subnet.id;
         }
         // Named apart from their subnets (names are unique across types); the alias keeps the existing association.
+        const routed: Record<string, aws.ec2.RouteTableAssociation> = {};
         const associate = (plans: SubnetPlan[], routeTable: aws.ec2.RouteTable) => {
             for (const plan of plans) {
-                new aws.ec2.RouteTableAssociation(
+                routed[plan.name] = new aws.ec2.RouteTableAssociation(
                     `${name}-${plan.name}-routes`,
                     { subnetId: subnets[plan.name].id, routeTableId: routeTable.id },
                     { parent: this, aliases: [{ name: `${name}-${plan.name}` }] },
@@ -111,6 +114,12 @@ export class Network extends pulumi.ComponentResource {
                 parent,
             );
             associate(privatePlans, privateRoutes);
+        }
+        // The association waits for its table, and the table for its gateway (a NAT gateway's create returns once it is
+        // available): the id carries them all, so whatever is launched into the subnet is created after its route.
+        for (const [plan, subnet] of Object.entries(subnets)) {
+            const association = routed[plan];
+            this.subnetIds[plan] = association ? pulumi.all([subnet.id, association.id]).apply(([id]) => id) : subnet.id;
         }
 
         const zone = new aws.route53.Zone(

@@ -21,8 +21,14 @@ import * as path from "path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 
-/** The poll loop every gate runs. */
-export const waitForConsoleMarkerScript = fs.readFileSync(path.join(__dirname, "scripts", "wait-for-console-marker.sh"), "utf8");
+const script = (file: string) => fs.readFileSync(path.join(__dirname, "scripts", file), "utf8");
+/** The poll loop of the console gates. */
+export const waitForConsoleMarkerScript = script("wait-for-console-marker.sh");
+/** The poll loop of the pair's address gate. */
+export const waitForAddressHolderScript = script("wait-for-address-holder.sh");
+
+/** The tag every load balancer of a pair carries: the address gate takes its holder for a member of the pair by it. */
+export const pairMemberTag = { key: "PublicAddress", value: "keepalived" } as const;
 
 /** What the instances print (userdata/files/rollout/), and how the gates recognise it. */
 export const markers = {
@@ -55,21 +61,57 @@ export interface ConsoleMarkerGateArgs {
 export const defaultGateTimeoutSeconds = 900;
 
 export function consoleMarkerGate(name: string, args: ConsoleMarkerGateArgs, opts: pulumi.CustomResourceOptions): command.local.Command {
-    return new command.local.Command(
+    return gate(
         name,
+        waitForConsoleMarkerScript,
         {
-            create: waitForConsoleMarkerScript,
-            environment: {
-                INSTANCE_ID: args.instanceId,
-                AWS_REGION: args.region,
-                MARKER_PATTERN: args.marker.pattern,
-                MARKER: args.marker.ready,
-                FAILURE_MARKER: args.marker.failed ?? "",
-                TIMEOUT_SECONDS: String(args.timeoutSeconds ?? defaultGateTimeoutSeconds),
-                POLL_SECONDS: "10",
-            },
-            triggers: [args.instanceId, ...(args.triggers ?? [])],
+            INSTANCE_ID: args.instanceId,
+            AWS_REGION: args.region,
+            MARKER_PATTERN: args.marker.pattern,
+            MARKER: args.marker.ready,
+            FAILURE_MARKER: args.marker.failed ?? "",
         },
+        args.timeoutSeconds,
+        [args.instanceId, ...(args.triggers ?? [])],
         opts,
     );
+}
+
+export interface AddressHolderGateArgs {
+    /** The Elastic IP's allocation id. */
+    allocationId: pulumi.Input<string>;
+    /** The load balancer that must hold it, unless another member of its pair (tagged pairMemberTag) does. */
+    instanceId: pulumi.Input<string>;
+    region: string;
+    timeoutSeconds?: number;
+}
+
+/** Passes once the pair's address is on `instanceId`, or on another member of the pair (wait-for-address-holder.sh). */
+export function addressHolderGate(name: string, args: AddressHolderGateArgs, opts: pulumi.CustomResourceOptions): command.local.Command {
+    return gate(
+        name,
+        waitForAddressHolderScript,
+        {
+            ALLOCATION_ID: args.allocationId,
+            INSTANCE_ID: args.instanceId,
+            AWS_REGION: args.region,
+            MEMBER_TAG_KEY: pairMemberTag.key,
+            MEMBER_TAG_VALUE: pairMemberTag.value,
+        },
+        args.timeoutSeconds,
+        [args.instanceId, args.allocationId],
+        opts,
+    );
+}
+
+function gate(
+    name: string,
+    create: string,
+    environment: Record<string, pulumi.Input<string>>,
+    timeoutSeconds: number | undefined,
+    triggers: pulumi.Input<string>[],
+    opts: pulumi.CustomResourceOptions,
+): command.local.Command {
+    const bounds = { TIMEOUT_SECONDS: String(timeoutSeconds ?? defaultGateTimeoutSeconds), POLL_SECONDS: "10" };
+    return new command.local.Command(name, { create, environment: { ...environment, ...bounds }, triggers }, opts);
 }

@@ -25,7 +25,7 @@ install_stand_ins() {
 packages=(
     cloud-init haproxy nginx mariadb-server mariadb-client shellcheck openssl systemd
     python3 python3-flask python3-pymysql gunicorn
-    keepalived python3-boto3 python3-venv curl
+    keepalived python3-boto3 python3-venv curl awscli
     debootstrap systemd-container iproute2 nftables wrk unbound
     prometheus prometheus-alertmanager prometheus-node-exporter prometheus-mysqld-exporter prometheus-blackbox-exporter
 )

@@ -391,3 +391,31 @@ describe("a Galera cluster's third zone", () => {
         }
     });
 });
+
+describe("boot order: cloud-init's apt needs the internet", () => {
+    test.each([...Object.keys(variants).map((v) => ["variant", v]), ["stack", "dev"], ["stack", "prod"]])(
+        "%s %s: every instance is created after its subnet's route to the internet (NAT gateway or internet gateway)",
+        (kind, name) => {
+            const plan = kind === "stack" ? stacks[name] : plans[name];
+            const byId = (id: unknown) => plan.resources.find((r) => r.outputs.id === id)!;
+            for (const instance of instances(plan)) {
+                const association = ofType(plan, "aws:ec2/routeTableAssociation:RouteTableAssociation").find(
+                    (a) => a.inputs.subnetId === instance.inputs.subnetId,
+                );
+                expect([instance.name, association?.name]).toEqual([instance.name, expect.any(String)]);
+                const routes = byId(association!.inputs.routeTableId).inputs.routes as {
+                    cidrBlock: string;
+                    natGatewayId?: string;
+                    gatewayId?: string;
+                }[];
+                const route = routes.find((r) => r.cidrBlock === "0.0.0.0/0")!;
+                const gateway = byId(route.natGatewayId ?? route.gatewayId);
+                expect(gateway.type).toMatch(/^aws:ec2\/(natGateway:NatGateway|internetGateway:InternetGateway)$/);
+                // The association waits for its route table, the table for its gateway (a NAT gateway's create returns once it is available).
+                expect(association!.dependencies).toContain(byId(association!.inputs.routeTableId).urn);
+                expect(byId(association!.inputs.routeTableId).dependencies).toContain(gateway.urn);
+                expect([instance.name, instance.dependencies]).toEqual([instance.name, expect.arrayContaining([association!.urn])]);
+            }
+        },
+    );
+});

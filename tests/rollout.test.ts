@@ -5,6 +5,7 @@
  * kind of change a user makes, this is the README's "Changes on a running
  * stack" table; a database server is never replaced.
  */
+import { configDigest, markers } from "../components/readiness";
 import * as files from "../userdata/files";
 import { OfflinePlan, planProgram } from "../tools/preview/plan";
 import { loadStackConfig, StackFile } from "../tools/stackFile";
@@ -46,10 +47,10 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
         diffPlans(await plan(stack, before), await plan(stack, after));
     const monitoringFollows =
         stack === "prod" ? ["replace monitoring-1 (userData; delete first)", "update monitoring-1-status-check (dimensions)"] : [];
-    // prod has a load-balancer pair: both wait for a new configuration, and lb-2's serving gate (which lb-1's replacement waits for) too.
+    // prod has a load-balancer pair: both wait for a new configuration (lb-1's replacement waits for lb-2's gate).
     const configGates =
         stack === "prod"
-            ? ["replace lb-1-config-applied (triggers)", "replace lb-2-config-applied (triggers)", "replace lb-2-serving (triggers)"]
+            ? ["replace lb-1-config-applied (triggers)", "replace lb-2-config-applied (triggers)"]
             : ["replace lb-1-config-applied (triggers)"];
 
     test("the same stack file changes nothing", async () => {
@@ -182,14 +183,16 @@ describe.each(["dev", "prod"])("stack %s", (stack) => {
                 "update lb-1-status-check (dimensions)",
                 "replace lb-2 (instanceType; delete first)",
                 "replace lb-2-config-applied (triggers)",
-                "replace lb-2-serving (triggers)",
+                "replace lb-2-holds-address (triggers)",
                 "update lb-2-status-check (dimensions)",
             ].sort(byName),
         );
         // One at a time: lb-1 is replaced only once the new lb-2 runs the site's configuration.
         const after = await plan(stack, { lbInstanceType: "t3.small" });
         const urn = (name: string) => after.resources.find((r) => r.name === name)!.urn;
-        expect(after.resources.find((r) => r.name === "lb-1")!.options.dependsOn).toContain(urn("lb-2-serving"));
+        expect(after.resources.find((r) => r.name === "lb-1")!.options.dependsOn).toContain(urn("lb-2-config-applied"));
+        // …and once the Elastic IP is on lb-2, or on lb-1 with lb-2 its backup.
+        expect(after.resources.find((r) => r.name === "lb-1")!.options.dependsOn).toContain(urn("lb-2-holds-address"));
         expect(after.resources.find((r) => r.name === "lb-2")!.options.dependsOn).not.toContain(urn("lb-1-config-applied"));
     });
 
@@ -312,5 +315,27 @@ describe("prod: a Galera stack that kept two zones takes the third (thirdZoneCid
         expect(found.filter((c) => /^(replace|update|delete) db-[12]( |-data)/.test(c))).toEqual([]);
         const after = await plan("prod");
         for (const name of ["db-3", "db-3-data"]) expect(after.resources.find((r) => r.name === name)!.options.protect).toBe(true);
+    });
+});
+
+describe.each(["dev", "prod"])("stack %s: a gate's clock starts only once what it waits for can happen", (stack) => {
+    // Four web servers, each gate up to 15 minutes: the load balancers' markers can appear only after all four.
+    const webCount = "4";
+
+    test("every load balancer's gate waits for the configuration's publication, which waits for every web server's gate", async () => {
+        const after = await plan(stack, { webCount });
+        const named = (urn: string) => after.resources.find((r) => r.urn === urn)!.name;
+        const parameter = after.resources.find((r) => r.name === "lb-haproxy-config")!;
+        expect(parameter.options.dependsOn.map(named)).toEqual(["web-1-ready", "web-2-ready", "web-3-ready", "web-4-ready"]);
+        // The gates that wait for a load balancer's configuration marker, whatever their name.
+        const { pattern } = markers.lbConfig(configDigest(parameter.inputs.value as string));
+        const lbGates = after.resources.filter(
+            (r) => r.type === "command:local:Command" && (r.inputs.environment as Record<string, unknown>).MARKER_PATTERN === pattern,
+        );
+        expect(lbGates.length).toBeGreaterThanOrEqual(stack === "prod" ? 2 : 1);
+        for (const gate of lbGates) {
+            // The marker is printed once the load balancer runs the published configuration: not before it is published.
+            expect([gate.name, gate.options.dependsOn]).toEqual([gate.name, expect.arrayContaining([parameter.urn])]);
+        }
     });
 });

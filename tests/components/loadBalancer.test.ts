@@ -232,9 +232,13 @@ describe("a load-balancer pair", () => {
     });
 
     test("one at a time, lb-2 first: lb-1 waits for lb-2 to run the site's configuration; both are gated on a new one", async () => {
-        const plan = await planComponent(() => withConfig(pair()));
-        const digest = configDigest(byName(plan, "lb-haproxy-config").inputs.value as string);
-        const serving = byName(plan, "lb-2-serving");
+        const plan = await planComponent(() => withConfig(pair(), () => [new pulumi.ComponentResource("test:index:Gate", "web-1-ready")]));
+        const parameter = byName(plan, "lb-haproxy-config");
+        const digest = configDigest(parameter.inputs.value as string);
+        const serving = byName(plan, "lb-2-config-applied");
+        // Its clock starts once lb-2 can print the marker: after the configuration is published, after the web servers' gates.
+        expect(serving.options.dependsOn).toEqual([parameter.urn]);
+        expect(parameter.options.dependsOn).toEqual([byName(plan, "web-1-ready").urn]);
         expect(serving.inputs.environment).toMatchObject({
             INSTANCE_ID: byName(plan, "lb-2").outputs.id,
             MARKER: `foobar-lb-config ${digest}`,
@@ -244,6 +248,26 @@ describe("a load-balancer pair", () => {
         for (const name of ["lb-1", "lb-2"]) {
             expect(byName(plan, `${name}-config-applied`).inputs.environment).toMatchObject({ INSTANCE_ID: byName(plan, name).outputs.id });
         }
+    });
+
+    test("before lb-1 is touched, a gate checks the Elastic IP stays with the pair: on lb-2, or on a tagged member lb-2 backs up", async () => {
+        const plan = await planComponent(() => withConfig(pair()));
+        const holds = byName(plan, "lb-2-holds-address");
+        expect(holds.inputs.environment).toMatchObject({
+            ALLOCATION_ID: byName(plan, "lb-eip").outputs.id,
+            INSTANCE_ID: byName(plan, "lb-2").outputs.id,
+            MEMBER_TAG_KEY: "PublicAddress",
+            MEMBER_TAG_VALUE: "keepalived",
+        });
+        expect(holds.inputs.triggers).toEqual([byName(plan, "lb-2").outputs.id, byName(plan, "lb-eip").outputs.id]);
+        // Its clock starts once lb-2 serves (keepalived's track script keeps lb-2 away from the address before).
+        expect(holds.options.dependsOn).toEqual([byName(plan, "lb-2-config-applied").urn]);
+        expect(byName(plan, "lb-1").options.dependsOn).toContain(holds.urn);
+        for (const name of ["lb-1", "lb-2"]) expect(byName(plan, name).inputs.tags).toMatchObject({ PublicAddress: "keepalived" });
+        // A lone load balancer is no member of a pair: the gate waits for lb-2 to take the address from it.
+        const single = await planComponent(() => withConfig(args()));
+        expect(byName(single, "lb-1").inputs.tags).not.toHaveProperty("PublicAddress");
+        expect(single.resources.filter((r) => r.name.endsWith("-holds-address"))).toEqual([]);
     });
 
     test("two password parameters for one pair is an input property error", async () => {

@@ -7,7 +7,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { spawnSync } from "child_process";
-import { configDigest, markers, waitForConsoleMarkerScript } from "../../components/readiness";
+import { configDigest, markers, pairMemberTag, waitForAddressHolderScript, waitForConsoleMarkerScript } from "../../components/readiness";
+import { boto3Against, StandIn, startMoto } from "../awsStandIns";
 import { run, tempDir } from "../helpers";
 
 /** A fake `aws` that prints console N (console.1, console.2, ...) on its Nth call, the last one after that. */
@@ -35,7 +36,8 @@ function gate(marker: { pattern: string; ready: string; failed?: string }, pathD
         encoding: "utf8",
         timeout: 30000,
         env: {
-            PATH: pathDir ? `${pathDir}:/usr/bin:/bin` : "/usr/bin:/bin",
+            // Without a fake, a PATH with no `aws` at all (Debian's may be installed in /usr/bin).
+            PATH: pathDir ? `${pathDir}:/usr/bin:/bin` : tempDir("no-aws"),
             INSTANCE_ID: "i-0abc",
             AWS_REGION: "eu-west-1",
             MARKER_PATTERN: marker.pattern,
@@ -119,4 +121,86 @@ test("without the aws CLI the gate fails with the reason", () => {
         },
     });
     expect([r.status, r.stderr]).toEqual([1, expect.stringMatching(/the aws CLI is not installed/)]);
+});
+
+describe("the pair's address gate, against moto's EC2 on loopback with Debian's aws CLI", () => {
+    let moto: StandIn;
+    /** lb-2, lb-1 as a member of the pair, and a lone load balancer's instance (the old lb-1 on the way from one to two). */
+    let ids: { lb2: string; peer: string; lone: string; allocation: string };
+    const region = "us-east-1";
+    const ec2 = (code: string) => boto3Against(moto, `ec2 = client("ec2", ${JSON.stringify(region)})\n${code}`);
+    const moveTo = (instance: string | undefined) =>
+        ec2(
+            instance
+                ? `ec2.associate_address(AllocationId="${ids.allocation}", InstanceId="${instance}", AllowReassociation=True)`
+                : `a = ec2.describe_addresses(AllocationIds=["${ids.allocation}"])["Addresses"][0]\nif "AssociationId" in a: ec2.disassociate_address(AssociationId=a["AssociationId"])`,
+        );
+
+    beforeAll(async () => {
+        moto = await startMoto();
+        const member = `[{"ResourceType": "instance", "Tags": [{"Key": "${pairMemberTag.key}", "Value": "${pairMemberTag.value}"}]}]`;
+        const launch = (tags: string) =>
+            `ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro", TagSpecifications=${tags})["Instances"][0]["InstanceId"]`;
+        const out = ec2(
+            `import json\nprint(json.dumps({"lb2": ${launch(member)}, "peer": ${launch(member)}, "lone": ${launch("[]")}, "allocation": ec2.allocate_address(Domain="vpc")["AllocationId"]}))`,
+        );
+        ids = JSON.parse(out) as typeof ids;
+    }, 60_000);
+    afterAll(() => moto?.stop());
+
+    function holdsGate(timeout = 2) {
+        const home = tempDir("aws-home");
+        const r = spawnSync("/bin/sh", ["-c", waitForAddressHolderScript], {
+            encoding: "utf8",
+            timeout: 60_000,
+            env: {
+                PATH: `/usr/bin:/bin`,
+                HOME: home,
+                AWS_CONFIG_FILE: path.join(home, "none"),
+                AWS_SHARED_CREDENTIALS_FILE: path.join(home, "none"),
+                AWS_ACCESS_KEY_ID: "test",
+                AWS_SECRET_ACCESS_KEY: "test",
+                EC2_ENDPOINT_URL: moto.url,
+                ALLOCATION_ID: ids.allocation,
+                INSTANCE_ID: ids.lb2,
+                AWS_REGION: region,
+                MEMBER_TAG_KEY: pairMemberTag.key,
+                MEMBER_TAG_VALUE: pairMemberTag.value,
+                TIMEOUT_SECONDS: String(timeout),
+                POLL_SECONDS: "1",
+            },
+        });
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    }
+
+    test("shellcheck passes it", () => {
+        const dir = tempDir("shellcheck");
+        fs.writeFileSync(path.join(dir, "holds.sh"), waitForAddressHolderScript);
+        expect(run("shellcheck", ["--shell=sh", "--severity=style", path.join(dir, "holds.sh")]).output).toBe("");
+    });
+
+    test("the address on lb-2: lb-1 may go", () => {
+        moveTo(ids.lb2);
+        const r = holdsGate();
+        expect([r.status, r.stdout]).toEqual([0, `${ids.allocation} is on ${ids.lb2} (after 1 polls)\n`]);
+    });
+
+    test("the address on lb-1 of the pair (lb-2 its backup): lb-1 may go, keepalived on lb-2 takes it", () => {
+        moveTo(ids.peer);
+        const r = holdsGate();
+        expect([r.status, r.stdout]).toEqual([0, expect.stringContaining(`${ids.allocation} is on ${ids.peer}, ${ids.lb2}'s peer`)]);
+    });
+
+    test("from one load balancer to two: while the lone one still holds the address, lb-1 is not touched", () => {
+        moveTo(ids.lone);
+        const r = holdsGate(2);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain(`timed out after 2s waiting for ${ids.allocation} to move to ${ids.lb2} (held by: '${ids.lone}')`);
+    });
+
+    test("an address on no instance is waited for, too", () => {
+        moveTo(undefined);
+        const r = holdsGate(1);
+        expect([r.status, r.stderr]).toEqual([1, expect.stringContaining("(held by: 'none')")]);
+    });
 });

@@ -19,6 +19,7 @@ export interface Step {
     with?: Record<string, unknown>;
     env?: Record<string, unknown>;
     if?: string;
+    "timeout-minutes"?: number | string;
 }
 
 export interface Job {
@@ -26,6 +27,7 @@ export interface Job {
     needs?: string | string[];
     if?: string;
     "runs-on"?: unknown;
+    "timeout-minutes"?: number | string;
     permissions?: unknown;
     environment?: unknown;
     concurrency?: unknown;

@@ -84,7 +84,7 @@ describe("rollout-alarm-topic-key", () => {
     });
 
     test("the program's key policy passes; unencrypted passes; a key outside the stack is not judged", async () => {
-        expect((await check(alarmTopicKey, [alarm, topic("k1"), key(alarmTopicKeyPolicy("123456789012"))])).found).toEqual([]);
+        expect((await check(alarmTopicKey, [alarm, topic("k1"), key(alarmTopicKeyPolicy("123456789012", "aws"))])).found).toEqual([]);
         expect((await check(alarmTopicKey, [alarm, topic(undefined)])).found).toEqual([]);
         expect((await check(alarmTopicKey, [alarm, topic("arn:aws:kms:eu-west-1:999999999999:key/other")])).found).toEqual([]);
     });
@@ -96,9 +96,9 @@ describe("rollout-alarm-topic-key", () => {
     });
 
     test("a key whose policy leaves out CloudWatch, or half its actions, fails on the key, also through an alias", async () => {
-        const rootOnly = { Statement: alarmTopicKeyPolicy("123456789012").Statement.slice(0, 1) };
+        const rootOnly = { Statement: alarmTopicKeyPolicy("123456789012", "aws").Statement.slice(0, 1) };
         expect((await check(alarmTopicKey, [alarm, topic("k1"), key(rootOnly)])).flagged).toEqual(["alarms-key"]);
-        const decryptOnly = alarmTopicKeyPolicy("123456789012");
+        const decryptOnly = alarmTopicKeyPolicy("123456789012", "aws");
         decryptOnly.Statement[1].Action = ["kms:Decrypt"];
         const alias: Spec = { type: types.kmsAlias, name: "alarms-alias", props: { name: "alias/alarms", targetKeyId: "k1" } };
         expect((await check(alarmTopicKey, [alarm, topic("alias/alarms"), alias, key(decryptOnly)])).flagged).toEqual(["alarms-key"]);

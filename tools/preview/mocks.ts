@@ -18,18 +18,32 @@ export function mockSecret(name: string): string {
  */
 export const mockRegionZones = 3;
 
+/**
+ * The partition a region is in, as AWS names them (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html):
+ * the China regions and AWS GovCloud (US) have their own.
+ */
+export function partitionOf(region: string): string {
+    if (region.startsWith("cn-")) return "aws-cn";
+    if (region.startsWith("us-gov-")) return "aws-us-gov";
+    return "aws";
+}
+
 export class AwsMocks implements pulumi.runtime.Mocks {
+    private readonly partition: string;
+
     constructor(
         private readonly region: string,
         private readonly account = "123456789012",
         /** Fewer stands for an account that sees two zones in a region (some do in us-west-1). */
         private readonly zoneCount = mockRegionZones,
-    ) {}
+    ) {
+        this.partition = partitionOf(region);
+    }
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, unknown> } {
         const inputs = args.inputs as Record<string, unknown>;
         const id = `${args.name}-${hash(args.type + args.name, 8)}`;
-        const arn = `arn:aws:${args.type.split(":")[1].split("/")[0]}:${this.region}:${this.account}:${args.name}`;
+        const arn = `arn:${this.partition}:${args.type.split(":")[1].split("/")[0]}:${this.region}:${this.account}:${args.name}`;
         const state: Record<string, unknown> = { ...inputs, arn };
         switch (args.type) {
             case "aws:ec2/instance:Instance":
@@ -45,7 +59,7 @@ export class AwsMocks implements pulumi.runtime.Mocks {
             case "aws:ssm/parameter:Parameter":
                 return {
                     id: String(inputs.name),
-                    state: { ...state, arn: `arn:aws:ssm:${this.region}:${this.account}:parameter${inputs.name}` },
+                    state: { ...state, arn: `arn:${this.partition}:ssm:${this.region}:${this.account}:parameter${inputs.name}` },
                 };
             case "aws:route53/zone:Zone":
                 return {
@@ -72,11 +86,17 @@ export class AwsMocks implements pulumi.runtime.Mocks {
             case "aws:iam/instanceProfile:InstanceProfile": {
                 const kind = args.type.endsWith("Role") ? "role" : "instance-profile";
                 const name = inputs.name ?? args.name;
-                return { id: args.name, state: { ...state, name, arn: `arn:aws:iam::${this.account}:${kind}/${String(name)}` } };
+                return {
+                    id: args.name,
+                    state: { ...state, name, arn: `arn:${this.partition}:iam::${this.account}:${kind}/${String(name)}` },
+                };
             }
             case "aws:kms/key:Key": {
                 const keyId = [8, 4, 4, 4, 12].map((n, i) => hash(`${args.name}:${i}`, n)).join("-");
-                return { id: keyId, state: { ...state, keyId, arn: `arn:aws:kms:${this.region}:${this.account}:key/${keyId}` } };
+                return {
+                    id: keyId,
+                    state: { ...state, keyId, arn: `arn:${this.partition}:kms:${this.region}:${this.account}:key/${keyId}` },
+                };
             }
             default:
                 return { id: args.custom === false ? undefined : id, state };
@@ -114,7 +134,14 @@ export class AwsMocks implements pulumi.runtime.Mocks {
                 return { id: `ami-${hash(`ami:${name[0]}`)}`, name: name[0], architecture };
             }
             case "aws:index/getCallerIdentity:getCallerIdentity":
-                return { accountId: this.account, arn: `arn:aws:iam::${this.account}:user/mock`, userId: "mock" };
+                return { accountId: this.account, arn: `arn:${this.partition}:iam::${this.account}:user/mock`, userId: "mock" };
+            case "aws:index/getPartition:getPartition":
+                return {
+                    partition: this.partition,
+                    dnsSuffix: this.partition === "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com",
+                    id: this.partition,
+                    reverseDnsPrefix: this.partition === "aws-cn" ? "cn.com.amazonaws" : "com.amazonaws",
+                };
             default:
                 return args.inputs;
         }

@@ -22,6 +22,11 @@ export interface PlannedResource {
     /** What the mocks returned beyond the inputs (ids, ARNs, generated values), as `pulumi up` would learn them. */
     outputs: Record<string, unknown>;
     /**
+     * URNs of every resource the engine is told this one depends on (its RegisterResource request): dependsOn, and
+     * every resource whose outputs its inputs take. The engine creates this one only after those.
+     */
+    dependencies: string[];
+    /**
      * The resource options a policy may read, and those that decide how a change rolls out; aliases and
      * dependsOn as URNs (aliases: the names a renamed resource had).
      */
@@ -66,7 +71,8 @@ interface Registration {
     parent?: pulumi.Resource;
     options: Omit<PlannedResource["options"], "aliases" | "dependsOn">;
     aliases: (string | pulumi.Alias)[];
-    dependsOn: pulumi.Resource[];
+    /** As the program passed it: a list, or a promise of one (a dependency known only later in the program). */
+    dependsOn: pulumi.CustomResourceOptions["dependsOn"];
 }
 
 const noOptions: PlannedResource["options"] = {
@@ -79,6 +85,14 @@ const noOptions: PlannedResource["options"] = {
 };
 
 let running = false;
+
+/** A resource's dependsOn as a list: `Input<Input<Resource>[]> | Input<Resource>` (the SDK may hand it over as an Output), resolved. */
+async function resolveDependsOn(value: Registration["dependsOn"]): Promise<pulumi.Resource[]> {
+    const settle = (v: unknown): Promise<unknown> =>
+        pulumi.Output.isInstance(v) ? new Promise((resolve) => (v as pulumi.Output<unknown>).apply(resolve)) : Promise.resolve(v);
+    const resolved = await settle(value);
+    return Promise.all(([] as unknown[]).concat(resolved ?? []).map(async (r) => (await settle(r)) as pulumi.Resource));
+}
 
 /** Plans one stack from its stack file. */
 export async function planStack(stack: string, root = projectRoot): Promise<OfflinePlan> {
@@ -135,6 +149,15 @@ export async function recordPlan(
             return result;
         };
         await pulumi.runtime.setMocks(mocks, project, stack, true);
+        // The dependencies the SDK sends with each registration, as the engine would receive them.
+        const dependencies = new Map<string, string[]>();
+        type Register = (req: { getType(): string; getName(): string; getDependenciesList(): string[] }, callback: unknown) => void;
+        const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource: Register };
+        const register = monitor.registerResource.bind(monitor);
+        monitor.registerResource = (req, callback) => {
+            dependencies.set(`${req.getType()}::${req.getName()}`, [...req.getDependenciesList()].sort());
+            register(req, callback);
+        };
         pulumi.runtime.setAllConfig(config);
 
         const registrations = new Map<pulumi.Resource, Registration>();
@@ -153,9 +176,9 @@ export async function recordPlan(
                             deleteBeforeReplace: (args.opts as pulumi.CustomResourceOptions).deleteBeforeReplace === true,
                             replaceOnChanges: args.opts.replaceOnChanges ?? [],
                         },
-                        // Plain values only: the program passes its aliases and dependsOn as literals.
+                        // Plain values only: the program passes its aliases as literals.
                         aliases: (args.opts.aliases ?? []) as (string | pulumi.Alias)[],
-                        dependsOn: ([] as pulumi.Resource[]).concat((args.opts.dependsOn ?? []) as pulumi.Resource | pulumi.Resource[]),
+                        dependsOn: args.opts.dependsOn,
                     });
                     return undefined;
                 });
@@ -168,6 +191,9 @@ export async function recordPlan(
             })) ?? {};
         await pulumi.runtime.disconnect();
         if (programError !== undefined) throw programError;
+        // Every registration has completed, so a promised dependsOn has resolved: as the engine saw it.
+        const dependsOn = new Map<pulumi.Resource, pulumi.Resource[]>();
+        for (const [res, reg] of registrations) dependsOn.set(res, await resolveDependsOn(reg.dependsOn));
 
         const stackUrn = `urn:pulumi:${stack}::${project}::pulumi:pulumi:Stack::${project}-${stack}`;
         const urnOf = new Map<pulumi.Resource, string>();
@@ -197,6 +223,12 @@ export async function recordPlan(
         for (const [res, reg] of registrations) byKey.set(`${reg.type}::${reg.name}`, res);
 
         const secrets = new Set<string>();
+        // In the program's order (as it constructs them), not the order registrations complete in: that follows
+        // when each resource's inputs and dependencies resolve.
+        const order = new Map([...byKey.keys()].map((key, i) => [key, i]));
+        const position = (rec: { type: string; name: string }) =>
+            rec.type === "pulumi:pulumi:Stack" ? -1 : (order.get(`${rec.type}::${rec.name}`) ?? order.size);
+        recorded.sort((a, b) => position(a) - position(b));
         const resources: PlannedResource[] = recorded.map((rec) => {
             if (rec.type === "pulumi:pulumi:Stack") {
                 return {
@@ -206,6 +238,7 @@ export async function recordPlan(
                     custom: false,
                     inputs: {},
                     outputs: {},
+                    dependencies: [],
                     options: noOptions,
                 };
             }
@@ -225,7 +258,8 @@ export async function recordPlan(
                 custom: rec.custom,
                 inputs,
                 outputs: unwrapSecrets(rec.outputs, secrets) as Record<string, unknown>,
-                options: res && reg ? { ...reg.options, aliases: aliasUrns(res, reg), dependsOn: reg.dependsOn.map(urn) } : noOptions,
+                dependencies: dependencies.get(`${rec.type}::${rec.name}`) ?? [],
+                options: res && reg ? { ...reg.options, aliases: aliasUrns(res, reg), dependsOn: dependsOn.get(res)!.map(urn) } : noOptions,
             };
         });
         // Generated secrets: the values of random passwords and private keys.

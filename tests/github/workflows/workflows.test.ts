@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { hostedJobLimitMinutes } from "../../../tools/deploy/rolloutBound";
 import {
     LoadedWorkflow,
     REPO_ROOT,
@@ -486,6 +487,20 @@ describe("deploy workflow", () => {
         expect(job.env?.POLICY_CONFIG).toBe("${{ matrix.policyConfig }}");
         expect(steps.indexOf(gate)).toBeLessThan(steps.indexOf(pulumi));
         expect(job.permissions).toEqual({ contents: "read", "id-token": "write" });
+    });
+
+    test("pulumi up's limit and the credentials' duration follow the stack's rollout bound, within a hosted job's 6 hours", () => {
+        const steps = job.steps ?? [];
+        const bound = runStepContaining(job, "deploy:bound");
+        expect(bound.id).toBe("bound");
+        expect(bound.run).toBe('npm run --silent deploy:bound -- --stack "$STACK"');
+        expect(scripts["deploy:bound"]).toBeDefined();
+        const credentials = must(stepsUsing(job, "aws-actions/configure-aws-credentials")[0], "credentials step");
+        const pulumi = must(stepsUsing(job, "pulumi/actions")[0], "pulumi/actions step");
+        expect(credentials.with?.["role-duration-seconds"]).toBe("${{ steps.bound.outputs.credential-seconds }}");
+        expect(pulumi["timeout-minutes"]).toBe("${{ fromJSON(steps.bound.outputs.minutes) }}");
+        expect(steps.indexOf(bound)).toBeLessThan(steps.indexOf(credentials));
+        expect(job["timeout-minutes"]).toBe(hostedJobLimitMinutes);
     });
 });
 

@@ -19,6 +19,7 @@ function resource(type: string, name: string, inputs: Record<string, unknown>, o
         custom: true,
         inputs,
         outputs,
+        dependencies: [],
         options: { protect: false, ignoreChanges: [], aliases: [], deleteBeforeReplace: false, replaceOnChanges: [], dependsOn: [] },
     };
 }
