@@ -177,6 +177,33 @@ class StandInWebServer {
     }
 }
 
+/** The rendered configuration run by HAProxy on loopback in front of two stand-in web servers, both up; web-2 a backup if asked. */
+async function haproxyBeforeTwoServers(name: string, web2IsBackup: boolean) {
+    const dir = tempDir(name);
+    const web = [new StandInWebServer("web-1", await freePort()), new StandInWebServer("web-2", await freePort())];
+    for (const w of web) await w.start();
+    const [www, stats] = [await freePort(), await freePort()];
+    const rendered = renderHaproxyConfig({
+        algorithm: "roundrobin",
+        backends: web.map((w) => ({ name: w.name, address: "127.0.0.1", ...(web2IsBackup && w.name === "web-2" ? { backup: true } : {}) })),
+        https: false,
+        siteName: "www.foobar.test",
+    });
+    const cfg = path.join(dir, "haproxy.cfg");
+    fs.writeFileSync(cfg, haproxyOnLoopback(rendered, dir, { www, stats, servers: Object.fromEntries(web.map((w) => [w.name, w.port])) }));
+    const haproxy = new Daemon("haproxy", "haproxy", ["-db", "-f", cfg]);
+    await waitFor(
+        "both servers up in HAProxy",
+        async () => {
+            if (!haproxy.running) throw new Error(`haproxy exited: ${haproxy.output}`);
+            const status = await haproxyServerStatus(stats, "web");
+            return status["web-1"] === "UP" && status["web-2"] === "UP";
+        },
+        10000,
+    );
+    return { dir, haproxy, www, stats, web };
+}
+
 describe("the rendered configuration on loopback, in front of two stand-in web servers", () => {
     let dir: string;
     let haproxy: Daemon;
@@ -185,31 +212,7 @@ describe("the rendered configuration on loopback, in front of two stand-in web s
     let web: StandInWebServer[];
 
     beforeAll(async () => {
-        dir = tempDir("haproxy-live");
-        web = [new StandInWebServer("web-1", await freePort()), new StandInWebServer("web-2", await freePort())];
-        for (const w of web) await w.start();
-        [www, stats] = [await freePort(), await freePort()];
-        const rendered = renderHaproxyConfig({
-            algorithm: "roundrobin",
-            backends: web.map((w) => ({ name: w.name, address: "127.0.0.1" })),
-            https: false,
-            siteName: "www.foobar.test",
-        });
-        const cfg = path.join(dir, "haproxy.cfg");
-        fs.writeFileSync(
-            cfg,
-            haproxyOnLoopback(rendered, dir, { www, stats, servers: Object.fromEntries(web.map((w) => [w.name, w.port])) }),
-        );
-        haproxy = new Daemon("haproxy", "haproxy", ["-db", "-f", cfg]);
-        await waitFor(
-            "both servers up in HAProxy",
-            async () => {
-                if (!haproxy.running) throw new Error(`haproxy exited: ${haproxy.output}`);
-                const status = await haproxyServerStatus(stats, "web");
-                return status["web-1"] === "UP" && status["web-2"] === "UP";
-            },
-            10000,
-        );
+        ({ dir, haproxy, www, stats, web } = await haproxyBeforeTwoServers("haproxy-live", false));
     }, 30000);
 
     afterAll(async () => {
@@ -351,34 +354,7 @@ describe("active-passive on loopback: web-1 serves, web-2 is its backup", () => 
     let web: StandInWebServer[];
 
     beforeAll(async () => {
-        dir = tempDir("haproxy-backup");
-        web = [new StandInWebServer("web-1", await freePort()), new StandInWebServer("web-2", await freePort())];
-        for (const w of web) await w.start();
-        [www, stats] = [await freePort(), await freePort()];
-        const rendered = renderHaproxyConfig({
-            algorithm: "roundrobin",
-            backends: [
-                { name: "web-1", address: "127.0.0.1" },
-                { name: "web-2", address: "127.0.0.1", backup: true },
-            ],
-            https: false,
-            siteName: "www.foobar.test",
-        });
-        const cfg = path.join(dir, "haproxy.cfg");
-        fs.writeFileSync(
-            cfg,
-            haproxyOnLoopback(rendered, dir, { www, stats, servers: Object.fromEntries(web.map((w) => [w.name, w.port])) }),
-        );
-        haproxy = new Daemon("haproxy", "haproxy", ["-db", "-f", cfg]);
-        await waitFor(
-            "both servers up in HAProxy",
-            async () => {
-                if (!haproxy.running) throw new Error(`haproxy exited: ${haproxy.output}`);
-                const status = await haproxyServerStatus(stats, "web");
-                return status["web-1"] === "UP" && status["web-2"] === "UP";
-            },
-            10000,
-        );
+        ({ dir, haproxy, www, stats, web } = await haproxyBeforeTwoServers("haproxy-backup", true));
     }, 30000);
 
     afterAll(async () => {
