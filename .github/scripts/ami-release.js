@@ -17,6 +17,7 @@
 const fs = require("node:fs");
 const path = require("node:path");
 const { parseDocument } = require("yaml");
+const { emit } = require("./outputs");
 
 if (require.main === module) {
     require("ts-node").register({ transpileOnly: true, project: path.join(__dirname, "..", "..", "tsconfig.json") });
@@ -51,14 +52,6 @@ function setRelease(root, release) {
         changed.push(stack);
     }
     return changed;
-}
-
-function emit(outputs) {
-    const lines = Object.entries(outputs)
-        .map(([k, v]) => `${k}=${v}\n`)
-        .join("");
-    if (process.env.GITHUB_OUTPUT) fs.appendFileSync(process.env.GITHUB_OUTPUT, lines);
-    process.stdout.write(lines);
 }
 
 async function main(argv) {

@@ -37,6 +37,7 @@ const { ignoredStackFiles, loadStackConfig, stackFilePath, stackFiles } = requir
 const { parseCommandLine, runTool } = require("../../tools/cliArgs");
 const { loadPolicyConfig } = require("../../tools/policy-check/config");
 const { policies } = require("../../policies/pack");
+const { emit } = require("./outputs");
 
 /** Policy configuration used when a stack has no `policies/config/<stack>.json`. */
 const DEFAULT_POLICY_CONFIG = "policies/config/dev.json";
@@ -103,18 +104,21 @@ function stackMatrix(root) {
     return { include: stackEntries(root) };
 }
 
-function emit(outputs) {
-    const lines = Object.entries(outputs)
-        .map(([k, v]) => `${k}=${v}\n`)
-        .join("");
-    if (process.env.GITHUB_OUTPUT) fs.appendFileSync(process.env.GITHUB_OUTPUT, lines);
-    process.stdout.write(lines);
-}
-
 /** A workflow error annotation (on a file when there is one); the job fails with exit 1. */
 function annotate(file, message) {
     process.stdout.write(`::error${file ? ` file=${file}` : ""}::${message}\n`);
     return 1;
+}
+
+/** The entry of a stack named on the command line, or why there is none (no such stack file). */
+function namedEntry(root, stack) {
+    let file;
+    try {
+        file = stackFilePath(stack, root);
+    } catch (e) {
+        return { error: e.message };
+    }
+    return { file, entry: stackEntry(root, { stack, file }) };
 }
 
 async function main(argv) {
@@ -135,26 +139,16 @@ async function main(argv) {
                 emit(matrixOutputs(deployableEntries(root)));
                 return 0;
             }
-            let file;
-            try {
-                file = stackFilePath(values.stack, root);
-            } catch (e) {
-                return annotate(undefined, e.message);
-            }
-            const entry = stackEntry(root, { stack: values.stack, file });
+            const { file, entry, error } = namedEntry(root, values.stack);
+            if (error) return annotate(undefined, error);
             const problem = notDeployable(root, entry);
             if (problem) return annotate(file, problem);
             emit(matrixOutputs([entry]));
             return 0;
         }
         if (values.stack !== undefined) {
-            let file;
-            try {
-                file = stackFilePath(values.stack, root);
-            } catch (e) {
-                return annotate(undefined, e.message);
-            }
-            const entry = stackEntry(root, { stack: values.stack, file });
+            const { entry, error } = namedEntry(root, values.stack);
+            if (error) return annotate(undefined, error);
             emit({ stack: entry.stack, "policy-config": entry.policyConfig, region: entry.region });
             return 0;
         }
