@@ -246,7 +246,8 @@ export function instanceStatusGate(
         name,
         {
             create: 'aws ec2 wait instance-status-ok --region "$AWS_REGION" --instance-ids "$INSTANCE_ID"',
-            environment: { INSTANCE_ID: instance.id, AWS_REGION: region },
+            // The waiter's own limit (40 polls, 15 s apart), stated as every gate states its own: the deploy's bound reads it.
+            environment: { INSTANCE_ID: instance.id, AWS_REGION: region, TIMEOUT_SECONDS: String(40 * 15) },
             triggers: [instance.id, instance.instanceType],
         },
         opts,

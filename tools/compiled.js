@@ -46,7 +46,8 @@ function signature() {
     const hash = crypto.createHash("sha256");
     for (const f of files) {
         const s = fs.statSync(f);
-        hash.update(`${path.relative(root, f)}\0${s.size}\0${Math.floor(s.mtimeMs)}\n`);
+        // Rounded, not floored: a time set back from a Date passes through a float of seconds and can land a hair below.
+        hash.update(`${path.relative(root, f)}\0${s.size}\0${Math.round(s.mtimeMs)}\n`);
     }
     hash.update(require("typescript/package.json").version);
     return hash.digest("hex").slice(0, 16);
