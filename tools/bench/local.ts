@@ -139,6 +139,8 @@ runTool(async () => {
             machine: `${os.cpus().length} cores (${os.cpus()[0]?.model ?? "unknown"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
             loadGenerator: `wrk, ${load.threads} threads, ${load.connections} connections, ${loadSeconds} s, GET /`,
             localUpSeconds: Number(upSeconds.toFixed(1)),
+            // Where prod's boot went (local:up's own report; bench:boot repeats it N times).
+            prodBoot: cluster.boot ?? null,
             throughLoadBalancer: viaLb,
             straightToOneWebServer: viaWeb,
             ratioRequestsPerSecond: Number((viaLb.requestsPerSecond / viaWeb.requestsPerSecond).toFixed(2)),
@@ -175,6 +177,11 @@ runTool(async () => {
             `| figure (${report.date}, ${report.machine}) | value |`,
             "|---|---|",
             `| \`local:up\` of dev, warm image cache | ${report.localUpSeconds} s |`,
+            ...(report.prodBoot
+                ? [
+                      `| prod's boot, warm image cache: until the site answers; slowest instance's packages, setup scripts; peak CPU pressure | ${report.prodBoot.seconds} s; ${Math.max(...Object.values(report.prodBoot.instances).map((i) => i.packages))} s, ${Math.max(...Object.values(report.prodBoot.instances).map((i) => i.setupScripts))} s; ${report.prodBoot.peakCpuPressure ?? "–"} % |`,
+                  ]
+                : []),
             `| through the load balancer (2 web servers), 16 connections | ${viaLb.requestsPerSecond.toFixed(0)} req/s, p50 ${viaLb.latencyMs.p50} ms, p99 ${viaLb.latencyMs.p99} ms |`,
             `| straight to one web server, 16 connections | ${viaWeb.requestsPerSecond.toFixed(0)} req/s, p50 ${viaWeb.latencyMs.p50} ms, p99 ${viaWeb.latencyMs.p99} ms |`,
             `| ratio LB / one server (req/s) | ${report.ratioRequestsPerSecond} |`,
