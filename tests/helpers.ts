@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseConfig, projectSettings, RawConfig, StackConfig } from "../config";
-import { allInstances, InstancePlan, planTopology, TopologyPlan } from "../topology";
+import { allInstances, endpointAddresses, InstancePlan, planTopology, TopologyPlan } from "../topology";
 import { renderInstanceUserData, siteParameters, siteSettings } from "../userdata/site";
 import { Target } from "../userdata/target";
 import { mockRegionZones } from "../tools/preview/mocks";
@@ -56,6 +56,7 @@ export const pairAllocationId = "eipalloc-0123456789abcdef0";
 export const localTarget = (plan: TopologyPlan, instance?: InstancePlan): Target => ({
     kind: "local",
     region: "eu-west-1",
+    hosts: endpointAddresses(plan),
     alertWebhookUrl: "http://10.0.0.1:9095/alerts",
     ...(ofPair(plan, instance) ? { virtualAddress: pairVirtualAddress } : {}),
 });

@@ -1,8 +1,8 @@
 /**
  * Where an instance runs. Both targets fetch secrets alike, from SSM (the local cloud
- * emulates it: tools/local-cloud/aws.ts), and resolve the private DNS names
- * through the VPC's resolver. The target decides only
- * its own identity (its data volume), where the monitoring instance's Alertmanager sends
+ * emulates it: tools/local-cloud/aws.ts). The target decides only
+ * its own identity (its data volume), the addresses behind the
+ * private DNS names and where the monitoring instance's Alertmanager sends
  * alerts (the stack's SNS topic on AWS; in the local cloud, which has no SNS,
  * a webhook to a receiver a test runs in the VPC namespace, so it can read
  * every alert and its resolution) and how the public address follows the
@@ -27,6 +27,8 @@ export type Target =
           kind: "local";
           /** The stack's region, as on AWS: the local cloud serves its endpoint names. */
           region: string;
+          /** Name → address, written to /etc/hosts in place of the private hosted zone. */
+          hosts: Record<string, string[]>;
           /** The loop device the local cloud hands this instance as its data volume, if any. */
           dataDevice?: string;
           /** The monitoring instance: the URL Alertmanager posts alerts to (webhook format). */
@@ -38,6 +40,7 @@ export type Target =
 /** Paths of the files whose content depends on the target. */
 export const targetFilePaths = [
     "/etc/foobar/target.env",
+    "/etc/hosts",
     // The monitoring instance's receiver (userdata/monitoring.ts alertReceiverOf).
     "/etc/prometheus/alertmanager.yml",
     // The load-balancer pair's address move (userdata/keepalived.ts).
@@ -70,6 +73,10 @@ export function targetFiles(target: Target): WriteFile[] {
             ...(allocation ? publicAddressFiles({ kind: "elastic-ip" }) : []),
         ];
     }
+    const hosts = Object.entries(target.hosts)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .flatMap(([name, addresses]) => addresses.map((a) => `${a} ${name}\n`))
+        .join("");
     return [
         {
             path: "/etc/foobar/target.env",
@@ -77,6 +84,7 @@ export function targetFiles(target: Target): WriteFile[] {
             permissions: "0644",
         },
         secretFetcher,
+        ...(hosts ? [{ path: "/etc/hosts", content: hosts, permissions: "0644", append: true }] : []),
         ...(target.virtualAddress ? publicAddressFiles({ kind: "virtual-address", address: target.virtualAddress }) : []),
     ];
 }

@@ -298,8 +298,11 @@ export async function startResolver(vpcCidr: string, zone: PrivateZone): Promise
         startIn(vpcNetns(), "vpc-resolver", "/usr/sbin/unbound", ["-c", config]);
         await waitListening("the VPC resolver", vpcNetns(), address, 53, "udp");
     }
-    // What an instance's DHCP options would give it: the resolver, bind-mounted as its /etc/resolv.conf.
-    fs.writeFileSync(resolvConfFile(), `nameserver ${address}\n`);
+    // What an instance's DHCP options would give it: the resolver, bind-mounted as its /etc/resolv.conf. Written only when
+    // it changes: instances hold this very inode, and a rewrite in place shows them an empty file for a moment.
+    const resolvConf = `nameserver ${address}\n`;
+    if (!fs.existsSync(resolvConfFile()) || fs.readFileSync(resolvConfFile(), "utf8") !== resolvConf)
+        fs.writeFileSync(resolvConfFile(), resolvConf);
     return address;
 }
 

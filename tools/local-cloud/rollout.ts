@@ -23,7 +23,7 @@
 import * as fs from "fs";
 import { StackConfig } from "../../config";
 import { configDigest, markers } from "../../components/readiness";
-import { allInstances, InstancePlan, InstanceRole, planTopology, TopologyPlan, webRolloutOrder } from "../../topology";
+import { allInstances, endpointAddresses, InstancePlan, InstanceRole, planTopology, TopologyPlan, webRolloutOrder } from "../../topology";
 import { Target } from "../../userdata/target";
 import { putParameters } from "./aws";
 import { parameterNames, renderInstanceUserData, siteParameters, siteSettings } from "../../userdata/site";
@@ -60,6 +60,7 @@ export function desiredInstance(
     const target: Target = {
         kind: "local",
         region: site.config.region,
+        hosts: endpointAddresses(site.plan),
         dataDevice,
         alertWebhookUrl: alertWebhookUrl(site.config.vpcCidr),
         ...(instance.role === "lb" && settings.vrrp ? { virtualAddress: virtualAddress(site.plan.lbs[0].subnet.cidr) } : {}),
