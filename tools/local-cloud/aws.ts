@@ -15,7 +15,8 @@ import { spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { internetNetns, vpcNetns } from "./network";
+import { intToIp, ipToInt } from "../../config";
+import { BRIDGE, internetNetns, vpcNetns } from "./network";
 import { cacheDir, log, pollUntilReady, run, runSync, stateDir } from "./util";
 
 /** The emulators, as scripts/setup.sh installs them. */
@@ -31,6 +32,8 @@ export const awsEndpointAddress = "192.0.2.20";
 const motoPort = 5000;
 /** The instance metadata service's address, as on EC2. */
 export const metadataAddress = "169.254.169.254";
+/** The first of the ports the instances' metadata emulators listen on in the VPC namespace, one each. */
+export const metadataPortBase = 10_001;
 
 function awsDir(): string {
     return path.join(stateDir(), "aws");
@@ -237,10 +240,7 @@ except ssm.exceptions.ParameterNotFound:
 
 /** The VPC resolver's address: the primary block's base plus two, as AmazonProvidedDNS. */
 export function resolverAddress(vpcCidr: string): string {
-    const [base] = vpcCidr.split("/");
-    const octets = base.split(".").map(Number);
-    const n = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) + 2;
-    return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+    return intToIp(ipToInt(vpcCidr.split("/")[0]) + 2);
 }
 
 /** A private hosted zone as the resolver serves it: its name and its A records (name → addresses). */
@@ -285,7 +285,7 @@ export function renderResolverConfig(address: string, zone: PrivateZone): string
 export async function startResolver(vpcCidr: string, zone: PrivateZone): Promise<string> {
     const address = resolverAddress(vpcCidr);
     const prefix = vpcCidr.split("/")[1];
-    runSync("ip", ["-n", vpcNetns(), "addr", "replace", `${address}/${prefix}`, "dev", "vpc0"]);
+    runSync("ip", ["-n", vpcNetns(), "addr", "replace", `${address}/${prefix}`, "dev", BRIDGE]);
     fs.mkdirSync(awsDir(), { recursive: true, mode: 0o700 });
     const config = path.join(awsDir(), "resolver.conf");
     const text = renderResolverConfig(address, zone);
@@ -409,11 +409,11 @@ export async function startMetadata(name: string, address: string, identity: Ins
     const ports = metadataPorts();
     const used = new Set(Object.values(ports).map((e) => e.port));
     let port = ports[name]?.port;
-    for (let candidate = 10_001; port === undefined; candidate++) if (!used.has(candidate)) port = candidate;
+    for (let candidate = metadataPortBase; port === undefined; candidate++) if (!used.has(candidate)) port = candidate;
     ports[name] = { port, address };
     fs.writeFileSync(path.join(awsDir(), "metadata-ports.json"), JSON.stringify(ports, null, 2) + "\n");
     const nat = path.join(awsDir(), "metadata-nat.nft");
-    fs.writeFileSync(nat, renderMetadataNat("vpc0", ports));
+    fs.writeFileSync(nat, renderMetadataNat(BRIDGE, ports));
     runSync("ip", ["netns", "exec", netns, "nft", "-f", nat]);
     if (listening(netns, metadataAddress, port)) return;
     const dir = path.join(awsDir(), "metadata", name);

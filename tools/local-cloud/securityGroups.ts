@@ -13,6 +13,7 @@
  */
 import { intToIp, ipToInt, parseCidr } from "../../config";
 import type { OfflinePlan, PlannedResource } from "../preview/plan";
+import { metadataAddress, metadataPortBase } from "./aws";
 
 export type Protocol =
     | { kind: "all" }
@@ -390,7 +391,7 @@ export function renderRuleset(fw: FirewallPlan, net: RulesetNetwork, stack: stri
         // Security groups do not filter the VPC resolver (AmazonProvidedDNS), which answers at the VPC's +2 address.
         `${t}${t}iifname "${net.bridge}" meta l4proto { tcp, udp } th dport 53 accept comment "the VPC resolver"`,
         // Nor the instance metadata service (aws.ts: each instance's requests reach its own emulator here).
-        `${t}${t}iifname "${net.bridge}" ip daddr 169.254.169.254 tcp dport >= 10001 accept comment "the instance metadata service"`,
+        `${t}${t}iifname "${net.bridge}" ip daddr ${metadataAddress} tcp dport >= ${metadataPortBase} accept comment "the instance metadata service"`,
         `${t}}`,
         ...instances.flatMap((i) => [
             `${t}chain ${chain("egress", i.name)} {`,
